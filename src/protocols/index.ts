@@ -1,0 +1,21 @@
+// protocols: the shared types and wire formats every other folder builds on. Depends on nothing.
+export { asWorkerId, asRequestId, asLocalBlockHash, asSequenceHash } from "./ids.ts";
+export type { WorkerId, RequestId, LocalBlockHash, SequenceHash } from "./ids.ts";
+export type { SamplingOptions, StopConditions, RoutingHints, PreprocessedRequest } from "./request.ts";
+export type { FinishReason, Usage, EngineOutput } from "./output.ts";
+export { STORAGE_TIERS } from "./kv-events.ts";
+export type {
+  StorageTier,
+  StoredBlock,
+  KvStoredData,
+  KvRemovedData,
+  KvClearedData,
+  KvEventData,
+  KvCacheEvent,
+  KvBlockSetDump,
+} from "./kv-events.ts";
+export type { WorkerLoadMetrics } from "./metrics.ts";
+export { DEFAULT_KV_BLOCK_SIZE } from "./model-card.ts";
+export type { ModelCard, TokenizerSource, WorkerRole } from "./model-card.ts";
+export { ERROR_CODES, TurbineError, isTurbineError } from "./errors.ts";
+export type { ErrorCode, TurbineErrorOptions } from "./errors.ts";
