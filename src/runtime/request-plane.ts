@@ -1,0 +1,130 @@
+// Request plane: carries a request to one instance's endpoint and its response stream back.
+// Backpressure: the caller pulls (async iteration); a slow caller slows the handler.
+// Cancellation both ways: the caller's signal (or a `break`) aborts the handler's signal;
+// a handler that throws ends the caller's stream with that error.
+// Embedded form: a direct function call. NATS and TCP forms (a later issue) keep this interface.
+import { TurbineError } from "../protocols/index.ts";
+import type { EndpointAddress } from "./address.ts";
+import type { InstanceInfo, TransportInfo } from "./discovery.ts";
+
+export interface HandlerContext {
+  /** Aborted when the caller goes away or the instance stops. */
+  signal: AbortSignal;
+  instanceId: string;
+}
+
+export type StreamHandler<Req = unknown, Res = unknown> = (request: Req, ctx: HandlerContext) => AsyncIterable<Res>;
+
+export interface ServedHandler {
+  transport: TransportInfo;
+  /** Stops taking requests; `drain` waits for requests in flight first. */
+  stop(options?: { drain?: boolean }): Promise<void>;
+  /** Requests in flight. */
+  readonly numInFlight: number;
+}
+
+export interface CallOptions {
+  signal?: AbortSignal;
+}
+
+export interface RequestPlane {
+  serve(instanceId: string, address: EndpointAddress, handler: StreamHandler): Promise<ServedHandler>;
+  call(target: InstanceInfo, request: unknown, options?: CallOptions): AsyncIterable<unknown>;
+  close(): Promise<void>;
+}
+
+const cancelled = (): TurbineError => new TurbineError("RUNTIME_CANCELLED", "request cancelled by the caller");
+
+/**
+ * Runs a handler for one call and relays its stream with cancellation both ways.
+ * Shared by every request plane: the server side of the NATS and TCP planes runs it too.
+ */
+export async function* relayHandler(
+  handler: StreamHandler,
+  request: unknown,
+  instanceId: string,
+  signal: AbortSignal | undefined,
+): AsyncGenerator<unknown> {
+  const ctrl = new AbortController();
+  let abortWait: (() => void) | null = null;
+  const onAbort = (): void => {
+    ctrl.abort(signal?.reason);
+    abortWait?.();
+  };
+  signal?.addEventListener("abort", onAbort, { once: true });
+  let it: AsyncIterator<unknown> | undefined;
+  let done = false;
+  try {
+    if (signal?.aborted) throw cancelled();
+    it = handler(request, { signal: ctrl.signal, instanceId })[Symbol.asyncIterator]();
+    const aborted = new Promise<"aborted">((resolve) => (abortWait = () => resolve("aborted")));
+    for (;;) {
+      const r = await Promise.race([it.next(), aborted]);
+      if (r === "aborted") throw cancelled();
+      if (r.done) {
+        done = true;
+        return;
+      }
+      yield r.value;
+    }
+  } finally {
+    signal?.removeEventListener("abort", onAbort);
+    if (!done) {
+      ctrl.abort(cancelled());
+      // Don't wait for the handler's own return: it may be parked on its engine.
+      it?.return?.().catch(() => undefined);
+    }
+  }
+}
+
+interface LocalEntry {
+  handler: StreamHandler;
+  stopping: boolean;
+  inFlight: number;
+  onIdle: (() => void) | null;
+}
+
+export class LocalRequestPlane implements RequestPlane {
+  private readonly handlers = new Map<string, LocalEntry>();
+
+  async serve(instanceId: string, address: EndpointAddress, handler: StreamHandler): Promise<ServedHandler> {
+    const key = localKey(address, instanceId);
+    const entry: LocalEntry = { handler, stopping: false, inFlight: 0, onIdle: null };
+    this.handlers.set(key, entry);
+    return {
+      transport: { kind: "local" },
+      get numInFlight() {
+        return entry.inFlight;
+      },
+      stop: async (options = {}) => {
+        entry.stopping = true;
+        if (options.drain && entry.inFlight > 0) await new Promise<void>((r) => (entry.onIdle = r));
+        if (this.handlers.get(key) === entry) this.handlers.delete(key);
+      },
+    };
+  }
+
+  call(target: InstanceInfo, request: unknown, options: CallOptions = {}): AsyncIterable<unknown> {
+    const key = localKey(target.address, target.instanceId);
+    const entry = this.handlers.get(key);
+    return (async function* () {
+      if (!entry || entry.stopping) {
+        throw new TurbineError("RUNTIME_NO_INSTANCE", `instance ${target.instanceId} of ${key} is gone`);
+      }
+      entry.inFlight++;
+      try {
+        yield* relayHandler(entry.handler, request, target.instanceId, options.signal);
+      } finally {
+        if (--entry.inFlight === 0) entry.onIdle?.();
+      }
+    })();
+  }
+
+  async close(): Promise<void> {
+    this.handlers.clear();
+  }
+}
+
+function localKey(a: EndpointAddress, instanceId: string): string {
+  return `${a.namespace}.${a.component}.${a.endpoint}/${instanceId}`;
+}
