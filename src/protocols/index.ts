@@ -19,3 +19,4 @@ export { DEFAULT_KV_BLOCK_SIZE } from "./model-card.ts";
 export type { ModelCard, TokenizerSource, WorkerRole } from "./model-card.ts";
 export { ERROR_CODES, TurbineError, isTurbineError } from "./errors.ts";
 export type { ErrorCode, TurbineErrorOptions } from "./errors.ts";
+export { GENERATE_ENDPOINT, KV_DUMP_ENDPOINT, BACKEND_COMPONENT, kvEventsSubject, loadMetricsSubject } from "./subjects.ts";

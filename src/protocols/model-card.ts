@@ -21,6 +21,11 @@ export interface ModelCard {
   numKvBlocks: number;
   role: WorkerRole;
   eosTokenIds: number[];
+  /**
+   * Whether the worker publishes KV events (default true). Without them the router tracks
+   * the worker's blocks from its own decisions (approximate indexer).
+   */
+  publishesKvEvents?: boolean;
   bosTokenId?: number;
   /** Tokens of the chat template's special values. */
   bosToken?: string;

@@ -1,0 +1,21 @@
+// The `turbine` command: one sub-command per process role or tool.
+import { Command } from "commander";
+import { TurbineError } from "../protocols/index.ts";
+import { serveCommand } from "./serve-command.ts";
+
+export function buildProgram(): Command {
+  return new Command("turbine")
+    .description("Distributed LLM inference serving: OpenAI API, KV-aware routing, disaggregated serving")
+    .version("0.1.0")
+    .addCommand(serveCommand());
+}
+
+export async function main(argv: string[]): Promise<void> {
+  try {
+    await buildProgram().parseAsync(argv);
+  } catch (err) {
+    const message = err instanceof TurbineError ? `${err.code}: ${err.message}` : String((err as Error)?.stack ?? err);
+    process.stderr.write(`turbine: ${message}\n`);
+    process.exit(1);
+  }
+}

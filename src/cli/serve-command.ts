@@ -1,0 +1,108 @@
+// `turbine serve`: the embedded default, everything in one process.
+import { Command, Option } from "commander";
+import { POLICY_NAMES } from "../router/index.ts";
+import type { PolicyName } from "../router/index.ts";
+import { ENGINE_KINDS, EmbeddedServer } from "./embedded-server.ts";
+import type { EngineKind } from "./embedded-server.ts";
+import { createLogger } from "./logger.ts";
+import { nonNegativeInt, nonNegativeNumber, positiveInt, positiveNumber } from "./options.ts";
+
+interface ServeFlags {
+  host: string;
+  port: number;
+  workers: number;
+  engine: EngineKind;
+  model?: string;
+  modelName?: string;
+  router: PolicyName;
+  prefillLoadScale: number;
+  routerTemperature: number;
+  speedup: number;
+  numKvBlocks: number;
+  blockSize: number;
+  maxNumSeqs: number;
+  maxNumBatchedTokens: number;
+  seed: number;
+  apiKey?: string[];
+  maxBodyBytes: number;
+  namespace: string;
+  logLevel: string;
+}
+
+export function serveCommand(): Command {
+  return new Command("serve")
+    .description("serve the OpenAI API with a router and workers in one process (no external services)")
+    .option("--host <addr>", "address to listen on", "127.0.0.1")
+    .option("--port <n>", "port to listen on (0: any free port)", nonNegativeInt, 8000)
+    .option("--workers <n>", "number of workers", positiveInt, 2)
+    .addOption(new Option("--engine <kind>", "engine of the workers").choices(ENGINE_KINDS).default("mocker"))
+    .option("--model <folder>", "Hugging Face model folder (tokenizer.json, tokenizer_config.json); default: the built-in byte model")
+    .option("--model-name <name>", "model name clients use (default: the folder's name)")
+    .addOption(new Option("--router <policy>", "routing policy").choices(POLICY_NAMES).default("kv"))
+    .option("--prefill-load-scale <x>", "kv router: weight of prefill work against decode work", nonNegativeNumber, 1)
+    .option("--router-temperature <t>", "kv router: softmax temperature (0: always the lowest cost)", nonNegativeNumber, 0)
+    .option("--speedup <k>", "mocker: run simulated time k times faster than real time", positiveNumber, 1)
+    .option("--num-kv-blocks <n>", "mocker: KV blocks per worker", positiveInt, 16384)
+    .option("--block-size <n>", "tokens per KV block", positiveInt, 16)
+    .option("--max-num-seqs <n>", "mocker: most sequences in one batch", positiveInt, 256)
+    .option("--max-num-batched-tokens <n>", "mocker: most tokens in one step", positiveInt, 8192)
+    .option("--seed <n>", "mocker: seed of the generated tokens", nonNegativeInt, 0)
+    .option("--api-key <key...>", "require this bearer key on /v1 (repeatable; or TURBINE_API_KEY)")
+    .option("--max-body-bytes <n>", "largest request body accepted", positiveInt, 8 * 1024 * 1024)
+    .option("--namespace <name>", "runtime namespace", "turbine")
+    .addOption(new Option("--log-level <level>", "log level").choices(["trace", "debug", "info", "warn", "error", "silent"]).default("info"))
+    .action(async (flags: ServeFlags) => {
+      const log = createLogger(flags.logLevel, "turbine-serve");
+      const envKey = process.env["TURBINE_API_KEY"];
+      const apiKeys = [...(flags.apiKey ?? []), ...(envKey ? [envKey] : [])];
+      const server = await EmbeddedServer.start({
+        host: flags.host,
+        port: flags.port,
+        namespace: flags.namespace,
+        numWorkers: flags.workers,
+        engine: flags.engine,
+        modelPath: flags.model,
+        modelName: flags.modelName,
+        router: {
+          policy: flags.router,
+          policyOptions: { prefillLoadScale: flags.prefillLoadScale, temperature: flags.routerTemperature },
+        },
+        mocker: {
+          speedup: flags.speedup,
+          numKvBlocks: flags.numKvBlocks,
+          kvBlockSize: flags.blockSize,
+          maxNumSeqs: flags.maxNumSeqs,
+          maxNumBatchedTokens: flags.maxNumBatchedTokens,
+          seed: flags.seed,
+        },
+        apiKeys,
+        bodyLimitBytes: flags.maxBodyBytes,
+        logger: log.child({ role: "frontend" }),
+      });
+      const model = server.frontend.models.models()[0]?.card.name ?? "";
+      const auth = apiKeys.length > 0 ? ` -H "Authorization: Bearer $TURBINE_API_KEY"` : "";
+      process.stdout.write(
+        `\nTurbine is serving ${model} with ${flags.workers} ${flags.engine} worker(s), router ${flags.router}, at ${server.url}\n\n` +
+          `  curl ${server.url}/v1/chat/completions -H 'Content-Type: application/json'${auth} \\\n` +
+          `    -d '{"model": "${model}", "messages": [{"role": "user", "content": "Hello!"}], "max_tokens": 32}'\n\n` +
+          `Metrics: ${server.url}/metrics   Stop: Ctrl-C\n`,
+      );
+      let stopping = false;
+      const stop = (signal: string): void => {
+        if (stopping) {
+          process.exit(1);
+        }
+        stopping = true;
+        log.info({ signal }, "shutting down: finishing requests in flight");
+        server.close({ graceMs: 10_000 }).then(
+          () => process.exit(0),
+          (err: unknown) => {
+            log.error({ err }, "shutdown failed");
+            process.exit(1);
+          },
+        );
+      };
+      process.once("SIGINT", () => stop("SIGINT"));
+      process.once("SIGTERM", () => stop("SIGTERM"));
+    });
+}

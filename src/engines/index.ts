@@ -1,0 +1,6 @@
+// engines: the Engine interface, the worker that serves an engine, and the engines themselves.
+export type { Engine, EngineLoad, EngineKvEvent, GenerateOptions } from "./engine.ts";
+export { Worker } from "./worker.ts";
+export type { WorkerOptions, WorkerMetadata } from "./worker.ts";
+export { MockerEngine, MockerCore, MOCKER_DEFAULTS, PolynomialTimingModel, TableTimingModel } from "./mocker/index.ts";
+export type { MockerEngineOptions, MockerCoreOptions, MockerStepResult, MockerCounters, StepOutput, TimingModel } from "./mocker/index.ts";

@@ -1,0 +1,124 @@
+// A worker serves one engine as the `generate` endpoint of a component, registers its model
+// card, publishes its KV events and load metrics, and serves its block set on `kv_dump`
+// so that a router that missed events can resync.
+import {
+  BACKEND_COMPONENT,
+  GENERATE_ENDPOINT,
+  KV_DUMP_ENDPOINT,
+  asWorkerId,
+  kvEventsSubject,
+  loadMetricsSubject,
+} from "../protocols/index.ts";
+import type {
+  EngineOutput,
+  KvBlockSetDump,
+  ModelCard,
+  PreprocessedRequest,
+  WorkerId,
+  WorkerLoadMetrics,
+} from "../protocols/index.ts";
+import { KvBlockSet } from "../kv/index.ts";
+import { newInstanceId } from "../runtime/index.ts";
+import type { HandlerContext, Runtime, ServedEndpoint } from "../runtime/index.ts";
+import type { Engine } from "./engine.ts";
+
+export interface WorkerOptions {
+  runtime: Runtime;
+  engine: Engine;
+  namespace: string;
+  /** Component the worker serves under (default "backend"). */
+  component?: string;
+  /** How often load metrics are published (ms, default 100). */
+  metricsIntervalMs?: number;
+}
+
+/** Metadata a worker registers with its generate endpoint. */
+export interface WorkerMetadata {
+  modelCard: ModelCard;
+  [key: string]: unknown;
+}
+
+export class Worker {
+  readonly workerId: WorkerId;
+  private readonly blockSet: KvBlockSet;
+  private served: ServedEndpoint[] = [];
+  private metricsTimer: NodeJS.Timeout | undefined;
+  private unsubscribeKv: (() => void) | undefined;
+  private stopped = false;
+
+  private constructor(
+    private readonly options: WorkerOptions,
+    workerId: WorkerId,
+  ) {
+    this.workerId = workerId;
+    this.blockSet = new KvBlockSet(workerId);
+  }
+
+  static async start(options: WorkerOptions): Promise<Worker> {
+    const worker = new Worker(options, asWorkerId(newInstanceId()));
+    await worker.startServing();
+    return worker;
+  }
+
+  get engine(): Engine {
+    return this.options.engine;
+  }
+
+  get component(): string {
+    return this.options.component ?? BACKEND_COMPONENT;
+  }
+
+  /** Requests in flight on the generate endpoint. */
+  get numInFlight(): number {
+    return this.served[0]?.numInFlight ?? 0;
+  }
+
+  loadMetrics(): WorkerLoadMetrics {
+    return { ...this.options.engine.load(), workerId: this.workerId, timestamp: Date.now() };
+  }
+
+  private async startServing(): Promise<void> {
+    const { runtime, engine, namespace } = this.options;
+    const events = runtime.events;
+    const kvSubject = kvEventsSubject(namespace, this.component);
+    // Subscribe before serving: no block stored by a request can be missed.
+    this.unsubscribeKv = engine.onKvEvent((e) => {
+      events.publish(kvSubject, this.blockSet.apply(e.tier, e.data));
+    });
+    const component = runtime.namespace(namespace).component(this.component);
+    const metadata: WorkerMetadata = { modelCard: engine.card };
+    const dump = await component.endpoint(KV_DUMP_ENDPOINT).serve<unknown, KvBlockSetDump>(
+      async function* (this: void, _req: unknown) {
+        yield dumpOf();
+      },
+      { instanceId: this.workerId },
+    );
+    const dumpOf = (): KvBlockSetDump => this.blockSet.dump();
+    const generate = await component.endpoint(GENERATE_ENDPOINT).serve<PreprocessedRequest, EngineOutput>(
+      (request: PreprocessedRequest, ctx: HandlerContext) => engine.generate(request, { signal: ctx.signal }),
+      { instanceId: this.workerId, metadata },
+    );
+    this.served = [generate, dump];
+    const metricsSubject = loadMetricsSubject(namespace, this.component);
+    this.metricsTimer = setInterval(
+      () => events.publish(metricsSubject, this.loadMetrics()),
+      this.options.metricsIntervalMs ?? 100,
+    );
+    this.metricsTimer.unref();
+  }
+
+  /**
+   * Stops the worker. With `drain`, it first deregisters (routers stop sending), then waits
+   * for requests in flight to finish; without, the engine cancels them.
+   */
+  async stop(options: { drain?: boolean } = {}): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    clearInterval(this.metricsTimer);
+    const [generate, ...rest] = this.served;
+    if (generate) await generate.stop({ drain: options.drain ?? false });
+    await Promise.all(rest.map((s) => s.stop()));
+    this.unsubscribeKv?.();
+    await this.options.engine.close();
+  }
+}

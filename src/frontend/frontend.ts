@@ -1,0 +1,64 @@
+// The frontend process role: follows the models that workers serve and answers the OpenAI
+// API for them.
+import type { FastifyBaseLogger, FastifyInstance } from "fastify";
+import type { Runtime } from "../runtime/index.ts";
+import type { RouterOptions } from "../router/index.ts";
+import { buildHttpServer } from "./http-server.ts";
+import { FrontendMetrics } from "./metrics.ts";
+import { ModelManager } from "./model-manager.ts";
+
+export interface FrontendOptions {
+  runtime: Runtime;
+  namespace: string;
+  /** Component whose workers serve requests (default "backend"). */
+  component?: string;
+  host?: string;
+  /** 0 picks a free port. */
+  port?: number;
+  router?: Omit<RouterOptions, "blockSize" | "indexer">;
+  apiKeys?: string[];
+  bodyLimitBytes?: number;
+  /** A pino logger; default: no logs. */
+  logger?: FastifyBaseLogger;
+  /** Also export Node process metrics (default true). */
+  processMetrics?: boolean;
+}
+
+export class Frontend {
+  private constructor(
+    readonly app: FastifyInstance,
+    readonly models: ModelManager,
+    readonly metrics: FrontendMetrics,
+    readonly url: string,
+  ) {}
+
+  static async start(options: FrontendOptions): Promise<Frontend> {
+    const metrics = new FrontendMetrics({ processMetrics: options.processMetrics ?? true });
+    const models = await ModelManager.start({
+      runtime: options.runtime,
+      namespace: options.namespace,
+      component: options.component,
+      router: options.router ?? { policy: "kv" },
+      metrics,
+      onError: (err) => app.log.error({ err }, "model manager"),
+    });
+    const app = buildHttpServer({
+      models,
+      metrics,
+      apiKeys: options.apiKeys,
+      bodyLimitBytes: options.bodyLimitBytes,
+      logger: options.logger,
+    });
+    const host = options.host ?? "127.0.0.1";
+    await app.listen({ host, port: options.port ?? 8000 });
+    const addr = app.server.address();
+    const port = typeof addr === "object" && addr ? addr.port : options.port;
+    const shownHost = host.includes(":") ? `[${host}]` : host === "0.0.0.0" ? "127.0.0.1" : host;
+    return new Frontend(app, models, metrics, `http://${shownHost}:${port}`);
+  }
+
+  async close(): Promise<void> {
+    this.models.close();
+    await this.app.close();
+  }
+}

@@ -1,0 +1,96 @@
+// Prometheus metrics of the frontend (and, in one process, of its router), on their own
+// registry so that several frontends in one process (tests) do not collide.
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+
+const LATENCY_BUCKETS_S = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+const OVERHEAD_BUCKETS_S = [5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 1e-2];
+
+export class FrontendMetrics {
+  readonly registry = new Registry();
+  readonly requests = new Counter({
+    name: "turbine_requests_total",
+    help: "Requests received, by model, endpoint and HTTP status",
+    labelNames: ["model", "endpoint", "status"] as const,
+    registers: [this.registry],
+  });
+  readonly inFlight = new Gauge({
+    name: "turbine_requests_in_flight",
+    help: "Requests being served now",
+    labelNames: ["model"] as const,
+    registers: [this.registry],
+  });
+  readonly ttft = new Histogram({
+    name: "turbine_time_to_first_token_seconds",
+    help: "Time from request arrival to the first generated token",
+    labelNames: ["model"] as const,
+    buckets: LATENCY_BUCKETS_S,
+    registers: [this.registry],
+  });
+  readonly itl = new Histogram({
+    name: "turbine_inter_token_latency_seconds",
+    help: "Time between consecutive generated tokens",
+    labelNames: ["model"] as const,
+    buckets: LATENCY_BUCKETS_S,
+    registers: [this.registry],
+  });
+  readonly requestDuration = new Histogram({
+    name: "turbine_request_duration_seconds",
+    help: "Time from request arrival to its last byte",
+    labelNames: ["model"] as const,
+    buckets: LATENCY_BUCKETS_S,
+    registers: [this.registry],
+  });
+  readonly inputTokens = new Counter({
+    name: "turbine_input_tokens_total",
+    help: "Prompt tokens of served requests",
+    labelNames: ["model"] as const,
+    registers: [this.registry],
+  });
+  readonly outputTokens = new Counter({
+    name: "turbine_output_tokens_total",
+    help: "Generated tokens of served requests",
+    labelNames: ["model"] as const,
+    registers: [this.registry],
+  });
+  readonly cachedTokens = new Counter({
+    name: "turbine_cached_tokens_total",
+    help: "Prompt tokens the serving worker already held in its KV cache (router's estimate)",
+    labelNames: ["model"] as const,
+    registers: [this.registry],
+  });
+  readonly routerOverhead = new Histogram({
+    name: "turbine_router_overhead_seconds",
+    help: "Time the router spent per request, by phase (hash, match, schedule)",
+    labelNames: ["model", "phase"] as const,
+    buckets: OVERHEAD_BUCKETS_S,
+    registers: [this.registry],
+  });
+  readonly kvHitRate = new Gauge({
+    name: "turbine_router_kv_hit_rate",
+    help: "Fraction of routed prompt blocks that the chosen worker already held",
+    labelNames: ["model"] as const,
+    registers: [this.registry],
+  });
+  readonly workerActiveBlocks = new Gauge({
+    name: "turbine_worker_active_decode_blocks",
+    help: "KV blocks of the requests the router has in flight on each worker",
+    labelNames: ["model", "worker"] as const,
+    registers: [this.registry],
+  });
+  readonly workerPrefillTokens = new Gauge({
+    name: "turbine_worker_active_prefill_tokens",
+    help: "Prompt tokens routed to each worker and not yet prefilled",
+    labelNames: ["model", "worker"] as const,
+    registers: [this.registry],
+  });
+  readonly workerKvUsage = new Gauge({
+    name: "turbine_worker_kv_usage",
+    help: "Fraction of each worker's KV blocks in use, as the worker reports it",
+    labelNames: ["model", "worker"] as const,
+    registers: [this.registry],
+  });
+
+  constructor(options: { processMetrics?: boolean } = {}) {
+    if (options.processMetrics) collectDefaultMetrics({ register: this.registry, prefix: "turbine_" });
+  }
+}

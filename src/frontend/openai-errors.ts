@@ -1,0 +1,58 @@
+// Maps any error to OpenAI's error shape: {"error":{"message","type","param","code"}}.
+import { TurbineError, isTurbineError } from "../protocols/index.ts";
+
+export interface OpenAIErrorBody {
+  error: { message: string; type: string; param: string | null; code: string };
+}
+
+export interface HttpError {
+  status: number;
+  body: OpenAIErrorBody;
+  headers: Record<string, string>;
+}
+
+interface FastifyLikeError {
+  code?: string;
+  statusCode?: number;
+  message: string;
+  validation?: { instancePath?: string; params?: Record<string, unknown>; message?: string }[];
+  validationContext?: string;
+}
+
+/** Turns a fastify validation or parser error into a TurbineError; other errors pass through. */
+export function normalizeError(err: unknown): TurbineError {
+  if (isTurbineError(err)) return err;
+  const e = err as FastifyLikeError;
+  if (e && Array.isArray(e.validation)) {
+    const first = e.validation[0];
+    const path = (first?.instancePath ?? "").replace(/^\//, "").replace(/\//g, ".");
+    const missing = first?.params?.["missingProperty"];
+    const param = typeof missing === "string" ? (path ? `${path}.${missing}` : missing) : path || null;
+    const message = `Invalid request: ${param ?? "body"} ${first?.message ?? "is invalid"}`;
+    return new TurbineError("REQUEST_INVALID", message, { param: param ?? undefined, cause: err });
+  }
+  switch (e?.code) {
+    case "FST_ERR_CTP_BODY_TOO_LARGE":
+      return new TurbineError("REQUEST_TOO_LARGE", "Request body is larger than the server accepts", { cause: err });
+    case "FST_ERR_CTP_EMPTY_JSON_BODY":
+    case "FST_ERR_CTP_INVALID_JSON_BODY":
+      return new TurbineError("REQUEST_INVALID_JSON", "Request body is not valid JSON", { cause: err });
+    case "FST_ERR_CTP_INVALID_MEDIA_TYPE":
+      return new TurbineError("REQUEST_INVALID", "Content-Type must be application/json", { cause: err });
+  }
+  if (err instanceof SyntaxError || e?.statusCode === 400) {
+    return new TurbineError("REQUEST_INVALID_JSON", `Request body is not valid JSON: ${e.message}`, { cause: err });
+  }
+  return new TurbineError("INTERNAL", "Internal server error", { cause: err });
+}
+
+export function toHttpError(err: unknown): HttpError {
+  const t = normalizeError(err);
+  const headers: Record<string, string> = {};
+  if (t.retryAfterSeconds !== undefined) headers["retry-after"] = String(Math.max(1, Math.ceil(t.retryAfterSeconds)));
+  return {
+    status: t.status,
+    headers,
+    body: { error: { message: t.message, type: t.type, param: t.param ?? null, code: t.code.toLowerCase() } },
+  };
+}

@@ -1,0 +1,116 @@
+// JSON schemas of the OpenAI requests Turbine accepts. Fastify validates bodies against them
+// before a handler runs (ajv, no type coercion), so a wrong type is a 400 with `param` set.
+// Unknown fields are accepted and ignored, as vLLM does: clients send vendor extensions.
+
+const samplingProperties = {
+  model: { type: "string", minLength: 1 },
+  max_tokens: { type: ["integer", "null"], minimum: 1 },
+  temperature: { type: ["number", "null"], minimum: 0, maximum: 2 },
+  top_p: { type: ["number", "null"], exclusiveMinimum: 0, maximum: 1 },
+  top_k: { type: ["integer", "null"], minimum: -1 },
+  n: { type: ["integer", "null"], minimum: 1, maximum: 128 },
+  seed: { type: ["integer", "null"] },
+  stream: { type: ["boolean", "null"] },
+  stream_options: {
+    type: ["object", "null"],
+    properties: { include_usage: { type: ["boolean", "null"] } },
+  },
+  stop: {
+    anyOf: [
+      { type: "string" },
+      { type: "array", items: { type: "string", minLength: 1 }, maxItems: 4 },
+      { type: "null" },
+    ],
+  },
+  stop_token_ids: { type: ["array", "null"], items: { type: "integer", minimum: 0 } },
+  ignore_eos: { type: ["boolean", "null"] },
+  user: { type: ["string", "null"] },
+  turbine: {
+    type: ["object", "null"],
+    properties: {
+      worker_id: { type: "string" },
+      prefill_load_scale: { type: "number", minimum: 0 },
+      temperature: { type: "number", minimum: 0 },
+    },
+  },
+} as const;
+
+const contentPart = {
+  type: "object",
+  required: ["type"],
+  properties: { type: { type: "string" }, text: { type: "string" } },
+} as const;
+
+export const chatCompletionSchema = {
+  type: "object",
+  required: ["model", "messages"],
+  properties: {
+    ...samplingProperties,
+    max_completion_tokens: { type: ["integer", "null"], minimum: 1 },
+    messages: {
+      type: "array",
+      minItems: 1,
+      items: {
+        type: "object",
+        required: ["role"],
+        properties: {
+          role: { type: "string", enum: ["system", "developer", "user", "assistant", "tool"] },
+          content: { anyOf: [{ type: "string" }, { type: "array", items: contentPart }, { type: "null" }] },
+          name: { type: "string" },
+        },
+      },
+    },
+  },
+} as const;
+
+export const completionSchema = {
+  type: "object",
+  required: ["model", "prompt"],
+  properties: {
+    ...samplingProperties,
+    prompt: {
+      anyOf: [
+        { type: "string" },
+        { type: "array", items: { type: "string" }, minItems: 1 },
+        { type: "array", items: { type: "integer", minimum: 0 }, minItems: 1 },
+        { type: "array", items: { type: "array", items: { type: "integer", minimum: 0 } }, minItems: 1 },
+      ],
+    },
+    echo: { type: ["boolean", "null"] },
+    logprobs: { type: ["integer", "null"] },
+  },
+} as const;
+
+export interface ChatMessage {
+  role: "system" | "developer" | "user" | "assistant" | "tool";
+  content?: string | { type: string; text?: string }[] | null;
+  name?: string;
+}
+
+interface SamplingFields {
+  model: string;
+  max_tokens?: number | null;
+  temperature?: number | null;
+  top_p?: number | null;
+  top_k?: number | null;
+  n?: number | null;
+  seed?: number | null;
+  stream?: boolean | null;
+  stream_options?: { include_usage?: boolean | null } | null;
+  stop?: string | string[] | null;
+  stop_token_ids?: number[] | null;
+  ignore_eos?: boolean | null;
+  user?: string | null;
+  turbine?: { worker_id?: string; prefill_load_scale?: number; temperature?: number } | null;
+}
+
+export interface ChatCompletionBody extends SamplingFields {
+  messages: ChatMessage[];
+  max_completion_tokens?: number | null;
+}
+
+export interface CompletionBody extends SamplingFields {
+  prompt: string | string[] | number[] | number[][];
+  echo?: boolean | null;
+  logprobs?: number | null;
+}

@@ -1,0 +1,16 @@
+// Event-plane subjects and well-known endpoint names: the wire contract between workers
+// and routers, whichever event plane carries them.
+
+/** Endpoint names every worker serves. */
+export const GENERATE_ENDPOINT = "generate";
+export const KV_DUMP_ENDPOINT = "kv_dump";
+
+/** Default component of aggregated workers. */
+export const BACKEND_COMPONENT = "backend";
+
+/** KV events (KvCacheEvent) of every worker of a component. */
+export const kvEventsSubject = (namespace: string, component: string): string => `${namespace}.${component}.kv_events`;
+
+/** Load metrics (WorkerLoadMetrics) of every worker of a component. */
+export const loadMetricsSubject = (namespace: string, component: string): string =>
+  `${namespace}.${component}.load_metrics`;
