@@ -63,9 +63,7 @@ export class EndpointClient<Req = unknown, Res = unknown> {
     const target = this.byId.get(instanceId);
     if (!target) {
       const err = new TurbineError("RUNTIME_NO_INSTANCE", `instance ${instanceId} is not serving`);
-      return (async function* (): AsyncGenerator<Res> {
-        throw err;
-      })();
+      return { [Symbol.asyncIterator]: () => ({ next: () => Promise.reject(err) }) };
     }
     return this.requests.call(target, request, options) as AsyncIterable<Res>;
   }
