@@ -1,0 +1,71 @@
+// Shared pieces of the benchmark scripts: percentiles, a child `turbine` process, tables.
+import { spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
+import { createServer } from "node:net";
+import { cpus, totalmem } from "node:os";
+
+export function percentile(sorted: readonly number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[i]!;
+}
+
+export function sortedCopy(xs: readonly number[]): number[] {
+  return [...xs].sort((a, b) => a - b);
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const addr = s.address();
+      const port = typeof addr === "object" && addr ? addr.port : 0;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** Starts `turbine <args>` as a child process and waits until /health answers 200. */
+export async function startTurbine(args: string[], port: number, timeoutMs = 30_000): Promise<ChildProcess> {
+  const bin = new URL("../bin/turbine.js", import.meta.url).pathname;
+  const child = spawn(process.execPath, [bin, ...args, "--port", String(port), "--log-level", "warn"], {
+    stdio: ["ignore", "ignore", "inherit"],
+  });
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`turbine ${args.join(" ")} exited with ${child.exitCode}`);
+    try {
+      const r = await fetch(`http://127.0.0.1:${port}/health`);
+      if (r.status === 200) return child;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > end) {
+      child.kill("SIGKILL");
+      throw new Error("turbine did not become healthy in time");
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+export async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return;
+  const exited = new Promise((r) => child.once("exit", r));
+  child.kill("SIGTERM");
+  const t = setTimeout(() => child.kill("SIGKILL"), 5000);
+  await exited;
+  clearTimeout(t);
+}
+
+export function machineLine(): string {
+  const cpu = cpus()[0]?.model ?? "unknown CPU";
+  return `${new Date().toISOString().slice(0, 10)}, ${cpus().length} cores (${cpu}), ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
+}
+
+export function markdownTable(header: string[], rows: (string | number)[][]): string {
+  const line = (cells: (string | number)[]): string => `| ${cells.join(" | ")} |`;
+  return [line(header), line(header.map(() => "---")), ...rows.map(line)].join("\n");
+}
+
+export const fmt = (x: number, digits = 2): string => (Number.isFinite(x) ? x.toFixed(digits) : "n/a");
