@@ -17,6 +17,8 @@ interface ServeFlags {
   router: PolicyName;
   prefillLoadScale: number;
   routerTemperature: number;
+  busyDecodeBlocks?: number;
+  busyPrefillTokens?: number;
   speedup: number;
   numKvBlocks: number;
   blockSize: number;
@@ -41,6 +43,8 @@ export function serveCommand(): Command {
     .addOption(new Option("--router <policy>", "routing policy").choices(POLICY_NAMES).default("kv"))
     .option("--prefill-load-scale <x>", "kv router: weight of prefill work against decode work", nonNegativeNumber, 1)
     .option("--router-temperature <t>", "kv router: softmax temperature (0: always the lowest cost)", nonNegativeNumber, 0)
+    .option("--busy-decode-blocks <fraction>", "a worker whose active KV blocks exceed this fraction of its blocks takes no new requests", positiveNumber)
+    .option("--busy-prefill-tokens <n>", "a worker with more prompt tokens waiting for prefill takes no new requests", positiveInt)
     .option("--speedup <k>", "mocker: run simulated time k times faster than real time", positiveNumber, 1)
     .option("--num-kv-blocks <n>", "mocker: KV blocks per worker", positiveInt, 16384)
     .option("--block-size <n>", "tokens per KV block", positiveInt, 16)
@@ -66,6 +70,8 @@ export function serveCommand(): Command {
         router: {
           policy: flags.router,
           policyOptions: { prefillLoadScale: flags.prefillLoadScale, temperature: flags.routerTemperature },
+          maxActiveDecodeBlocks: flags.busyDecodeBlocks,
+          maxActivePrefillTokens: flags.busyPrefillTokens,
         },
         mocker: {
           speedup: flags.speedup,

@@ -47,9 +47,10 @@ function split(hash: bigint): void {
   splitHi = splitI32[1]!;
 }
 
-function slotOf(lo: number, hi: number, mask: number): number {
+/** 32-bit mix of a hash's halves: its table slot is the low bits; the table keeps all 32. */
+function mixHash(lo: number, hi: number): number {
   const h = Math.imul(lo ^ Math.imul(hi, 0x9e3779b1), 0x85ebca6b);
-  return (h ^ (h >>> 15)) & mask;
+  return h ^ (h >>> 15);
 }
 
 class WorkerState {
@@ -76,8 +77,8 @@ export class RadixIndexer implements KvIndexer {
   /** Holder lists of nodes with two or more holders. */
   private lists: (number[] | undefined)[] = [];
   private numLiveNodes = 0;
-  // Hash table: [hash lo, nodeId] per slot (nodeId 0 = empty; the high half is checked in the
-  // node record, which the caller reads next anyway). Linear probing.
+  // Hash table: [mixHash(lo, hi), nodeId] per slot (nodeId 0 = empty; the full hash is checked
+  // in the node record, which the caller reads next anyway). Linear probing.
   private table: Int32Array;
   private tableMask: number;
 
@@ -401,11 +402,13 @@ export class RadixIndexer implements KvIndexer {
 
   private probe(lo: number, hi: number): number {
     const table = this.table;
+    const nodes = this.nodes;
     const mask = this.tableMask;
-    for (let s = slotOf(lo, hi, mask); ; s = (s + 1) & mask) {
+    const h = mixHash(lo, hi);
+    for (let s = h & mask; ; s = (s + 1) & mask) {
       const node = table[s * 2 + 1]!;
       if (node === 0) return 0;
-      if (table[s * 2] === lo && this.nodes[node * STRIDE + HASH_HI] === hi) return node;
+      if (table[s * 2] === h && nodes[node * STRIDE + HASH_LO] === lo && nodes[node * STRIDE + HASH_HI] === hi) return node;
     }
   }
 
@@ -414,14 +417,17 @@ export class RadixIndexer implements KvIndexer {
     if (this.numLiveNodes + 1 > (this.tableMask + 1) * MAX_LOAD) this.growTable();
     const table = this.table;
     const mask = this.tableMask;
-    let s = slotOf(lo, hi, mask);
+    const h = mixHash(lo, hi);
+    let s = h & mask;
     for (; ; s = (s + 1) & mask) {
       const found = table[s * 2 + 1]!;
       if (found === 0) break;
-      if (table[s * 2] === lo && this.nodes[found * STRIDE + HASH_HI] === hi) return found;
+      if (table[s * 2] === h && this.nodes[found * STRIDE + HASH_LO] === lo && this.nodes[found * STRIDE + HASH_HI] === hi) {
+        return found;
+      }
     }
     const node = this.allocNode();
-    table[s * 2] = lo;
+    table[s * 2] = h;
     table[s * 2 + 1] = node;
     const base = node * STRIDE;
     const nodes = this.nodes;
@@ -437,16 +443,15 @@ export class RadixIndexer implements KvIndexer {
     const nodes = this.nodes;
     const table = this.table;
     const mask = this.tableMask;
-    let s = slotOf(nodes[node * STRIDE + HASH_LO]!, nodes[node * STRIDE + HASH_HI]!, mask);
+    let s = mixHash(nodes[node * STRIDE + HASH_LO]!, nodes[node * STRIDE + HASH_HI]!) & mask;
     while (table[s * 2 + 1] !== node) s = (s + 1) & mask;
     let hole = s;
     for (let j = (hole + 1) & mask; table[j * 2 + 1] !== 0; j = (j + 1) & mask) {
-      const moved = table[j * 2 + 1]!;
-      const home = slotOf(table[j * 2]!, nodes[moved * STRIDE + HASH_HI]!, mask);
+      const home = table[j * 2]! & mask;
       // Move j into the hole unless its home lies cyclically in (hole, j].
       if (((j - home) & mask) >= ((j - hole) & mask)) {
         table[hole * 2] = table[j * 2]!;
-        table[hole * 2 + 1] = moved;
+        table[hole * 2 + 1] = table[j * 2 + 1]!;
         hole = j;
       }
     }
@@ -458,18 +463,19 @@ export class RadixIndexer implements KvIndexer {
     this.numLiveNodes--;
   }
 
+  /** Doubles the table. Slots keep their full mixed hash, so this reads the old table only, in order. */
   private growTable(): void {
     const old = this.table;
     const size = (this.tableMask + 1) * 2;
     const table = new Int32Array(size * 2);
     const mask = size - 1;
-    const nodes = this.nodes;
     for (let t = 0; t < old.length; t += 2) {
       const node = old[t + 1]!;
       if (node === 0) continue;
-      let s = slotOf(old[t]!, nodes[node * STRIDE + HASH_HI]!, mask);
+      const h = old[t]!;
+      let s = h & mask;
       while (table[s * 2 + 1] !== 0) s = (s + 1) & mask;
-      table[s * 2] = old[t]!;
+      table[s * 2] = h;
       table[s * 2 + 1] = node;
     }
     this.table = table;
