@@ -2,6 +2,7 @@
 // card, publishes its KV events and load metrics, and serves its block set on `kv_dump`
 // so that a router that missed events can resync.
 import {
+  TurbineError,
   BACKEND_COMPONENT,
   GENERATE_ENDPOINT,
   KV_DUMP_ENDPOINT,
@@ -94,8 +95,18 @@ export class Worker {
       { instanceId: this.workerId },
     );
     const dumpOf = (): KvBlockSetDump => this.blockSet.dump();
+    const worker = this;
     const generate = await component.endpoint(GENERATE_ENDPOINT).serve<PreprocessedRequest, EngineOutput>(
-      (request: PreprocessedRequest, ctx: HandlerContext) => engine.generate(request, { signal: ctx.signal }),
+      async function* (request: PreprocessedRequest, ctx: HandlerContext) {
+        for await (const out of engine.generate(request, { signal: ctx.signal })) {
+          // Stopped under the request (not drained): to the caller this worker failed, so
+          // the request is migrated rather than ended as "cancelled".
+          if (out.finishReason === "cancelled" && worker.stopped && !ctx.signal.aborted) {
+            throw new TurbineError("RUNTIME_CONNECTION_LOST", `worker ${worker.workerId} stopped`);
+          }
+          yield out;
+        }
+      },
       { instanceId: this.workerId, metadata },
     );
     this.served = [generate, dump];

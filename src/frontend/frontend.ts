@@ -18,6 +18,8 @@ export interface FrontendOptions {
   router?: Omit<RouterOptions, "blockSize" | "indexer">;
   apiKeys?: string[];
   bodyLimitBytes?: number;
+  /** Resends of a request whose worker fails mid-stream (default 1). */
+  migrationLimit?: number;
   /** A pino logger; default: no logs. */
   logger?: FastifyBaseLogger;
   /** Also export Node process metrics (default true). */
@@ -40,6 +42,7 @@ export class Frontend {
       component: options.component,
       router: options.router ?? { policy: "kv" },
       metrics,
+      migrationLimit: options.migrationLimit,
       onError: (err) => app.log.error({ err }, "model manager"),
     });
     const app = buildHttpServer({

@@ -58,6 +58,12 @@ export class FrontendMetrics {
     labelNames: ["model"] as const,
     registers: [this.registry],
   });
+  readonly migrations = new Counter({
+    name: "turbine_request_migrations_total",
+    help: "Requests resent to another worker after their worker failed mid-stream",
+    labelNames: ["model"] as const,
+    registers: [this.registry],
+  });
   readonly routerOverhead = new Histogram({
     name: "turbine_router_overhead_seconds",
     help: "Time the router spent per request, by phase (hash, match, schedule)",

@@ -1,8 +1,26 @@
 // Follows the workers that serve a component and keeps one ModelPipeline per model they
 // serve: a model appears with its first worker; its pipeline stays when its last worker
 // leaves, so that requests for it get a clear 503 instead of a 404.
-import { BACKEND_COMPONENT, GENERATE_ENDPOINT, KV_DUMP_ENDPOINT, asWorkerId, kvEventsSubject, loadMetricsSubject } from "../protocols/index.ts";
-import type { EngineOutput, KvBlockSetDump, KvCacheEvent, ModelCard, PreprocessedRequest, WorkerId, WorkerLoadMetrics } from "../protocols/index.ts";
+import {
+  BACKEND_COMPONENT,
+  GENERATE_ENDPOINT,
+  KV_DUMP_ENDPOINT,
+  asWorkerId,
+  kvEventsSubject,
+  loadMetricsSubject,
+  routerSyncSubject,
+} from "../protocols/index.ts";
+import type {
+  EngineOutput,
+  KvBlockSetDump,
+  KvCacheEvent,
+  ModelCard,
+  PreprocessedRequest,
+  RouterSyncMessage,
+  WorkerId,
+  WorkerLoadMetrics,
+} from "../protocols/index.ts";
+import { newInstanceId } from "../runtime/index.ts";
 import type { EndpointClient, InstanceInfo, Runtime, Subscription } from "../runtime/index.ts";
 import { loadModelForCard } from "../model/index.ts";
 import type { RouterOptions } from "../router/index.ts";
@@ -15,6 +33,8 @@ export interface ModelManagerOptions {
   component?: string;
   router: Omit<RouterOptions, "blockSize" | "indexer">;
   metrics: FrontendMetrics;
+  /** Resends of a request whose worker fails mid-stream (default 1). */
+  migrationLimit?: number;
   onError?: (err: unknown) => void;
 }
 
@@ -26,6 +46,9 @@ export class ModelManager {
   private dump!: EndpointClient<unknown, KvBlockSetDump>;
   private subscriptions: Subscription<unknown>[] = [];
   private pending: Promise<void> = Promise.resolve();
+  /** This router replica's id in router-sync messages. */
+  readonly replicaId = newInstanceId();
+  private syncSubject = "";
 
   private constructor(private readonly options: ModelManagerOptions) {}
 
@@ -49,6 +72,7 @@ export class ModelManager {
   }
 
   close(): void {
+    for (const p of this.pipelines.values()) p.close();
     this.generate?.close();
     this.dump?.close();
     for (const s of this.subscriptions) s.unsubscribe();
@@ -64,9 +88,14 @@ export class ModelManager {
     const c = component.name;
     const kv = runtime.events.subscribe<KvCacheEvent>(kvEventsSubject(namespace, c));
     const load = runtime.events.subscribe<WorkerLoadMetrics>(loadMetricsSubject(namespace, c), { maxPending: 10_000 });
-    this.subscriptions = [kv, load];
+    this.syncSubject = routerSyncSubject(namespace, c);
+    const sync = runtime.events.subscribe<RouterSyncMessage>(this.syncSubject, { maxPending: 100_000 });
+    this.subscriptions = [kv, load, sync];
     void this.follow(kv, (e) => this.pipelineOf(e.workerId)?.applyKvEvent(e));
     void this.follow(load, (m) => this.pipelineOf(m.workerId)?.updateMetrics(m));
+    void this.follow(sync, (m) => {
+      if (m.replicaId !== this.replicaId) this.pipelines.get(m.model)?.applySync(m);
+    });
     this.generate.onChange((change) => {
       if (change.type === "added") this.attach(change.instance);
       else this.detach(asWorkerId(change.instance.instanceId));
@@ -120,6 +149,8 @@ export class ModelManager {
           dump: this.dump,
           router: this.options.router,
           metrics: this.options.metrics,
+          migrationLimit: this.options.migrationLimit,
+          publishSync: (m) => this.options.runtime.events.publish(this.syncSubject, { ...m, replicaId: this.replicaId }),
         });
         this.pipelines.set(card.name, pipeline);
         return pipeline;

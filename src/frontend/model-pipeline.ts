@@ -2,9 +2,10 @@
 // its router with the KV index fed by the workers' events, and the client of the workers'
 // generate endpoints. `generate` routes one request and streams the chosen worker's output,
 // keeping the router's active-sequence accounting right whatever way the stream ends.
-import { TurbineError } from "../protocols/index.ts";
+import { TurbineError, isTurbineError } from "../protocols/index.ts";
 import type {
   EngineOutput,
+  RouterSyncMessage,
   KvBlockSetDump,
   KvCacheEvent,
   ModelCard,
@@ -28,6 +29,20 @@ export interface ModelPipelineOptions {
   dump: EndpointClient<unknown, KvBlockSetDump>;
   router: Omit<RouterOptions, "blockSize" | "indexer">;
   metrics: FrontendMetrics;
+  /**
+   * How many times a request whose worker fails mid-stream is resent to another worker, with
+   * the tokens generated so far appended to its prompt (default 1; 0 disables migration).
+   */
+  migrationLimit?: number;
+  /** Shares this router's decisions with the other replicas (absent: a single router). */
+  publishSync?: (message: Omit<RouterSyncMessage, "replicaId">) => void;
+  /** How long a worker whose stream broke stays out of routing unless discovery drops it first (ms, default 15000). */
+  suspendMs?: number;
+}
+
+/** Errors after which a request is resent elsewhere: its worker is gone, not the request bad. */
+function isWorkerFailure(err: unknown): boolean {
+  return isTurbineError(err) && (err.code === "RUNTIME_CONNECTION_LOST" || err.code === "RUNTIME_NO_INSTANCE");
 }
 
 /** A routed request's stream, and where it went. */
@@ -44,6 +59,8 @@ export class ModelPipeline {
   readonly created = Math.floor(Date.now() / 1000);
   private readonly ingestor: KvEventIngestor | null;
   private readonly workers = new Set<WorkerId>();
+  private readonly cards = new Map<WorkerId, ModelCard>();
+  private readonly suspended = new Map<WorkerId, NodeJS.Timeout>();
 
   constructor(private readonly options: ModelPipelineOptions) {
     this.card = options.card;
@@ -66,10 +83,16 @@ export class ModelPipeline {
   addWorker(workerId: WorkerId, card: ModelCard): void {
     if (this.workers.has(workerId)) return;
     this.workers.add(workerId);
+    this.cards.set(workerId, card);
     this.router.addWorker(workerId, { totalBlocks: card.numKvBlocks });
+    // Learn what it already caches (a router that starts late, a worker that restarted).
+    this.ingestor?.resync(workerId);
   }
 
   removeWorker(workerId: WorkerId): void {
+    clearTimeout(this.suspended.get(workerId));
+    this.suspended.delete(workerId);
+    this.cards.delete(workerId);
     if (!this.workers.delete(workerId)) return;
     this.router.removeWorker(workerId);
     this.ingestor?.removeWorker(workerId);
@@ -77,6 +100,14 @@ export class ModelPipeline {
     this.options.metrics.workerActiveBlocks.remove(labels);
     this.options.metrics.workerPrefillTokens.remove(labels);
     this.options.metrics.workerKvUsage.remove(labels);
+  }
+
+  /** Another router replica's decision about a request of this model. */
+  applySync(m: RouterSyncMessage): void {
+    if (m.kind === "routed") {
+      if (m.workerId !== undefined) this.router.applyRemoteRouted(m.requestId, m.workerId, m.prefillTokens ?? 0, m.blocks ?? 0);
+    } else if (m.kind === "prefill_done") this.router.markPrefillDone(m.requestId);
+    else this.router.markFinished(m.requestId);
   }
 
   applyKvEvent(event: KvCacheEvent): void {
@@ -92,27 +123,92 @@ export class ModelPipeline {
 
   /** Routes a request and streams the chosen worker's output. Throws 503s when nobody can take it. */
   generate(request: PreprocessedRequest, signal: AbortSignal): RoutedStream {
-    const decision = this.router.route(request, Date.now());
-    this.recordDecision(decision);
-    const outputs = this.stream(decision, request, signal);
-    return { decision, outputs };
+    const decision = this.route(request);
+    return { decision, outputs: this.stream(decision, request, signal) };
   }
 
-  private async *stream(decision: RoutingDecision, request: PreprocessedRequest, signal: AbortSignal): AsyncGenerator<EngineOutput> {
+  close(): void {
+    for (const t of this.suspended.values()) clearTimeout(t);
+    this.suspended.clear();
+  }
+
+  private route(request: PreprocessedRequest): RoutingDecision {
+    const decision = this.router.route(request, Date.now());
+    this.recordDecision(decision);
+    this.options.publishSync?.({
+      model: this.card.name,
+      kind: "routed",
+      requestId: request.requestId,
+      workerId: decision.workerId,
+      prefillTokens: request.tokenIds.length - decision.cachedTokens,
+      blocks: decision.promptBlocks,
+    });
+    return decision;
+  }
+
+  /**
+   * Streams one request, migrating it when its worker fails mid-stream: the request is resent
+   * to another worker with the tokens generated so far appended to its prompt
+   * (`numPrefilledOutputTokens`), so the client sees one stream, no token repeated or lost.
+   */
+  private async *stream(first: RoutingDecision, request: PreprocessedRequest, signal: AbortSignal): AsyncGenerator<EngineOutput> {
     const { router } = this;
-    let first = true;
-    try {
-      for await (const out of this.options.generate.call(decision.workerId, request, { signal })) {
-        if (first && out.tokenIds.length > 0) {
-          first = false;
-          router.markPrefillDone(request.requestId);
+    const sync = this.options.publishSync;
+    const limit = this.options.migrationLimit ?? 1;
+    const generated: number[] = [];
+    let decision = first;
+    let attempt = request;
+    for (let migrations = 0; ; migrations++) {
+      let prefillDone = false;
+      let finished = false;
+      try {
+        for await (const out of this.options.generate.call(decision.workerId, attempt, { signal })) {
+          if (!prefillDone && out.tokenIds.length > 0) {
+            prefillDone = true;
+            router.markPrefillDone(request.requestId);
+            sync?.({ model: this.card.name, kind: "prefill_done", requestId: request.requestId });
+          }
+          for (const t of out.tokenIds) generated.push(t);
+          if (out.finishReason) finished = true;
+          yield out;
         }
-        yield out;
+        if (finished || signal.aborted) return;
+        throw new TurbineError("RUNTIME_CONNECTION_LOST", `worker ${decision.workerId} ended the stream before the request finished`);
+      } catch (err) {
+        if (signal.aborted || !isWorkerFailure(err) || migrations >= limit) throw err;
+        this.suspend(decision.workerId);
+      } finally {
+        router.markFinished(request.requestId);
+        sync?.({ model: this.card.name, kind: "finished", requestId: request.requestId });
+        this.publishWorkerLoad(decision.workerId);
       }
-    } finally {
-      router.markFinished(request.requestId);
-      this.publishWorkerLoad(decision.workerId);
+      const base = request.numPrefilledOutputTokens ?? 0;
+      attempt = {
+        ...request,
+        tokenIds: [...request.tokenIds, ...generated],
+        numPrefilledOutputTokens: base + generated.length,
+      };
+      this.options.metrics.migrations.inc({ model: this.card.name });
+      decision = this.route(attempt);
     }
+  }
+
+  /** Takes a worker whose stream broke out of routing until discovery drops it, or for a while. */
+  private suspend(workerId: WorkerId): void {
+    const card = this.cards.get(workerId);
+    if (!card || this.suspended.has(workerId)) return;
+    this.router.removeWorker(workerId);
+    this.ingestor?.removeWorker(workerId);
+    const timer = setTimeout(() => {
+      this.suspended.delete(workerId);
+      // Still registered after the lease would have expired: it is alive, take it back.
+      if (this.workers.has(workerId) && this.options.generate.instance(workerId)) {
+        this.router.addWorker(workerId, { totalBlocks: card.numKvBlocks });
+        this.ingestor?.resync(workerId);
+      }
+    }, this.options.suspendMs ?? 15_000);
+    timer.unref();
+    this.suspended.set(workerId, timer);
   }
 
   private recordDecision(d: RoutingDecision): void {

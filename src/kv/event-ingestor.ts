@@ -90,6 +90,15 @@ export class KvEventIngestor {
     if (!this.applyOne(event)) this.startResync(event.workerId, [event]);
   }
 
+  /**
+   * Rebuilds a worker's part of the index from its dump now, without waiting for a gap: a
+   * router that starts late, or attaches a worker late, learns blocks stored before it
+   * listened. No-op while a resync of that worker is already in flight.
+   */
+  resync(workerId: WorkerId): void {
+    if (!this.resyncing.has(workerId)) this.startResync(workerId, []);
+  }
+
   /** Drops a worker (it left the fleet): its blocks, and any resync in flight. */
   removeWorker(workerId: WorkerId): void {
     const pending = this.resyncing.get(workerId);

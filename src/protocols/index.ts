@@ -14,9 +14,9 @@ export type {
   KvCacheEvent,
   KvBlockSetDump,
 } from "./kv-events.ts";
-export type { WorkerLoadMetrics } from "./metrics.ts";
+export type { WorkerLoadMetrics, RouterSyncMessage } from "./metrics.ts";
 export { DEFAULT_KV_BLOCK_SIZE } from "./model-card.ts";
 export type { ModelCard, TokenizerSource, WorkerRole } from "./model-card.ts";
 export { ERROR_CODES, TurbineError, isTurbineError } from "./errors.ts";
 export type { ErrorCode, TurbineErrorOptions } from "./errors.ts";
-export { GENERATE_ENDPOINT, KV_DUMP_ENDPOINT, BACKEND_COMPONENT, kvEventsSubject, loadMetricsSubject } from "./subjects.ts";
+export { GENERATE_ENDPOINT, KV_DUMP_ENDPOINT, BACKEND_COMPONENT, kvEventsSubject, loadMetricsSubject, routerSyncSubject } from "./subjects.ts";

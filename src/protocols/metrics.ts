@@ -1,4 +1,4 @@
-import type { WorkerId } from "./ids.ts";
+import type { RequestId, WorkerId } from "./ids.ts";
 
 /** A worker's load, published periodically on the event plane. */
 export interface WorkerLoadMetrics {
@@ -17,4 +17,21 @@ export interface WorkerLoadMetrics {
   prefixCacheHitRate: number;
   /** Wall time (ms since epoch) when measured. */
   timestamp: number;
+}
+
+/**
+ * What one router replica tells the others about a request it placed: "routed" when it picks a
+ * worker, "prefill_done" at the first token, "finished" at the end (any way it ends).
+ */
+export interface RouterSyncMessage {
+  /** The replica that placed the request; a replica ignores its own messages. */
+  replicaId: string;
+  model: string;
+  kind: "routed" | "prefill_done" | "finished";
+  requestId: RequestId;
+  /** With "routed". */
+  workerId?: WorkerId;
+  /** With "routed": uncached prompt tokens, and the KV blocks the request holds. */
+  prefillTokens?: number;
+  blocks?: number;
 }

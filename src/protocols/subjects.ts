@@ -14,3 +14,6 @@ export const kvEventsSubject = (namespace: string, component: string): string =>
 /** Load metrics (WorkerLoadMetrics) of every worker of a component. */
 export const loadMetricsSubject = (namespace: string, component: string): string =>
   `${namespace}.${component}.load_metrics`;
+
+/** Router replicas' in-flight decisions (RouterSyncMessage), shared so replicas don't pile onto one worker. */
+export const routerSyncSubject = (namespace: string, component: string): string => `${namespace}.${component}.router_sync`;

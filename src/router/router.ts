@@ -330,6 +330,19 @@ export class Router {
     }
   }
 
+  /**
+   * Another router replica placed a request: count its load here too, so that replicas under
+   * the same traffic do not all pick the same worker. Its prefill-done and finished
+   * notifications arrive as markPrefillDone / markFinished with the same (unique) request id.
+   * Returns false for a worker this replica does not know (yet).
+   */
+  applyRemoteRouted(requestId: RequestId, workerId: WorkerId, prefillTokens: number, blocks: number): boolean {
+    const w = this.byId.get(workerId);
+    if (w === undefined) return false;
+    this.active.add(requestId, w, prefillTokens, blocks);
+    return true;
+  }
+
   /** The request produced its first token: its prefill tokens leave the worker's load. */
   markPrefillDone(requestId: RequestId): boolean {
     return this.active.markPrefillDone(requestId);

@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { KvBlockSet, KvEventIngestor, RadixIndexer } from "../../src/kv/index.ts";
+import { KvBlockSet, KvEventIngestor, RadixIndexer, computeLocalBlockHashes, computeSequenceHashes } from "../../src/kv/index.ts";
 import { asSequenceHash, asWorkerId, isTurbineError } from "../../src/protocols/index.ts";
 import type { KvBlockSetDump, KvEventData, SequenceHash, WorkerId } from "../../src/protocols/index.ts";
 
@@ -137,4 +137,20 @@ test("kv event ingestor - removing a worker during its resync cancels it", async
   await flush();
   assert.deepEqual(ing.indexer.workers(), []);
   assert.equal(ing.stats.resyncs, 0);
+});
+
+test("kv - an explicit resync loads a worker's blocks stored before the router listened", async () => {
+  const w = asWorkerId("late");
+  const set = new KvBlockSet(w);
+  const tokens = Array.from({ length: 64 }, (_, i) => i);
+  const hashes = computeSequenceHashes(tokens, 16);
+  const locals = computeLocalBlockHashes(tokens, 16);
+  set.apply("device", { type: "stored", parentHash: null, blocks: hashes.map((hash, i) => ({ hash, tokensHash: locals[i]! })) });
+  const indexer = new RadixIndexer();
+  const ingestor = new KvEventIngestor(indexer, { requestDump: async () => set.dump() });
+  assert.equal(indexer.findMatches(hashes).get(w), undefined);
+  ingestor.resync(w);
+  await ingestor.whenIdle();
+  assert.equal(indexer.findMatches(hashes).get(w)?.numBlocks, 4);
+  assert.equal(ingestor.stats.resyncs, 1);
 });
