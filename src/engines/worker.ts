@@ -95,14 +95,15 @@ export class Worker {
       { instanceId: this.workerId },
     );
     const dumpOf = (): KvBlockSetDump => this.blockSet.dump();
-    const worker = this;
+    const workerId = this.workerId;
+    const isStopped = (): boolean => this.stopped;
     const generate = await component.endpoint(GENERATE_ENDPOINT).serve<PreprocessedRequest, EngineOutput>(
       async function* (request: PreprocessedRequest, ctx: HandlerContext) {
         for await (const out of engine.generate(request, { signal: ctx.signal })) {
           // Stopped under the request (not drained): to the caller this worker failed, so
           // the request is migrated rather than ended as "cancelled".
-          if (out.finishReason === "cancelled" && worker.stopped && !ctx.signal.aborted) {
-            throw new TurbineError("RUNTIME_CONNECTION_LOST", `worker ${worker.workerId} stopped`);
+          if (out.finishReason === "cancelled" && isStopped() && !ctx.signal.aborted) {
+            throw new TurbineError("RUNTIME_CONNECTION_LOST", `worker ${workerId} stopped`);
           }
           yield out;
         }
