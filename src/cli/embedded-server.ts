@@ -4,15 +4,17 @@ import type { FastifyBaseLogger } from "fastify";
 import { TurbineError } from "../protocols/index.ts";
 import type { ModelCard } from "../protocols/index.ts";
 import { Runtime } from "../runtime/index.ts";
-import { builtinByteModel, loadHuggingFaceModel } from "../model/index.ts";
+import { statSync } from "node:fs";
+import { builtinByteModel, loadGgufModel, loadHuggingFaceModel } from "../model/index.ts";
 import type { ModelCardDraft } from "../model/index.ts";
-import { MockerEngine, Worker } from "../engines/index.ts";
-import type { Engine, MockerEngineOptions } from "../engines/index.ts";
+import { LlamaCppEngine, MockerEngine, Worker } from "../engines/index.ts";
+import type { Engine, LlamaCppEngineOptions, MockerEngineOptions } from "../engines/index.ts";
+import { ensureDefaultGguf } from "./model-command.ts";
 import { Frontend } from "../frontend/index.ts";
 import type { RouterOptions } from "../router/index.ts";
 
-export type EngineKind = "mocker";
-export const ENGINE_KINDS: readonly EngineKind[] = ["mocker"];
+export type EngineKind = "mocker" | "llamacpp";
+export const ENGINE_KINDS: readonly EngineKind[] = ["llamacpp", "mocker"];
 
 export interface EmbeddedServerOptions {
   host?: string;
@@ -20,14 +22,21 @@ export interface EmbeddedServerOptions {
   port?: number;
   namespace?: string;
   numWorkers?: number;
+  /** Default "mocker" (the `turbine serve` command defaults to "llamacpp"). */
   engine?: EngineKind;
-  /** A Hugging Face model folder (tokenizer and chat template); default: the built-in byte model. */
+  /**
+   * A GGUF file (any engine), or a Hugging Face model folder (mocker: tokenizer and chat
+   * template). Default: the built-in byte model for the mocker, a generated random GGUF model
+   * (cached in the data folder) for llama.cpp.
+   */
   modelPath?: string;
   /** Name clients use; default the model folder's name, or "turbine-byte". */
   modelName?: string;
   router?: Omit<RouterOptions, "blockSize" | "indexer">;
   /** Mocker settings (speedup, KV blocks, batching, seed). */
   mocker?: Omit<MockerEngineOptions, "card"> & { numKvBlocks?: number; kvBlockSize?: number };
+  /** llama.cpp settings (sequences per worker, context size, threads, GPU, prefix cache). */
+  llamacpp?: Omit<LlamaCppEngineOptions, "modelPath" | "card" | "modelName">;
   apiKeys?: string[];
   bodyLimitBytes?: number;
   /** A pino logger; default: no logs. */
@@ -51,7 +60,13 @@ export class EmbeddedServer {
       throw new TurbineError("REQUEST_INVALID", `--workers must be a positive integer, got ${numWorkers}`);
     }
     const namespace = options.namespace ?? "turbine";
-    const draft = await modelDraft(options);
+    const engineKind = options.engine ?? "mocker";
+    if (!ENGINE_KINDS.includes(engineKind)) throw new TurbineError("REQUEST_INVALID", `unknown engine ${String(engineKind)}`);
+    const modelPath = options.modelPath ?? (engineKind === "llamacpp" ? await ensureDefaultGguf() : undefined);
+    if (engineKind === "llamacpp" && !isFile(modelPath!)) {
+      throw new TurbineError("MODEL_LOAD_FAILED", `the llamacpp engine needs a GGUF file, got ${modelPath}`);
+    }
+    const draft = await modelDraft({ ...options, modelPath });
     const runtime = Runtime.embedded();
     const workers: Worker[] = [];
     try {
@@ -67,7 +82,11 @@ export class EmbeddedServer {
       });
       const server = new EmbeddedServer(runtime, frontend, workers);
       for (let i = 0; i < numWorkers; i++) {
-        workers.push(await Worker.start({ runtime, namespace, engine: createEngine(options, draft) }));
+        const engine =
+          engineKind === "llamacpp"
+            ? await LlamaCppEngine.create({ ...options.llamacpp, modelPath: modelPath!, card: draft })
+            : createEngine(options, draft);
+        workers.push(await Worker.start({ runtime, namespace, engine }));
       }
       await frontend.models.settled();
       return server;
@@ -90,8 +109,22 @@ export class EmbeddedServer {
 }
 
 async function modelDraft(options: EmbeddedServerOptions): Promise<ModelCardDraft> {
-  const loaded = options.modelPath ? await loadHuggingFaceModel(options.modelPath) : builtinByteModel();
+  const path = options.modelPath;
+  if (path && isFile(path)) {
+    const gguf = await loadGgufModel(path);
+    await gguf.tokenizer.close(); // the frontend loads its own from the card
+    return options.modelName ? { ...gguf.card, name: options.modelName } : gguf.card;
+  }
+  const loaded = path ? await loadHuggingFaceModel(path) : builtinByteModel();
   return options.modelName ? { ...loaded.card, name: options.modelName } : loaded.card;
+}
+
+function isFile(path: string): boolean {
+  try {
+    return statSync(path).isFile();
+  } catch {
+    return false;
+  }
 }
 
 function createEngine(options: EmbeddedServerOptions, draft: ModelCardDraft): Engine {

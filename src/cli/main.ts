@@ -2,12 +2,18 @@
 import { Command } from "commander";
 import { TurbineError } from "../protocols/index.ts";
 import { serveCommand } from "./serve-command.ts";
+import { benchCommand } from "./bench-command.ts";
+import { replayCommand } from "./replay-command.ts";
+import { modelCommand } from "./model-command.ts";
 
 export function buildProgram(): Command {
   return new Command("turbine")
     .description("Distributed LLM inference serving: OpenAI API, KV-aware routing, disaggregated serving")
     .version("0.1.0")
-    .addCommand(serveCommand());
+    .addCommand(serveCommand())
+    .addCommand(benchCommand())
+    .addCommand(replayCommand())
+    .addCommand(modelCommand());
 }
 
 export async function main(argv: string[]): Promise<void> {

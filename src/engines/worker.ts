@@ -3,6 +3,7 @@
 // so that a router that missed events can resync.
 import {
   TurbineError,
+  mergeEngineOutputs,
   BACKEND_COMPONENT,
   GENERATE_ENDPOINT,
   KV_DUMP_ENDPOINT,
@@ -19,9 +20,12 @@ import type {
   WorkerLoadMetrics,
 } from "../protocols/index.ts";
 import { KvBlockSet } from "../kv/index.ts";
-import { newInstanceId } from "../runtime/index.ts";
+import { newInstanceId, readAhead } from "../runtime/index.ts";
 import type { HandlerContext, Runtime, ServedEndpoint } from "../runtime/index.ts";
 import type { Engine } from "./engine.ts";
+
+/** Outputs a worker reads ahead of a slow caller, to send them merged. */
+const READ_AHEAD_OUTPUTS = 256;
 
 export interface WorkerOptions {
   runtime: Runtime;
@@ -99,7 +103,9 @@ export class Worker {
     const isStopped = (): boolean => this.stopped;
     const generate = await component.endpoint(GENERATE_ENDPOINT).serve<PreprocessedRequest, EngineOutput>(
       async function* (request: PreprocessedRequest, ctx: HandlerContext) {
-        for await (const out of engine.generate(request, { signal: ctx.signal })) {
+        // Tokens the caller has not taken yet go out together: one message, not one per token.
+        for await (const batch of readAhead(engine.generate(request, { signal: ctx.signal }), READ_AHEAD_OUTPUTS)) {
+          const out = mergeEngineOutputs(batch);
           // Stopped under the request (not drained): to the caller this worker failed, so
           // the request is migrated rather than ended as "cancelled".
           if (out.finishReason === "cancelled" && isStopped() && !ctx.signal.aborted) {

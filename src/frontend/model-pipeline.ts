@@ -2,7 +2,7 @@
 // its router with the KV index fed by the workers' events, and the client of the workers'
 // generate endpoints. `generate` routes one request and streams the chosen worker's output,
 // keeping the router's active-sequence accounting right whatever way the stream ends.
-import { TurbineError, isTurbineError } from "../protocols/index.ts";
+import { TurbineError, isTurbineError, mergeEngineOutputs } from "../protocols/index.ts";
 import type {
   EngineOutput,
   RouterSyncMessage,
@@ -16,6 +16,7 @@ import type {
 import { ApproxIndexer, KvEventIngestor, RadixIndexer } from "../kv/index.ts";
 import { Router } from "../router/index.ts";
 import type { RouterOptions, RoutingDecision } from "../router/index.ts";
+import { readAhead } from "../runtime/index.ts";
 import type { EndpointClient } from "../runtime/index.ts";
 import type { ChatTemplate, Tokenizer } from "../model/index.ts";
 import type { FrontendMetrics } from "./metrics.ts";
@@ -39,6 +40,9 @@ export interface ModelPipelineOptions {
   /** How long a worker whose stream broke stays out of routing unless discovery drops it first (ms, default 15000). */
   suspendMs?: number;
 }
+
+/** Outputs read ahead of a slow client, to be sent to it merged. */
+const READ_AHEAD_OUTPUTS = 256;
 
 /** Errors after which a request is resent elsewhere: its worker is gone, not the request bad. */
 function isWorkerFailure(err: unknown): boolean {
@@ -161,8 +165,15 @@ export class ModelPipeline {
     for (let migrations = 0; ; migrations++) {
       let prefillDone = false;
       let finished = false;
+      // Our own signal, so that leaving early (a stop string) cancels the worker's stream at
+      // once, even while the read-ahead is waiting on it.
+      const call = new AbortController();
+      const onAbort = (): void => call.abort();
+      signal.addEventListener("abort", onAbort, { once: true });
       try {
-        for await (const out of this.options.generate.call(decision.workerId, attempt, { signal })) {
+        const stream = this.options.generate.call(decision.workerId, attempt, { signal: call.signal });
+        for await (const batch of readAhead(stream, READ_AHEAD_OUTPUTS)) {
+          const out = mergeEngineOutputs(batch);
           if (!prefillDone && out.tokenIds.length > 0) {
             prefillDone = true;
             router.markPrefillDone(request.requestId);
@@ -176,8 +187,11 @@ export class ModelPipeline {
         throw new TurbineError("RUNTIME_CONNECTION_LOST", `worker ${decision.workerId} ended the stream before the request finished`);
       } catch (err) {
         if (signal.aborted || !isWorkerFailure(err) || migrations >= limit) throw err;
+        finished = true; // this attempt is over; don't abort the next one's signal
         this.suspend(decision.workerId);
       } finally {
+        signal.removeEventListener("abort", onAbort);
+        if (!finished) call.abort();
         router.markFinished(request.requestId);
         sync?.({ model: this.card.name, kind: "finished", requestId: request.requestId });
         this.publishWorkerLoad(decision.workerId);

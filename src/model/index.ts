@@ -5,7 +5,37 @@ export { HfTokenizer } from "./hf-tokenizer.ts";
 export type { HfTokenizerOptions } from "./hf-tokenizer.ts";
 export { ChatTemplate, BYTE_CHAT_TEMPLATE, PLAIN_CHAT_TEMPLATE } from "./chat-template.ts";
 export type { ChatMessage, ChatContentPart, ChatTemplateRenderOptions, ChatTemplateTokens } from "./chat-template.ts";
+export { GgufTokenizer } from "./gguf-tokenizer.ts";
+export { readGgufHeader, ggufModelInfo } from "./gguf-reader.ts";
+export type { GgufHeader, GgufTensorInfo, GgufModelInfo } from "./gguf-reader.ts";
 export {
+  writeGguf,
+  writeRandomLlamaGguf,
+  buildSpmVocabulary,
+  toF16Bits,
+  GGUF_PRESETS,
+  GGUF_PRESET_NAMES,
+  RANDOM_BOS_ID,
+  RANDOM_EOS_ID,
+  RANDOM_UNK_ID,
+  RANDOM_ROLE_TOKENS,
+  RANDOM_CHAT_TEMPLATE,
+} from "./gguf-writer.ts";
+export type {
+  GgufWriteValue,
+  GgufWriteTensor,
+  GgufPresetName,
+  LlamaShape,
+  RandomLlamaOptions,
+  RandomLlamaInfo,
+  SpmVocabulary,
+} from "./gguf-writer.ts";
+export { GGUF_MAGIC, GGUF_VERSION, GgufValueType, GgufTokenType } from "./gguf-format.ts";
+export type { GgufValue } from "./gguf-format.ts";
+export { sharedLlama } from "./llama-runtime.ts";
+export type { LlamaRuntimeOptions } from "./llama-runtime.ts";
+export {
+  loadGgufModel,
   loadHuggingFaceModel,
   builtinByteModel,
   loadTokenizer,
@@ -16,4 +46,5 @@ export {
   BYTE_MODEL_CONTEXT_LENGTH,
   FALLBACK_CONTEXT_LENGTH,
 } from "./model-card.ts";
+export type { LoadGgufModelOptions } from "./model-card.ts";
 export type { ModelCardDraft, LoadedModel, LoadHuggingFaceModelOptions, ModelCardWorkerFields } from "./model-card.ts";

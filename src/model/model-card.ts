@@ -4,6 +4,8 @@ import { DEFAULT_KV_BLOCK_SIZE, TurbineError } from "../protocols/index.ts";
 import type { ModelCard, TokenizerSource, WorkerRole } from "../protocols/index.ts";
 import { BYTE_SPECIAL_TOKENS, ByteTokenizer } from "./byte-tokenizer.ts";
 import { BYTE_CHAT_TEMPLATE, ChatTemplate, PLAIN_CHAT_TEMPLATE } from "./chat-template.ts";
+import { GgufTokenizer } from "./gguf-tokenizer.ts";
+import { ggufModelInfo, readGgufHeader } from "./gguf-reader.ts";
 import { HfTokenizer, tokenContent } from "./hf-tokenizer.ts";
 import type { Tokenizer } from "./tokenizer.ts";
 
@@ -134,6 +136,49 @@ export async function loadHuggingFaceModel(
   return { card, tokenizer, chatTemplate };
 }
 
+export interface LoadGgufModelOptions {
+  /** Name clients use in `model`. Default: the file's name without ".gguf". */
+  name?: string;
+  /** Overrides the context length read from the file. */
+  contextLength?: number;
+  kvBlockSize?: number;
+}
+
+/**
+ * Loads a GGUF file's card (architecture, context length, chat template, BOS/EOS) from its
+ * header, and its vocabulary through llama.cpp (no weights). Throws MODEL_LOAD_FAILED.
+ */
+export async function loadGgufModel(
+  file: string,
+  options: LoadGgufModelOptions = {},
+): Promise<LoadedModel<GgufTokenizer> & { architecture: string }> {
+  const path = resolve(file);
+  const header = readGgufHeader(path);
+  const info = ggufModelInfo(header);
+  const tokenizer = await GgufTokenizer.load(path, { header });
+  let chatTemplate: ChatTemplate;
+  try {
+    chatTemplate = new ChatTemplate(info.chatTemplate ?? PLAIN_CHAT_TEMPLATE, {
+      ...(info.bosToken !== undefined ? { bosToken: info.bosToken } : {}),
+      ...(info.eosToken !== undefined ? { eosToken: info.eosToken } : {}),
+    });
+  } catch (cause) {
+    throw withPath(cause, path);
+  }
+  const card: ModelCardDraft = {
+    name: options.name ?? basename(path).replace(/\.gguf$/i, ""),
+    tokenizer: { kind: "gguf", path },
+    contextLength: options.contextLength ?? info.contextLength ?? FALLBACK_CONTEXT_LENGTH,
+    kvBlockSize: options.kvBlockSize ?? DEFAULT_KV_BLOCK_SIZE,
+    eosTokenIds: [...tokenizer.eosTokenIds],
+  };
+  if (info.chatTemplate !== undefined) card.chatTemplate = info.chatTemplate;
+  if (tokenizer.bosTokenId !== undefined) card.bosTokenId = tokenizer.bosTokenId;
+  if (info.bosToken !== undefined) card.bosToken = info.bosToken;
+  if (info.eosToken !== undefined) card.eosToken = info.eosToken;
+  return { card, tokenizer, chatTemplate, architecture: info.architecture };
+}
+
 /** The tokenizer a model card names (a frontend calls this when it discovers a card). */
 export async function loadTokenizer(source: TokenizerSource): Promise<Tokenizer> {
   switch (source.kind) {
@@ -142,7 +187,7 @@ export async function loadTokenizer(source: TokenizerSource): Promise<Tokenizer>
     case "huggingface":
       return (await loadHuggingFaceModel(source.path)).tokenizer;
     case "gguf":
-      throw new TurbineError("MODEL_LOAD_FAILED", `GGUF tokenizers are not yet supported: ${source.path}`);
+      return GgufTokenizer.load(source.path);
   }
 }
 

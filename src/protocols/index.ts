@@ -2,6 +2,7 @@
 export { asWorkerId, asRequestId, asLocalBlockHash, asSequenceHash } from "./ids.ts";
 export type { WorkerId, RequestId, LocalBlockHash, SequenceHash } from "./ids.ts";
 export type { SamplingOptions, StopConditions, RoutingHints, PreprocessedRequest } from "./request.ts";
+export { mergeEngineOutputs } from "./output.ts";
 export type { FinishReason, Usage, EngineOutput } from "./output.ts";
 export { STORAGE_TIERS } from "./kv-events.ts";
 export type {

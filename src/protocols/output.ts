@@ -20,3 +20,19 @@ export interface EngineOutput {
   /** Set with finishReason "error". */
   error?: { code: string; message: string };
 }
+
+/**
+ * Merges consecutive outputs of one stream into one (token ids concatenated; finish reason,
+ * usage and error from the last that has them). Used to coalesce tokens under load.
+ */
+export function mergeEngineOutputs(batch: readonly EngineOutput[]): EngineOutput {
+  if (batch.length === 1) return batch[0]!;
+  const merged: EngineOutput = { tokenIds: [] };
+  for (const out of batch) {
+    for (const t of out.tokenIds) merged.tokenIds.push(t);
+    if (out.finishReason !== undefined) merged.finishReason = out.finishReason;
+    if (out.usage !== undefined) merged.usage = out.usage;
+    if (out.error !== undefined) merged.error = out.error;
+  }
+  return merged;
+}

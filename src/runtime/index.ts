@@ -1,5 +1,6 @@
 // runtime: discovery, request plane and event plane, embedded or distributed behind one interface.
 export { AsyncQueue } from "./async-queue.ts";
+export { readAhead } from "./read-ahead.ts";
 export type { Subscription, AsyncQueueOptions } from "./async-queue.ts";
 export { formatAddress, parseAddress, instancePrefix, instanceKey, validateName } from "./address.ts";
 export type { EndpointAddress } from "./address.ts";
@@ -13,3 +14,16 @@ export { EndpointClient } from "./endpoint-client.ts";
 export type { InstanceChange } from "./endpoint-client.ts";
 export { Runtime, Namespace, Component, Endpoint, ServedEndpoint, newInstanceId } from "./runtime.ts";
 export type { RuntimePlanes, ServeOptions } from "./runtime.ts";
+export type { DistributedRuntimeOptions } from "./runtime.ts";
+export { encodeWire, decodeWire, encodeWireBytes, decodeWireBytes, errorToWire, errorFromWire } from "./wire-codec.ts";
+export type { WireError } from "./wire-codec.ts";
+export { EtcdDiscovery } from "./etcd-discovery.ts";
+export type { EtcdDiscoveryOptions } from "./etcd-discovery.ts";
+export { connectNats } from "./nats-connection.ts";
+export type { NatsConnectOptions } from "./nats-connection.ts";
+export { NatsEventPlane } from "./nats-event-plane.ts";
+export type { NatsEventPlaneOptions } from "./nats-event-plane.ts";
+export { NatsRequestPlane } from "./nats-request-plane.ts";
+export type { NatsRequestPlaneOptions } from "./nats-request-plane.ts";
+export { TcpRequestPlane } from "./tcp-request-plane.ts";
+export type { TcpRequestPlaneOptions } from "./tcp-request-plane.ts";

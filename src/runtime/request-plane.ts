@@ -46,10 +46,13 @@ export async function* relayHandler(
   signal: AbortSignal | undefined,
 ): AsyncGenerator<unknown> {
   const ctrl = new AbortController();
-  let abortWait: (() => void) | null = null;
+  // The caller's abort rejects the pending `next` at once, even while the handler is parked.
+  // (One settle callback per item, not a race against a shared promise, which would pile up
+  // reactions over a long stream.)
+  let failPending: ((e: Error) => void) | null = null;
   const onAbort = (): void => {
     ctrl.abort(signal?.reason);
-    abortWait?.();
+    failPending?.(cancelled());
   };
   signal?.addEventListener("abort", onAbort, { once: true });
   let it: AsyncIterator<unknown> | undefined;
@@ -57,10 +60,15 @@ export async function* relayHandler(
   try {
     if (signal?.aborted) throw cancelled();
     it = handler(request, { signal: ctrl.signal, instanceId })[Symbol.asyncIterator]();
-    const aborted = new Promise<"aborted">((resolve) => (abortWait = () => resolve("aborted")));
     for (;;) {
-      const r = await Promise.race([it.next(), aborted]);
-      if (r === "aborted") throw cancelled();
+      const pending = it.next();
+      const r = signal
+        ? await new Promise<IteratorResult<unknown>>((resolve, reject) => {
+            failPending = reject;
+            pending.then(resolve, reject);
+          })
+        : await pending;
+      failPending = null;
       if (r.done) {
         done = true;
         return;

@@ -10,11 +10,33 @@ import type { EventPlane } from "./event-plane.ts";
 import { MemoryEventPlane } from "./event-plane.ts";
 import type { RequestPlane, ServedHandler, StreamHandler } from "./request-plane.ts";
 import { LocalRequestPlane } from "./request-plane.ts";
+import { EtcdDiscovery } from "./etcd-discovery.ts";
+import { connectNats } from "./nats-connection.ts";
+import { NatsEventPlane } from "./nats-event-plane.ts";
+import { NatsRequestPlane } from "./nats-request-plane.ts";
+import { TcpRequestPlane } from "./tcp-request-plane.ts";
 
 export interface RuntimePlanes {
   discovery: Discovery;
   requests: RequestPlane;
   events: EventPlane;
+}
+
+export interface DistributedRuntimeOptions {
+  /** etcd client URL(s), e.g. "http://10.0.0.1:2379". */
+  etcdUrl: string | string[];
+  /** NATS URL(s), e.g. "nats://10.0.0.1:4222". */
+  natsUrl: string | string[];
+  /** Request plane: direct TCP (default, measured faster) or NATS. */
+  requestPlane?: "tcp" | "nats";
+  /** Address the TCP request plane listens on and advertises (default 127.0.0.1). */
+  host?: string;
+  /** Port of the TCP request plane (default 0: a free one). */
+  port?: number;
+  /** Discovery lease TTL in seconds (default 10). */
+  leaseTtlSeconds?: number;
+  /** Name of this process on the NATS server. */
+  name?: string;
 }
 
 export const newInstanceId = (): string => randomBytes(8).toString("hex");
@@ -25,7 +47,11 @@ export class Runtime {
   readonly events: EventPlane;
   private closing = false;
 
-  constructor(planes: RuntimePlanes) {
+  /** `closers` run after the planes close (shared connections). */
+  constructor(
+    planes: RuntimePlanes,
+    private readonly closers: (() => Promise<void>)[] = [],
+  ) {
     this.discovery = planes.discovery;
     this.requests = planes.requests;
     this.events = planes.events;
@@ -38,6 +64,21 @@ export class Runtime {
       requests: new LocalRequestPlane(),
       events: new MemoryEventPlane(),
     });
+  }
+
+  /**
+   * Separate processes: discovery on etcd, events on NATS, requests over TCP or NATS.
+   * Rejects if NATS cannot be reached; etcd is reached lazily (first registration or watch).
+   */
+  static async distributed(options: DistributedRuntimeOptions): Promise<Runtime> {
+    const nc = await connectNats(options.natsUrl, options.name === undefined ? {} : { name: options.name });
+    const discovery = new EtcdDiscovery({ url: options.etcdUrl, ttlSeconds: options.leaseTtlSeconds ?? 10 });
+    const requests =
+      options.requestPlane === "nats"
+        ? new NatsRequestPlane(nc)
+        : new TcpRequestPlane({ host: options.host ?? "127.0.0.1", port: options.port ?? 0 });
+    const events = new NatsEventPlane(nc);
+    return new Runtime({ discovery, requests, events }, [() => nc.close()]);
   }
 
   namespace(name: string): Namespace {
@@ -54,6 +95,7 @@ export class Runtime {
     await this.requests.close();
     await this.events.close();
     await this.discovery.close();
+    for (const close of this.closers) await close();
   }
 }
 

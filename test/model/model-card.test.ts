@@ -182,14 +182,14 @@ test("model card - the worker completes a draft with its capacity and role", () 
   assert.equal(other.publishesKvEvents, false);
 });
 
-test("model card - loadTokenizer builds the tokenizer a card names; GGUF is not yet supported", async () => {
+test("model card - loadTokenizer builds the tokenizer a card names; a missing GGUF file fails to load", async () => {
   assert.ok((await loadTokenizer({ kind: "byte" })) instanceof ByteTokenizer);
   const hf = await loadTokenizer({ kind: "huggingface", path: FIXTURE });
   assert.deepEqual(hf.encode("hello world"), [259, 264]);
   assert.deepEqual(hf.eosTokenIds, [EOS, END]);
   await assert.rejects(
     loadTokenizer({ kind: "gguf", path: "/models/x.gguf" }),
-    (e: unknown) => e instanceof TurbineError && e.code === "MODEL_LOAD_FAILED" && /not yet supported/.test(e.message),
+    (e: unknown) => e instanceof TurbineError && e.code === "MODEL_LOAD_FAILED" && e.message.includes("/models/x.gguf"),
   );
   await assert.rejects(
     loadTokenizer({ kind: "huggingface", path: "/nonexistent/x" }),

@@ -1,0 +1,263 @@
+// `npm run bench:proxy`: Turbine (frontend + kv router + one openai-proxy worker) in front of a
+// fast mock OpenAI-compatible upstream, against the same upstream called directly and through
+// nginx (proxy_buffering off), in one run. Streaming chat completions of 16 tokens at
+// concurrency 1, 32 and 128; requests/s and TTFT p50/p99, as ratios against direct.
+// Each piece runs in its own process: upstream, Turbine, nginx, load generator.
+import { spawn, execFileSync } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
+import http from "node:http";
+import { mkdtempSync, writeFileSync, rmSync, existsSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { freePort, percentile, sortedCopy } from "./support.ts";
+
+const NUM_TOKENS = 16;
+const CONCURRENCIES = [1, 32, 128];
+const DURATION_MS = Number(process.env["BENCH_DURATION_MS"] ?? 3000);
+// Time between the mock's tokens (ms); 0: all at once (the default: measures proxy overhead only).
+const ITL_MS = Number(process.env["BENCH_ITL_MS"] ?? 0);
+const MODEL = "mock";
+const self = new URL(import.meta.url).pathname;
+
+// ---- role: the mock upstream (a minimal fast OpenAI-compatible SSE server) ----
+function runUpstream(port: number): void {
+  const models = JSON.stringify({ object: "list", data: [{ id: MODEL, object: "model" }] });
+  const server = http.createServer((req, res) => {
+    if (req.method === "GET") {
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end(models);
+      return;
+    }
+    const parts: Buffer[] = [];
+    req.on("data", (c: Buffer) => parts.push(c));
+    req.on("end", () => {
+      const body = JSON.parse(Buffer.concat(parts).toString()) as { max_tokens?: number };
+      const chat = req.url!.includes("chat");
+      const n = body.max_tokens ?? NUM_TOKENS;
+      res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache" });
+      const head = chat ? `{"id":"x","object":"chat.completion.chunk","model":"${MODEL}","choices":[{"index":0,"delta":{"content":"` : `{"id":"x","object":"text_completion","model":"${MODEL}","choices":[{"index":0,"text":"`;
+      const token = `data: ${head}x"${chat ? "}" : ""},"finish_reason":null}]}\n\n`;
+      const fin = chat ? `{"index":0,"delta":{},"finish_reason":"length"}` : `{"index":0,"text":"","finish_reason":"length"}`;
+      const finish = (): void => {
+        res.write(`data: {"id":"x","choices":[${fin}]}\n\n`);
+        res.write(`data: {"id":"x","choices":[],"usage":{"prompt_tokens":10,"completion_tokens":${n},"total_tokens":${10 + n}}}\n\n`);
+        res.end("data: [DONE]\n\n");
+      };
+      if (ITL_MS <= 0) {
+        // One event per token, each its own write: the shape of a real engine's stream.
+        for (let i = 0; i < n; i++) res.write(token);
+        finish();
+        return;
+      }
+      let i = 0;
+      const tick = (): void => {
+        res.write(token);
+        if (++i < n) setTimeout(tick, ITL_MS);
+        else finish();
+      };
+      tick();
+    });
+  });
+  server.keepAliveTimeout = 60_000;
+  server.listen(port, "127.0.0.1", () => process.send?.("ready"));
+}
+
+// ---- role: Turbine with one openai-proxy worker ----
+async function runTurbine(port: number, upstream: string): Promise<void> {
+  const { Runtime } = await import("../src/runtime/index.ts");
+  const { Frontend } = await import("../src/frontend/index.ts");
+  const { OpenAIProxyEngine, Worker } = await import("../src/engines/index.ts");
+  const { builtinByteModel } = await import("../src/model/index.ts");
+  const runtime = Runtime.embedded();
+  const frontend = await Frontend.start({ runtime, namespace: "bench", host: "127.0.0.1", port, router: { policy: "kv" } });
+  const model = builtinByteModel();
+  const engine = new OpenAIProxyEngine({ upstream, upstreamModel: MODEL, card: { ...model.card, name: MODEL }, tokenizer: model.tokenizer, promptFormat: "tokens" });
+  await Worker.start({ runtime, namespace: "bench", engine });
+  await frontend.models.settled();
+  process.send?.("ready");
+}
+
+// ---- role: the load generator ----
+interface LoadResult {
+  numRequests: number;
+  numErrors: number;
+  seconds: number;
+  ttftMs: number[];
+}
+
+async function runLoad(url: string, concurrency: number, durationMs: number): Promise<LoadResult> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
+  const u = new URL(url);
+  const body = JSON.stringify({
+    model: MODEL,
+    messages: [{ role: "user", content: "Tell me a short story about a fast proxy." }],
+    max_tokens: NUM_TOKENS,
+    stream: true,
+  });
+  const ttft: number[] = [];
+  let numRequests = 0;
+  let numErrors = 0;
+  const one = (): Promise<void> =>
+    new Promise((resolve) => {
+      const t0 = performance.now();
+      let first = true;
+      const req = http.request(
+        { hostname: u.hostname, port: u.port, path: "/v1/chat/completions", method: "POST", agent, headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body) } },
+        (res) => {
+          if (res.statusCode !== 200) numErrors++;
+          res.setEncoding("utf8");
+          res.on("data", (c: string) => {
+            // The first token: a content delta with text.
+            if (first && c.includes('"content":"x')) {
+              first = false;
+              ttft.push(performance.now() - t0);
+            }
+          });
+          res.on("end", () => {
+            numRequests++;
+            resolve();
+          });
+          res.on("error", () => {
+            numErrors++;
+            resolve();
+          });
+        },
+      );
+      req.on("error", () => {
+        numErrors++;
+        resolve();
+      });
+      req.end(body);
+    });
+  // Warm-up: open the connections.
+  await Promise.all(Array.from({ length: concurrency }, one));
+  ttft.length = 0;
+  numRequests = 0;
+  numErrors = 0;
+  const start = performance.now();
+  const end = start + durationMs;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (performance.now() < end) await one();
+    }),
+  );
+  const seconds = (performance.now() - start) / 1000;
+  agent.destroy();
+  return { numRequests, numErrors, seconds, ttftMs: ttft };
+}
+
+// ---- orchestration ----
+function child(args: string[]): Promise<ChildProcess> {
+  return new Promise((resolve, reject) => {
+    const c = spawn(process.execPath, ["--import", "tsx", self, ...args], { stdio: ["ignore", "inherit", "inherit", "ipc"] });
+    c.once("message", () => resolve(c));
+    c.once("exit", (code) => reject(new Error(`${args[0]} exited with ${code}`)));
+  });
+}
+
+function load(url: string, concurrency: number): Promise<LoadResult> {
+  return new Promise((resolve, reject) => {
+    const c = spawn(process.execPath, ["--import", "tsx", self, "load", url, String(concurrency), String(DURATION_MS)], { stdio: ["ignore", "inherit", "inherit", "ipc"] });
+    c.once("message", (m) => resolve(m as LoadResult));
+    c.once("exit", (code) => code !== 0 && reject(new Error(`load generator exited with ${code}`)));
+  });
+}
+
+function nginxBinary(): string | null {
+  for (const p of ["/usr/sbin/nginx", "/usr/bin/nginx"]) if (existsSync(p)) return p;
+  return null;
+}
+
+async function startNginx(dir: string, port: number, upstreamPort: number): Promise<ChildProcess | null> {
+  const bin = nginxBinary();
+  if (!bin) {
+    console.error("nginx not found: install Debian's nginx-light (apt-get install -y nginx-light); skipping the nginx column");
+    return null;
+  }
+  const conf = join(dir, "nginx.conf");
+  writeFileSync(
+    conf,
+    `worker_processes 1;
+daemon off;
+pid ${dir}/nginx.pid;
+error_log ${dir}/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path ${dir}/body;
+  proxy_temp_path ${dir}/proxy;
+  fastcgi_temp_path ${dir}/fastcgi;
+  uwsgi_temp_path ${dir}/uwsgi;
+  scgi_temp_path ${dir}/scgi;
+  upstream mock { server 127.0.0.1:${upstreamPort}; keepalive 256; }
+  server {
+    listen 127.0.0.1:${port};
+    location / {
+      proxy_pass http://mock;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_buffering off;
+    }
+  }
+}
+`,
+  );
+  execFileSync(bin, ["-t", "-q", "-c", conf, "-p", dir, "-e", `${dir}/error.log`]);
+  const c = spawn(bin, ["-c", conf, "-p", dir, "-e", `${dir}/error.log`], { stdio: "inherit" });
+  for (let i = 0; i < 100; i++) {
+    try {
+      const r = await fetch(`http://127.0.0.1:${port}/v1/models`);
+      if (r.ok) return c;
+    } catch {
+      // not yet
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error("nginx did not start");
+}
+
+async function main(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), "turbine-bench-proxy-"));
+  const [upPort, turbinePort, nginxPort] = [await freePort(), await freePort(), await freePort()];
+  const procs: ChildProcess[] = [];
+  try {
+    procs.push(await child(["upstream", String(upPort)]));
+    procs.push(await child(["turbine", String(turbinePort), `http://127.0.0.1:${upPort}`]));
+    const nginx = await startNginx(dir, nginxPort, upPort);
+    if (nginx) procs.push(nginx);
+    const targets: [string, string][] = [
+      ["direct", `http://127.0.0.1:${upPort}`],
+      ...(nginx ? ([["nginx", `http://127.0.0.1:${nginxPort}`]] as [string, string][]) : []),
+      ["turbine", `http://127.0.0.1:${turbinePort}`],
+    ];
+    const rows: string[] = [];
+    for (const c of CONCURRENCIES) {
+      let base: { rps: number; p50: number; p99: number } | null = null;
+      for (const [name, url] of targets) {
+        const r = await load(url, c);
+        const sorted = sortedCopy(r.ttftMs);
+        const m = { rps: r.numRequests / r.seconds, p50: percentile(sorted, 50), p99: percentile(sorted, 99) };
+        base ??= m;
+        const x = (v: number, b: number): string => `${(v / b).toFixed(2)}×`;
+        rows.push(
+          `| ${c} | ${name} | ${m.rps.toFixed(0)} | ${x(m.rps, base.rps)} | ${m.p50.toFixed(2)} | ${x(m.p50, base.p50)} | ${m.p99.toFixed(2)} | ${x(m.p99, base.p99)} | ${r.numErrors} |`,
+        );
+      }
+    }
+    console.log(`\nStreaming chat completions, ${NUM_TOKENS} tokens, mock inter-token time ${ITL_MS} ms, ${DURATION_MS / 1000} s per cell; ratios against direct.\n`);
+    console.log("| concurrency | target | req/s | req/s vs direct | TTFT p50 (ms) | p50 vs direct | TTFT p99 (ms) | p99 vs direct | errors |");
+    console.log("| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+    for (const r of rows) console.log(r);
+  } finally {
+    for (const p of procs) p.kill("SIGTERM");
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const role = process.argv[2];
+if (role === "upstream") runUpstream(Number(process.argv[3]));
+else if (role === "turbine") await runTurbine(Number(process.argv[3]), process.argv[4]!);
+else if (role === "load") {
+  const r = await runLoad(process.argv[3]!, Number(process.argv[4]), Number(process.argv[5]));
+  process.send!(r, () => process.exit(0));
+} else await main();

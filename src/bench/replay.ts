@@ -1,0 +1,392 @@
+// `turbine replay`'s core: a discrete-event simulation of a fleet of mocker engines behind the
+// real router. No HTTP, no wall clock: an hour of trace runs in seconds.
+//
+//   arrival ──▶ Router.route (RadixIndexer, active sequences, policy) ──▶ MockerCore.addRequest
+//   engine step at t ──▶ outputs at t + durationMs ──▶ first token: markPrefillDone
+//                                                      last token:  markFinished, record
+//   MockerCore KV events ──(optional delay)──▶ Router.applyKvEvent
+//   every metricsIntervalMs of sim time ──▶ Router.updateMetrics(engine.load())
+//
+// Events pop in (time, sequence number) order, so a run is a pure function of the workload
+// and the options: the same run twice gives identical records.
+import { chainSequenceHashes, computeLocalBlockHashes, RadixIndexer } from "../kv/index.ts";
+import { MockerCore } from "../engines/index.ts";
+import type { StepOutput, TimingModel } from "../engines/index.ts";
+import { asRequestId, asWorkerId, isTurbineError } from "../protocols/index.ts";
+import type { KvCacheEvent, PreprocessedRequest, WorkerId } from "../protocols/index.ts";
+import { createSeededRandom, Router } from "../router/index.ts";
+import type { PolicyName, PolicyOptions } from "../router/index.ts";
+import { summarize } from "./metrics.ts";
+import type { BenchSummary, RequestRecord } from "./metrics.ts";
+import { Prng } from "./prng.ts";
+import { EventQueue } from "./replay-event-queue.ts";
+import type { WorkloadRequest } from "./workload.ts";
+
+/** How requests arrive. */
+export type ReplayMode =
+  /** At each request's arrivalMs (a trace, already time-scaled). */
+  | { kind: "trace" }
+  /** Closed loop: this many requests in flight; each completion sends the next. */
+  | { kind: "concurrency"; concurrency: number }
+  /** Open loop: Poisson arrivals at this rate. */
+  | { kind: "rate"; requestsPerS: number };
+
+/** The mocker engines' settings (each of the N engines gets the same). */
+export interface ReplayEngineOptions {
+  /** KV blocks per engine. Default 16384. */
+  numKvBlocks?: number;
+  /** Default 256. */
+  maxNumSeqs?: number;
+  /** Default 8192. */
+  maxNumBatchedTokens?: number;
+  /** Tokens per KV block, engines and router alike. Default 16. */
+  blockSize?: number;
+  /** Default: Dynamo's H100 fit. */
+  timing?: TimingModel;
+}
+
+export interface ReplayProgress {
+  done: number;
+  total: number;
+  simMs: number;
+}
+
+export interface ReplayOptions extends ReplayEngineOptions {
+  numWorkers: number;
+  /** Default "kv". */
+  policy?: PolicyName;
+  policyOptions?: PolicyOptions;
+  /** Default: trace when every request has arrivalMs, else concurrency 4 · numWorkers. */
+  mode?: ReplayMode;
+  /** Delay between an engine's KV event and the router's indexer seeing it, ms. Default 0. */
+  kvEventDelayMs?: number;
+  /** Sim-time period of the workers' load metrics. Default 100 ms. */
+  metricsIntervalMs?: number;
+  /** Seeds the router's tie-breaking and the Poisson arrivals. Default 0. */
+  seed?: number;
+  sloTtftMs?: number;
+  sloItlMs?: number;
+  /** Keep every token's time in the records (memory: one number per output token). Default false. */
+  recordTokenTimes?: boolean;
+  /** Called every `progressEvery` completions and at the end. */
+  onProgress?: (p: ReplayProgress) => void;
+  /** Default 500. */
+  progressEvery?: number;
+}
+
+export interface ReplayEngineCounters {
+  numSteps: number;
+  numPreemptions: number;
+  numEvictions: number;
+}
+
+export interface ReplayResult {
+  summary: BenchSummary;
+  /** One per workload request, in workload order. */
+  records: RequestRecord[];
+  /** Engine-side prefix-cache hit rate: Σ cached prompt tokens / Σ prompt tokens. */
+  hitRate: number;
+  /** The router's estimate: hit blocks / prompt blocks at routing time. */
+  routerHitRate: number;
+  /** Simulated time from the first arrival to the last completion, ms. */
+  simMs: number;
+  /** Wall time of the replay, ms. */
+  wallMs: number;
+  /** Summed over the engines. */
+  engines: ReplayEngineCounters;
+}
+
+const ARRIVAL = 0;
+const STEP = 1;
+const STEP_DONE = 2;
+const METRICS = 3;
+
+/** Requests of the same session wait for their previous turn (a chat client does). */
+interface SessionState {
+  busy: boolean;
+  parked: number[];
+}
+
+/** Runs the workload through N simulated engines behind the router. */
+export function replay(workload: readonly WorkloadRequest[], options: ReplayOptions): ReplayResult {
+  const wallStart = performance.now();
+  const n = workload.length;
+  const numWorkers = options.numWorkers;
+  if (!(Number.isInteger(numWorkers) && numWorkers > 0)) throw new RangeError(`numWorkers must be a positive integer, got ${numWorkers}`);
+  const blockSize = options.blockSize ?? 16;
+  const numKvBlocks = options.numKvBlocks ?? 16384;
+  const kvDelay = options.kvEventDelayMs ?? 0;
+  const metricsInterval = options.metricsIntervalMs ?? 100;
+  if (!(metricsInterval > 0)) throw new RangeError(`metricsIntervalMs must be positive, got ${metricsInterval}`);
+  const seed = options.seed ?? 0;
+  const recordTokenTimes = options.recordTokenTimes === true;
+  const progressEvery = Math.max(1, options.progressEvery ?? 500);
+  const mode: ReplayMode =
+    options.mode ?? (n > 0 && workload.every((r) => r.arrivalMs !== undefined) ? { kind: "trace" } : { kind: "concurrency", concurrency: 4 * numWorkers });
+
+  // The fleet.
+  const router = new Router({
+    blockSize,
+    indexer: new RadixIndexer({ expectedBlocks: Math.min(numWorkers * numKvBlocks, 1 << 22) }),
+    policy: options.policy ?? "kv",
+    policyOptions: options.policyOptions,
+    random: createSeededRandom(seed),
+    // Router overhead is not part of simulated time; a constant clock skips the timing calls.
+    clock: () => 0,
+  });
+  const engines: MockerCore[] = [];
+  const workerIds: WorkerId[] = [];
+  const stepPending = new Uint8Array(numWorkers);
+  const pendingOutputs: StepOutput[][] = [];
+  // KV events in flight to the router (delay > 0): their delivery times never decrease, since
+  // the simulated clock does not, so a FIFO suffices.
+  const kvFifo: KvCacheEvent[] = [];
+  const kvFifoAt: number[] = [];
+  let kvHead = 0;
+  let now = 0;
+  for (let w = 0; w < numWorkers; w++) {
+    const core = new MockerCore({
+      blockSize,
+      numKvBlocks,
+      maxNumSeqs: options.maxNumSeqs,
+      maxNumBatchedTokens: options.maxNumBatchedTokens,
+      timing: options.timing,
+    });
+    const workerId = asWorkerId(`worker-${w}`);
+    let eventId = 0;
+    core.onKvEvent((e) => {
+      const event: KvCacheEvent = { workerId, eventId: eventId++, tier: e.tier, data: e.data };
+      if (kvDelay > 0) {
+        kvFifo.push(event);
+        kvFifoAt.push(now + kvDelay);
+      } else {
+        router.applyKvEvent(event);
+      }
+    });
+    router.addWorker(workerId, { totalBlocks: numKvBlocks });
+    engines.push(core);
+    workerIds.push(workerId);
+    pendingOutputs.push([]);
+  }
+
+  // Per-request state, by workload index.
+  const startMs = new Float64Array(n);
+  const firstTokenMs = new Float64Array(n).fill(Number.NaN);
+  const endMs = new Float64Array(n).fill(Number.NaN);
+  const numOutput = new Int32Array(n);
+  const promptTokens = new Int32Array(n);
+  const cachedTokens = new Int32Array(n);
+  const errors: (string | undefined)[] = new Array<string | undefined>(n);
+  const tokenTimes: number[][] | null = recordTokenTimes ? [] : null;
+  const sessions = new Map<number, SessionState>();
+
+  const queue = new EventQueue();
+  let done = 0;
+  let nextToSend = 0;
+  let firstArrival = Number.POSITIVE_INFINITY;
+  if (mode.kind === "trace") {
+    for (let i = 0; i < n; i++) {
+      const t = workload[i]!.arrivalMs;
+      if (t === undefined) throw new RangeError(`trace mode: request ${i} has no arrivalMs`);
+      queue.push(t, ARRIVAL, i);
+    }
+    nextToSend = n;
+  } else if (mode.kind === "rate") {
+    if (!(mode.requestsPerS > 0)) throw new RangeError(`requestsPerS must be positive, got ${mode.requestsPerS}`);
+    const rng = new Prng(seed ^ 0x5eed);
+    const meanGap = 1000 / mode.requestsPerS;
+    let t = 0;
+    for (let i = 0; i < n; i++) {
+      queue.push(t, ARRIVAL, i);
+      t += rng.exponential(meanGap);
+    }
+    nextToSend = n;
+  } else {
+    if (!(Number.isInteger(mode.concurrency) && mode.concurrency > 0)) throw new RangeError(`concurrency must be a positive integer, got ${mode.concurrency}`);
+    for (; nextToSend < Math.min(mode.concurrency, n); nextToSend++) queue.push(0, ARRIVAL, nextToSend);
+  }
+  if (n > 0) queue.push(queue.peekTime(), METRICS, 0);
+
+  const scheduleStep = (w: number): void => {
+    if (stepPending[w] === 0) {
+      stepPending[w] = 1;
+      queue.push(now, STEP, w);
+    }
+  };
+
+  const finish = (i: number, error: string | undefined): void => {
+    endMs[i] = now;
+    errors[i] = error;
+    done++;
+    const req = workload[i]!;
+    if (req.sessionId !== undefined) {
+      const s = sessions.get(req.sessionId)!;
+      s.busy = false;
+      const next = s.parked.shift();
+      if (next !== undefined) queue.push(now, ARRIVAL, next);
+    }
+    if (mode.kind === "concurrency" && nextToSend < n) queue.push(now, ARRIVAL, nextToSend++);
+    if (options.onProgress !== undefined && done % progressEvery === 0) options.onProgress({ done, total: n, simMs: now });
+  };
+
+  const arrive = (i: number): void => {
+    const req = workload[i]!;
+    if (req.sessionId !== undefined) {
+      let s = sessions.get(req.sessionId);
+      if (s === undefined) sessions.set(req.sessionId, (s = { busy: false, parked: [] }));
+      if (s.busy) {
+        s.parked.push(i);
+        return;
+      }
+      s.busy = true;
+    }
+    startMs[i] = now;
+    if (now < firstArrival) firstArrival = now;
+    const tokens = req.tokenIds;
+    promptTokens[i] = tokens.length;
+    if (tokenTimes !== null) tokenTimes[i] = [];
+    const requestId = asRequestId(String(i));
+    let w: number;
+    try {
+      const decision = router.route({ requestId, tokenIds: tokens }, now);
+      w = workerSlot(decision.workerId);
+    } catch (err) {
+      if (!isTurbineError(err)) throw err;
+      finish(i, `${err.code}: ${err.message}`);
+      return;
+    }
+    // The mocker would hash the prompt again; give it the hashes (local and chained) once.
+    const local = computeLocalBlockHashes(tokens, blockSize);
+    const sequence = chainSequenceHashes(local, null);
+    const pre: PreprocessedRequest = {
+      requestId,
+      model: "replay",
+      tokenIds: tokens,
+      sampling: {},
+      stop: { maxTokens: req.outputTokens, stopTokenIds: [], ignoreEos: true },
+    };
+    const immediate = engines[w]!.addRequest(pre, now, { local, sequence });
+    if (immediate !== null) {
+      router.markFinished(requestId);
+      finish(i, immediate.error !== undefined ? `${immediate.error.code}: ${immediate.error.message}` : undefined);
+      return;
+    }
+    scheduleStep(w);
+  };
+
+  const slotOf = new Map<WorkerId, number>();
+  for (let w = 0; w < numWorkers; w++) slotOf.set(workerIds[w]!, w);
+  const workerSlot = (id: WorkerId): number => slotOf.get(id)!;
+
+  const applyOutputs = (outputs: StepOutput[]): void => {
+    for (let k = 0; k < outputs.length; k++) {
+      const out = outputs[k]!;
+      const i = Number(out.requestId);
+      const count = out.tokenIds.length;
+      if (count > 0) {
+        if (numOutput[i] === 0) {
+          firstTokenMs[i] = now;
+          router.markPrefillDone(out.requestId);
+        }
+        numOutput[i] += count;
+        if (tokenTimes !== null) for (let c = 0; c < count; c++) tokenTimes[i]!.push(now);
+      }
+      if (out.finishReason !== undefined) {
+        router.markFinished(out.requestId);
+        if (out.usage !== undefined) cachedTokens[i] = out.usage.cachedTokens;
+        finish(i, out.finishReason === "error" ? `${out.error?.code ?? "error"}: ${out.error?.message ?? ""}` : undefined);
+      }
+    }
+  };
+
+  while (queue.pop()) {
+    now = queue.time;
+    while (kvHead < kvFifo.length && kvFifoAt[kvHead]! <= now) {
+      router.applyKvEvent(kvFifo[kvHead]!);
+      kvHead++;
+      if (kvHead > 4096 && kvHead * 2 > kvFifo.length) {
+        kvFifo.splice(0, kvHead);
+        kvFifoAt.splice(0, kvHead);
+        kvHead = 0;
+      }
+    }
+    const payload = queue.payload;
+    switch (queue.kind) {
+      case ARRIVAL:
+        arrive(payload);
+        break;
+      case STEP: {
+        const core = engines[payload]!;
+        const result = core.step(now);
+        if (result.outputs.length === 0 && result.durationMs === 0) {
+          // Nothing could be scheduled: idle until the next arrival (never spin at one instant).
+          stepPending[payload] = 0;
+        } else {
+          pendingOutputs[payload] = result.outputs;
+          queue.push(now + result.durationMs, STEP_DONE, payload);
+        }
+        break;
+      }
+      case STEP_DONE: {
+        const outputs = pendingOutputs[payload]!;
+        pendingOutputs[payload] = [];
+        applyOutputs(outputs);
+        stepPending[payload] = 0;
+        if (engines[payload]!.hasWork()) scheduleStep(payload);
+        break;
+      }
+      case METRICS: {
+        for (let w = 0; w < numWorkers; w++) {
+          const load = engines[w]!.load();
+          router.updateMetrics({ workerId: workerIds[w]!, timestamp: now, ...load });
+        }
+        if (done < n) queue.push(now + metricsInterval, METRICS, 0);
+        break;
+      }
+    }
+  }
+  if (done < n) throw new Error(`replay stalled: ${n - done} of ${n} requests never finished (an engine that cannot admit them?)`);
+  options.onProgress?.({ done, total: n, simMs: now });
+
+  const records: RequestRecord[] = new Array<RequestRecord>(n);
+  let sumCached = 0;
+  let sumPrompt = 0;
+  let lastEnd = 0;
+  for (let i = 0; i < n; i++) {
+    const ok = errors[i] === undefined;
+    const r: RequestRecord = {
+      index: workload[i]!.index,
+      startMs: startMs[i]!,
+      endMs: endMs[i]!,
+      outputTokens: numOutput[i]!,
+      promptTokens: promptTokens[i]!,
+      cachedTokens: cachedTokens[i]!,
+      ok,
+    };
+    if (!Number.isNaN(firstTokenMs[i]!)) r.firstTokenMs = firstTokenMs[i]!;
+    if (tokenTimes !== null) r.tokenTimesMs = tokenTimes[i]!;
+    if (!ok) r.error = errors[i];
+    else {
+      sumCached += cachedTokens[i]!;
+      sumPrompt += promptTokens[i]!;
+    }
+    if (endMs[i]! > lastEnd) lastEnd = endMs[i]!;
+    records[i] = r;
+  }
+  const counters: ReplayEngineCounters = { numSteps: 0, numPreemptions: 0, numEvictions: 0 };
+  for (const core of engines) {
+    const c = core.counters;
+    counters.numSteps += c.numSteps;
+    counters.numPreemptions += c.numPreemptions;
+    counters.numEvictions += c.numEvictions;
+  }
+  return {
+    summary: summarize(records, { sloTtftMs: options.sloTtftMs, sloItlMs: options.sloItlMs }),
+    records,
+    hitRate: sumPrompt > 0 ? sumCached / sumPrompt : 0,
+    routerHitRate: router.stats().kvHitRate,
+    simMs: n > 0 ? lastEnd - firstArrival : 0,
+    wallMs: performance.now() - wallStart,
+    engines: counters,
+  };
+}

@@ -1,0 +1,92 @@
+// `turbine frontend`: the OpenAI API and its router, against a fleet found through etcd and
+// reached over NATS or TCP.
+import { Command, Option } from "commander";
+import { Frontend } from "../frontend/index.ts";
+import { POLICY_NAMES } from "../router/index.ts";
+import type { PolicyName } from "../router/index.ts";
+import { createLogger } from "./logger.ts";
+import { nonNegativeInt, nonNegativeNumber, positiveInt, positiveNumber } from "./options.ts";
+import { addDistributedOptions, connectRuntime } from "./runtime-options.ts";
+import type { DistributedFlags } from "./runtime-options.ts";
+
+interface FrontendFlags extends DistributedFlags {
+  host: string;
+  port: number;
+  router: PolicyName;
+  prefillLoadScale: number;
+  routerTemperature: number;
+  busyDecodeBlocks?: number;
+  busyPrefillTokens?: number;
+  migrationLimit: number;
+  apiKey?: string[];
+  maxBodyBytes: number;
+  namespace: string;
+  component: string;
+  logLevel: string;
+}
+
+export function frontendCommand(): Command {
+  const cmd = new Command("frontend")
+    .description("serve the OpenAI API for the workers of a distributed fleet (etcd + NATS)")
+    .option("--host <addr>", "address to listen on", "127.0.0.1")
+    .option("--port <n>", "port to listen on (0: any free port)", nonNegativeInt, 8000)
+    .addOption(new Option("--router <policy>", "routing policy").choices(POLICY_NAMES).default("kv"))
+    .option("--prefill-load-scale <x>", "kv router: weight of prefill work against decode work", nonNegativeNumber, 1)
+    .option("--router-temperature <t>", "kv router: softmax temperature (0: always the lowest cost)", nonNegativeNumber, 0)
+    .option("--busy-decode-blocks <fraction>", "a worker above this fraction of its KV blocks in use takes no new requests", positiveNumber)
+    .option("--busy-prefill-tokens <n>", "a worker with more prompt tokens waiting takes no new requests", positiveInt)
+    .option("--migration-limit <n>", "resend a request this many times when its worker fails mid-stream", nonNegativeInt, 1)
+    .option("--api-key <key...>", "require this bearer key on /v1 (repeatable; or TURBINE_API_KEY)")
+    .option("--max-body-bytes <n>", "largest request body accepted", positiveInt, 8 * 1024 * 1024)
+    .option("--namespace <name>", "runtime namespace", "turbine")
+    .option("--component <name>", "component whose workers serve requests", "backend")
+    .addOption(new Option("--log-level <level>", "log level").choices(["trace", "debug", "info", "warn", "error", "silent"]).default("info"));
+  addDistributedOptions(cmd);
+  return cmd.action(async (flags: FrontendFlags) => {
+    const log = createLogger(flags.logLevel, "turbine-frontend");
+    const runtime = await connectRuntime(flags, log);
+    const envKey = process.env["TURBINE_API_KEY"];
+    const frontend = await Frontend.start({
+      runtime,
+      namespace: flags.namespace,
+      component: flags.component,
+      host: flags.host,
+      port: flags.port,
+      router: {
+        policy: flags.router,
+        policyOptions: { prefillLoadScale: flags.prefillLoadScale, temperature: flags.routerTemperature },
+        maxActiveDecodeBlocks: flags.busyDecodeBlocks,
+        maxActivePrefillTokens: flags.busyPrefillTokens,
+      },
+      migrationLimit: flags.migrationLimit,
+      apiKeys: [...(flags.apiKey ?? []), ...(envKey ? [envKey] : [])],
+      bodyLimitBytes: flags.maxBodyBytes,
+      logger: log,
+    });
+    log.info({ url: frontend.url, etcd: flags.etcd, nats: flags.nats }, "frontend ready");
+    process.stdout.write(`Turbine frontend at ${frontend.url} (router ${flags.router}, namespace ${flags.namespace})\n`);
+    onShutdown(log, async () => {
+      await frontend.close();
+      await runtime.close();
+    });
+  });
+}
+
+/** Runs `stop` once on SIGINT/SIGTERM, then exits; a second signal exits at once. */
+export function onShutdown(log: { info: (o: object, m: string) => void; error: (o: object, m: string) => void }, stop: () => Promise<void>): void {
+  let stopping = false;
+  const handler = (signal: string): void => {
+    if (stopping) process.exit(1);
+    stopping = true;
+    log.info({ signal }, "shutting down");
+    stop().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        log.error({ err }, "shutdown failed");
+        process.exit(1);
+      },
+    );
+  };
+  process.once("SIGINT", () => handler("SIGINT"));
+  process.once("SIGTERM", () => handler("SIGTERM"));
+}

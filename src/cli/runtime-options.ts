@@ -1,0 +1,32 @@
+// The flags every distributed process role shares: where etcd and NATS are, and which
+// request plane carries requests.
+import type { Command } from "commander";
+import { Option } from "commander";
+import type { Logger } from "pino";
+import { Runtime } from "../runtime/index.ts";
+
+export interface DistributedFlags {
+  etcd: string;
+  nats: string;
+  requestPlane: "tcp" | "nats";
+  advertiseHost: string;
+}
+
+export function addDistributedOptions(cmd: Command): Command {
+  return cmd
+    .option("--etcd <url>", "etcd endpoint for discovery", process.env["TURBINE_ETCD"] ?? "http://127.0.0.1:2379")
+    .option("--nats <url>", "NATS server for events (and requests with --request-plane nats)", process.env["TURBINE_NATS"] ?? "nats://127.0.0.1:4222")
+    .addOption(new Option("--request-plane <kind>", "how requests reach workers").choices(["tcp", "nats"]).default("tcp"))
+    .option("--advertise-host <addr>", "address other processes use to reach this one (TCP request plane)", "127.0.0.1");
+}
+
+export async function connectRuntime(flags: DistributedFlags, log: Logger): Promise<Runtime> {
+  const runtime = await Runtime.distributed({
+    etcdUrl: flags.etcd,
+    natsUrl: flags.nats,
+    requestPlane: flags.requestPlane,
+    host: flags.advertiseHost,
+  });
+  log.info({ etcd: flags.etcd, nats: flags.nats, requestPlane: flags.requestPlane }, "connected");
+  return runtime;
+}

@@ -1,0 +1,349 @@
+// An external OpenAI-compatible server (vLLM, SGLang, llama.cpp server, another Turbine) as
+// an Engine. Each request goes to the upstream's /v1/completions with the prompt as the
+// token ids the frontend computed (so the prefix cache the upstream builds is the one the
+// router hashes), streamed with usage; the stream's text deltas come back as token ids.
+import type { ClientRequest } from "node:http";
+import { DEFAULT_KV_BLOCK_SIZE, TurbineError, isTurbineError } from "../../protocols/index.ts";
+import type { EngineOutput, FinishReason, ModelCard, PreprocessedRequest, Usage } from "../../protocols/index.ts";
+import type { Tokenizer } from "../../model/index.ts";
+import type { Engine, EngineKvEvent, EngineLoad, GenerateOptions } from "../engine.ts";
+import { ZmqKvEventSource } from "../kv-events-zmq/index.ts";
+import type { ZmqKvEventSourceOptions, ZmqKvEventSourceStats } from "../kv-events-zmq/index.ts";
+import { SseParser } from "./sse-parser.ts";
+import { UpstreamClient } from "./upstream-client.ts";
+import { errorOfSocket, errorOfStreamEvent } from "./upstream-errors.ts";
+
+/**
+ * How the prompt is sent: "tokens" as `prompt: number[]` (vLLM, SGLang, Turbine), "text" as
+ * the tokenizer's decoding of the ids (servers that take only strings), "auto" tokens first,
+ * text from then on if the upstream rejects token prompts.
+ */
+export type PromptFormat = "tokens" | "text" | "auto";
+
+/**
+ * Where output token ids come from: "retokenize" encodes each text delta with the card's
+ * tokenizer (any server); "vllm-logprobs" asks vLLM for `return_tokens_as_token_ids` with
+ * `logprobs: 1` and reads the exact ids.
+ */
+export type OutputTokens = "retokenize" | "vllm-logprobs";
+
+export interface OpenAIProxyEngineOptions {
+  /** Upstream base URL ("http://host:8000" or ".../v1"). */
+  upstream: string;
+  /** The model name the upstream serves (default: the card's name). */
+  upstreamModel?: string;
+  apiKey?: string;
+  /**
+   * The card the worker registers: the model's tokenizer and template, so the frontend tokenizes
+   * and routes exactly. Defaults: role "aggregated", kvBlockSize 16, numKvBlocks 65536.
+   */
+  card: Omit<ModelCard, "role" | "numKvBlocks" | "kvBlockSize" | "publishesKvEvents"> & Partial<Pick<ModelCard, "role" | "numKvBlocks" | "kvBlockSize">>;
+  /** The card's tokenizer (text prompts, and re-tokenizing the output). */
+  tokenizer: Tokenizer;
+  promptFormat?: PromptFormat;
+  outputTokens?: OutputTokens;
+  /** Send vLLM/SGLang sampling extensions (stop_token_ids, ignore_eos, top_k). Default true. */
+  vendorParams?: boolean;
+  /** The upstream's ZMQ KV event publisher; absent: no events (the router approximates). */
+  kvEvents?: Omit<ZmqKvEventSourceOptions, "blockSize">;
+  /** Connections kept to the upstream (default 1024). */
+  maxSockets?: number;
+}
+
+interface InFlight {
+  req: ClientRequest | null;
+  promptTokens: number;
+  outputTokens: number;
+  started: boolean;
+  /** Set when we abort it ourselves (client gone, engine closing). */
+  aborted: boolean;
+  /** The upstream finished it: its connection stays open for reuse. */
+  complete: boolean;
+}
+
+const DEFAULT_PROXY_KV_BLOCKS = 65536;
+
+export class OpenAIProxyEngine implements Engine {
+  readonly card: ModelCard;
+  readonly upstreamModel: string;
+  private readonly client: UpstreamClient;
+  private readonly tokenizer: Tokenizer;
+  private readonly outputTokens: OutputTokens;
+  private readonly vendorParams: boolean;
+  /** "auto" until the first answer decides it. */
+  private promptFormat: PromptFormat;
+  private readonly inFlight = new Set<InFlight>();
+  private readonly listeners = new Set<(e: EngineKvEvent) => void>();
+  private readonly kvSource: ZmqKvEventSource | null;
+  private numPromptTokensSeen = 0;
+  private numCachedTokensSeen = 0;
+  private closed = false;
+
+  constructor(options: OpenAIProxyEngineOptions) {
+    const { role, numKvBlocks, kvBlockSize, ...rest } = options.card;
+    this.card = {
+      ...rest,
+      role: role ?? "aggregated",
+      numKvBlocks: numKvBlocks ?? DEFAULT_PROXY_KV_BLOCKS,
+      kvBlockSize: kvBlockSize ?? DEFAULT_KV_BLOCK_SIZE,
+      publishesKvEvents: options.kvEvents !== undefined,
+    };
+    this.upstreamModel = options.upstreamModel ?? options.card.name;
+    this.client = new UpstreamClient({ baseUrl: options.upstream, apiKey: options.apiKey, maxSockets: options.maxSockets });
+    this.tokenizer = options.tokenizer;
+    this.promptFormat = options.promptFormat ?? "auto";
+    this.outputTokens = options.outputTokens ?? "retokenize";
+    this.vendorParams = options.vendorParams ?? true;
+    this.kvSource = options.kvEvents
+      ? new ZmqKvEventSource({ ...options.kvEvents, blockSize: this.card.kvBlockSize }, (e) => {
+          for (const l of this.listeners) l(e);
+        })
+      : null;
+  }
+
+  /** The upstream base URL (normalized, ending in /v1). */
+  get upstream(): string {
+    return this.client.baseUrl;
+  }
+
+  /** How prompts are sent now ("auto" until the first request decided). */
+  get currentPromptFormat(): PromptFormat {
+    return this.promptFormat;
+  }
+
+  /** The KV event source's counters, or null without one. */
+  kvEventStats(): ZmqKvEventSourceStats | null {
+    return this.kvSource?.stats() ?? null;
+  }
+
+  onKvEvent(listener: (event: EngineKvEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  load(): EngineLoad {
+    const bs = this.card.kvBlockSize;
+    let activeBlocks = 0;
+    let pending = 0;
+    for (const r of this.inFlight) {
+      activeBlocks += Math.ceil((r.promptTokens + r.outputTokens) / bs);
+      if (!r.started) pending += r.promptTokens;
+    }
+    const total = this.card.numKvBlocks;
+    return {
+      activeBlocks,
+      totalBlocks: total,
+      kvUsage: Math.min(1, activeBlocks / total),
+      numRunningSeqs: this.inFlight.size,
+      numWaitingSeqs: 0,
+      pendingPrefillTokens: pending,
+      prefixCacheHitRate: this.numPromptTokensSeen > 0 ? this.numCachedTokensSeen / this.numPromptTokensSeen : 0,
+    };
+  }
+
+  generate(request: PreprocessedRequest, options: GenerateOptions): AsyncIterable<EngineOutput> {
+    return this.run(request, options.signal);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const r of this.inFlight) abortRequest(r);
+    await this.kvSource?.close();
+    this.client.close();
+  }
+
+  private body(request: PreprocessedRequest, maxTokens: number, asTokens: boolean): string {
+    const s = request.sampling;
+    const b: Record<string, unknown> = {
+      model: this.upstreamModel,
+      prompt: asTokens ? request.tokenIds : this.tokenizer.decode(request.tokenIds),
+      max_tokens: maxTokens,
+      stream: true,
+      stream_options: { include_usage: true },
+    };
+    if (s.temperature !== undefined) b["temperature"] = s.temperature;
+    if (s.topP !== undefined) b["top_p"] = s.topP;
+    if (s.seed !== undefined) b["seed"] = s.seed;
+    if (this.vendorParams) {
+      if (s.topK !== undefined) b["top_k"] = s.topK;
+      if (request.stop.stopTokenIds.length > 0) b["stop_token_ids"] = request.stop.stopTokenIds;
+      if (request.stop.ignoreEos) b["ignore_eos"] = true;
+    }
+    if (this.outputTokens === "vllm-logprobs") {
+      b["logprobs"] = 1;
+      b["return_tokens_as_token_ids"] = true;
+    }
+    return JSON.stringify(b);
+  }
+
+  private async *run(request: PreprocessedRequest, signal: AbortSignal): AsyncGenerator<EngineOutput> {
+    const k = request.numPrefilledOutputTokens ?? 0;
+    const promptTokens = request.tokenIds.length - k;
+    const maxTokens = request.stop.maxTokens - k;
+    if (maxTokens <= 0) {
+      yield { tokenIds: [], finishReason: "length", usage: { promptTokens, completionTokens: k, cachedTokens: 0 } };
+      return;
+    }
+    if (this.closed) throw new TurbineError("RUNTIME_CONNECTION_LOST", "the openai-proxy engine is closed");
+    const r: InFlight = { req: null, promptTokens: request.tokenIds.length, outputTokens: 0, started: false, aborted: false, complete: false };
+    const onAbort = (): void => abortRequest(r);
+    this.inFlight.add(r);
+    signal.addEventListener("abort", onAbort, { once: true });
+    try {
+      if (signal.aborted) {
+        yield { tokenIds: [], finishReason: "cancelled" };
+        return;
+      }
+      let res;
+      try {
+        res = await this.open(request, maxTokens, r);
+      } catch (err) {
+        if (r.aborted) {
+          yield { tokenIds: [], finishReason: "cancelled" };
+          return;
+        }
+        throw err;
+      }
+      res.setEncoding("utf8");
+      const parser = new SseParser();
+      let finish: FinishReason | null = null;
+      let usage: Usage | undefined;
+      let tail: number[] = [];
+      try {
+        // Not destroyed on break: after [DONE] the rest of the response is drained, so the
+        // connection goes back to the agent's pool.
+        for await (const chunk of res.iterator({ destroyOnReturn: false }) as AsyncIterable<string>) {
+          let tokens: number[] = [];
+          let done = false;
+          for (const data of parser.push(chunk)) {
+            if (data === "[DONE]") {
+              done = true;
+              break;
+            }
+            const event = JSON.parse(data) as StreamEvent;
+            if (event.error) throw errorOfStreamEvent(this.client.baseUrl, event.error);
+            const choice = event.choices?.[0];
+            if (choice) {
+              const ids = this.tokensOf(choice);
+              if (ids.length > 0) tokens = tokens.length === 0 ? ids : tokens.concat(ids);
+              if (choice.finish_reason) finish = finishOf(choice.finish_reason);
+            }
+            if (event.usage) usage = this.usageOf(event.usage, promptTokens, k, r.outputTokens + tokens.length);
+          }
+          if (tokens.length > 0) {
+            r.started = true;
+            r.outputTokens += tokens.length;
+          }
+          if (done) {
+            r.complete = true;
+            res.resume();
+            tail = tokens;
+            break;
+          }
+          if (tokens.length > 0) yield { tokenIds: tokens };
+        }
+      } catch (err) {
+        if (r.aborted) {
+          yield { tokenIds: [], finishReason: "cancelled" };
+          return;
+        }
+        throw isTurbineError(err) ? err : errorOfSocket(this.client.baseUrl, err);
+      }
+      if (r.aborted) {
+        yield { tokenIds: [], finishReason: "cancelled" };
+        return;
+      }
+      if (finish === null) {
+        throw new TurbineError("RUNTIME_CONNECTION_LOST", `upstream ${this.client.baseUrl} ended the stream before the request finished`);
+      }
+      r.complete = true;
+      yield { tokenIds: tail, finishReason: finish, usage: usage ?? { promptTokens, completionTokens: k + r.outputTokens, cachedTokens: 0 } };
+    } finally {
+      signal.removeEventListener("abort", onAbort);
+      this.inFlight.delete(r);
+      // Ends the upstream request if the consumer stopped early (client gone, stop string):
+      // the upstream sees its client disconnect and stops generating.
+      if (!r.complete && r.req && !r.req.destroyed) r.req.destroy();
+    }
+  }
+
+  /** Sends the request; in "auto", falls back to a text prompt once if tokens are refused. */
+  private async open(request: PreprocessedRequest, maxTokens: number, r: InFlight) {
+    const asTokens = this.promptFormat !== "text";
+    const attach = (req: ClientRequest): void => {
+      r.req = req;
+      if (r.aborted) req.destroy();
+    };
+    try {
+      const { res } = await this.client.post("/completions", this.body(request, maxTokens, asTokens), attach);
+      if (this.promptFormat === "auto") this.promptFormat = "tokens";
+      return res;
+    } catch (err) {
+      if (this.promptFormat !== "auto" || !asTokens || !isTurbineError(err) || err.code !== "REQUEST_INVALID" || r.aborted) throw err;
+      const { res } = await this.client.post("/completions", this.body(request, maxTokens, false), attach);
+      this.promptFormat = "text";
+      return res;
+    }
+  }
+
+  private tokensOf(choice: StreamChoice): number[] {
+    if (this.outputTokens === "vllm-logprobs") {
+      const toks = choice.logprobs?.tokens;
+      if (Array.isArray(toks)) {
+        const ids: number[] = [];
+        for (const t of toks) {
+          // vLLM writes "token_id:<id>" with return_tokens_as_token_ids.
+          const m = typeof t === "string" ? /^token_id:(\d+)$/.exec(t) : null;
+          if (m) ids.push(Number(m[1]));
+        }
+        if (ids.length > 0 || toks.length > 0) return ids;
+      }
+    }
+    const text = choice.text ?? "";
+    return text.length === 0 ? [] : this.tokenizer.encode(text, { addSpecialTokens: false });
+  }
+
+  private usageOf(u: UpstreamUsage, promptTokens: number, k: number, counted: number): Usage {
+    const cached = Math.min(u.prompt_tokens_details?.cached_tokens ?? 0, promptTokens);
+    this.numPromptTokensSeen += promptTokens;
+    this.numCachedTokensSeen += cached;
+    return { promptTokens, completionTokens: k + (u.completion_tokens ?? counted), cachedTokens: cached };
+  }
+}
+
+interface StreamChoice {
+  text?: string;
+  finish_reason?: string | null;
+  logprobs?: { tokens?: unknown[] } | null;
+}
+interface UpstreamUsage {
+  prompt_tokens?: number;
+  completion_tokens?: number;
+  prompt_tokens_details?: { cached_tokens?: number } | null;
+}
+interface StreamEvent {
+  choices?: StreamChoice[];
+  usage?: UpstreamUsage | null;
+  error?: { message?: unknown; type?: unknown; code?: unknown };
+}
+
+function finishOf(reason: string): FinishReason {
+  switch (reason) {
+    case "length":
+      return "length";
+    case "abort":
+    case "cancelled":
+      return "cancelled";
+    default:
+      // "stop", "eos", tool calls: the sequence ended normally.
+      return "stop";
+  }
+}
+
+function abortRequest(r: InFlight): void {
+  // A finished request's connection is back in the pool, serving another: leave it.
+  if (r.aborted || r.complete) return;
+  r.aborted = true;
+  r.req?.destroy();
+}

@@ -1,0 +1,254 @@
+// Request plane over direct TCP between processes. The serving process listens on one port
+// for all its endpoints and advertises { kind: "tcp", host, port }; callers multiplex
+// streams over a small pool of connections per target. Backpressure is a credit window per
+// stream; a dropped connection fails every stream on it at once (caller side:
+// RUNTIME_CONNECTION_LOST) and aborts every handler on it (serving side).
+import net from "node:net";
+import { TurbineError } from "../protocols/index.ts";
+import type { EndpointAddress } from "./address.ts";
+import { CallerStream } from "./caller-stream.ts";
+import type { InstanceInfo } from "./discovery.ts";
+import type { CallOptions, RequestPlane, ServedHandler, StreamHandler } from "./request-plane.ts";
+import { ServedRegistry, servedKey } from "./served-registry.ts";
+import { ServerStream } from "./server-stream.ts";
+import { FrameReader, FrameType, encodeCreditFrame, encodeFrame } from "./tcp-frames.ts";
+import { decodeWire, encodeWire, errorFromWire, errorToWire } from "./wire-codec.ts";
+import type { WireError } from "./wire-codec.ts";
+
+export interface TcpRequestPlaneOptions {
+  /** Address to listen on and to advertise (default 127.0.0.1). */
+  host?: string;
+  /** Port to listen on (default 0: a free one). */
+  port?: number;
+  /** Items a handler may run ahead of its caller (default 32). */
+  window?: number;
+  /** Connections a caller opens to one target, streams spread over them (default 1). */
+  connectionsPerTarget?: number;
+}
+
+interface RequestPayload {
+  key: string;
+  window: number;
+  request: unknown;
+}
+
+export class TcpRequestPlane implements RequestPlane {
+  private readonly host: string;
+  private readonly port: number;
+  readonly window: number;
+  private readonly connectionsPerTarget: number;
+  private readonly registry = new ServedRegistry();
+  private server: net.Server | null = null;
+  private listening: Promise<number> | null = null;
+  private readonly serverSockets = new Set<net.Socket>();
+  private readonly pools = new Map<string, TcpClientConnection[]>();
+  private nextConn = 0;
+  private closed = false;
+
+  constructor(options: TcpRequestPlaneOptions = {}) {
+    this.host = options.host ?? "127.0.0.1";
+    this.port = options.port ?? 0;
+    this.window = Math.max(1, options.window ?? 32);
+    this.connectionsPerTarget = Math.max(1, options.connectionsPerTarget ?? 1);
+  }
+
+  async serve(instanceId: string, address: EndpointAddress, handler: StreamHandler): Promise<ServedHandler> {
+    const port = await this.listen();
+    return this.registry.add(instanceId, address, handler, { kind: "tcp", host: this.host, port }).served;
+  }
+
+  call(target: InstanceInfo, request: unknown, options: CallOptions = {}): AsyncIterable<unknown> {
+    const transport = target.transport;
+    if (transport.kind !== "tcp") {
+      return failing(new TurbineError("RUNTIME_NO_INSTANCE", `instance ${target.instanceId} is not reachable over TCP`));
+    }
+    const key = servedKey(target.address, target.instanceId);
+    const payload: RequestPayload = { key, window: this.window, request };
+    const targetKey = `${transport.host}:${transport.port}`;
+    const self = this;
+    return (async function* () {
+      const conn = await self.connection(targetKey, transport.host, transport.port);
+      yield* conn.call(payload, self.window, options.signal);
+    })();
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const pool of this.pools.values()) for (const c of pool) c.destroy();
+    this.pools.clear();
+    for (const s of this.serverSockets) s.destroy();
+    this.registry.clear();
+    const server = this.server;
+    this.server = null;
+    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  // --- caller side ---
+
+  private async connection(targetKey: string, host: string, port: number): Promise<TcpClientConnection> {
+    if (this.closed) throw new TurbineError("RUNTIME_NO_INSTANCE", "request plane closed");
+    let pool = this.pools.get(targetKey);
+    if (!pool) this.pools.set(targetKey, (pool = []));
+    if (pool.length >= this.connectionsPerTarget) {
+      const conn = pool[this.nextConn++ % pool.length]!;
+      await conn.ready;
+      return conn;
+    }
+    const conn = new TcpClientConnection(host, port, () => {
+      const p = this.pools.get(targetKey);
+      const i = p?.indexOf(conn) ?? -1;
+      if (i >= 0) p!.splice(i, 1);
+    });
+    pool.push(conn);
+    await conn.ready;
+    return conn;
+  }
+
+  // --- serving side ---
+
+  private listen(): Promise<number> {
+    if (!this.listening) {
+      this.listening = new Promise((resolve, reject) => {
+        const server = net.createServer((socket) => this.accept(socket));
+        server.once("error", reject);
+        server.listen(this.port, this.host, () => {
+          server.off("error", reject);
+          resolve((server.address() as net.AddressInfo).port);
+        });
+        this.server = server;
+      });
+    }
+    return this.listening;
+  }
+
+  private accept(socket: net.Socket): void {
+    socket.setNoDelay(true);
+    socket.setKeepAlive(true, 1000);
+    this.serverSockets.add(socket);
+    const streams = new Map<number, ServerStream>();
+    const send = (frame: Buffer): void => {
+      if (!socket.destroyed) socket.write(frame);
+    };
+    const reader = new FrameReader((type, id, payload) => {
+      switch (type) {
+        case FrameType.request:
+          this.startStream(id, decodeWire(payload.toString("utf8")) as RequestPayload, streams, send);
+          break;
+        case FrameType.credit:
+          streams.get(id)?.grant(payload.readUInt32BE(0));
+          break;
+        case FrameType.cancel:
+          streams.get(id)?.cancel();
+          break;
+      }
+    });
+    socket.on("data", (chunk: Buffer) => reader.push(chunk));
+    socket.on("error", () => undefined); // "close" follows
+    socket.on("close", () => {
+      this.serverSockets.delete(socket);
+      for (const s of streams.values()) s.cancel();
+      streams.clear();
+    });
+  }
+
+  private startStream(id: number, p: RequestPayload, streams: Map<number, ServerStream>, send: (f: Buffer) => void): void {
+    const entry = this.registry.begin(p.key);
+    if (entry instanceof TurbineError) {
+      send(encodeFrame(FrameType.error, id, encodeWire(errorToWire(entry))));
+      return;
+    }
+    const stream = new ServerStream(p.window);
+    streams.set(id, stream);
+    void stream
+      .run(entry.handler, p.request, entry.instanceId, {
+        data: (item) => send(encodeFrame(FrameType.data, id, encodeWire(item))),
+        end: () => send(encodeFrame(FrameType.end, id)),
+        error: (e) => send(encodeFrame(FrameType.error, id, encodeWire(errorToWire(e)))),
+      })
+      .finally(() => {
+        streams.delete(id);
+        this.registry.finish(entry);
+      });
+  }
+}
+
+/** One caller-side connection: many streams, each with its own credit window. */
+class TcpClientConnection {
+  readonly ready: Promise<void>;
+  private readonly socket: net.Socket;
+  private readonly streams = new Map<number, CallerStream>();
+  private nextId = 1;
+  private lost: TurbineError | null = null;
+
+  constructor(host: string, port: number, onGone: () => void) {
+    const socket = net.connect({ host, port });
+    this.socket = socket;
+    socket.setNoDelay(true);
+    socket.setKeepAlive(true, 1000);
+    let connected = false;
+    this.ready = new Promise((resolve, reject) => {
+      socket.once("connect", () => {
+        connected = true;
+        resolve();
+      });
+      socket.once("error", (e) => {
+        if (!connected) reject(new TurbineError("RUNTIME_NO_INSTANCE", `cannot connect to ${host}:${port}: ${e.message}`, { cause: e }));
+      });
+    });
+    this.ready.catch(() => undefined);
+    const reader = new FrameReader((type, id, payload) => this.onFrame(type, id, payload));
+    socket.on("data", (chunk: Buffer) => reader.push(chunk));
+    socket.on("error", () => undefined); // "close" follows
+    socket.on("close", () => {
+      this.lost = new TurbineError("RUNTIME_CONNECTION_LOST", `connection to ${host}:${port} lost`);
+      onGone();
+      for (const s of this.streams.values()) s.end(this.lost);
+      this.streams.clear();
+    });
+  }
+
+  call(payload: RequestPayload, window: number, signal: AbortSignal | undefined): AsyncGenerator<unknown> {
+    if (this.lost) throw this.lost;
+    const id = this.nextId;
+    this.nextId = this.nextId >= 0xfffffffe ? 1 : this.nextId + 1;
+    const stream = new CallerStream(window);
+    this.streams.set(id, stream);
+    if (!signal?.aborted) this.send(encodeFrame(FrameType.request, id, encodeWire(payload)));
+    return stream.iterate(
+      {
+        credit: (n) => this.send(encodeCreditFrame(id, n)),
+        cancel: () => this.send(encodeFrame(FrameType.cancel, id)),
+        release: () => this.streams.delete(id),
+      },
+      signal,
+    );
+  }
+
+  destroy(): void {
+    this.socket.destroy();
+  }
+
+  private send(frame: Buffer): void {
+    if (!this.socket.destroyed) this.socket.write(frame);
+  }
+
+  private onFrame(type: number, id: number, payload: Buffer): void {
+    const stream = this.streams.get(id);
+    if (!stream) return;
+    switch (type) {
+      case FrameType.data:
+        stream.push(decodeWire(payload.toString("utf8")));
+        break;
+      case FrameType.end:
+        stream.end();
+        break;
+      case FrameType.error:
+        stream.end(errorFromWire(decodeWire(payload.toString("utf8")) as WireError));
+        break;
+    }
+  }
+}
+
+function failing(err: Error): AsyncIterable<unknown> {
+  return { [Symbol.asyncIterator]: () => ({ next: () => Promise.reject(err) }) };
+}
