@@ -5,6 +5,7 @@ import { Frontend } from "../frontend/index.ts";
 import { POLICY_NAMES } from "../router/index.ts";
 import type { PolicyName } from "../router/index.ts";
 import { createLogger } from "./logger.ts";
+import { onShutdown } from "./shutdown.ts";
 import { nonNegativeInt, nonNegativeNumber, positiveInt, positiveNumber } from "./options.ts";
 import { addDistributedOptions, connectRuntime } from "./runtime-options.ts";
 import type { DistributedFlags } from "./runtime-options.ts";
@@ -70,23 +71,4 @@ export function frontendCommand(): Command {
       await runtime.close();
     });
   });
-}
-
-/** Runs `stop` once on SIGINT/SIGTERM, then exits; a second signal exits at once. */
-export function onShutdown(log: { info: (o: object, m: string) => void; error: (o: object, m: string) => void }, stop: () => Promise<void>): void {
-  let stopping = false;
-  const handler = (signal: string): void => {
-    if (stopping) process.exit(1);
-    stopping = true;
-    log.info({ signal }, "shutting down");
-    stop().then(
-      () => process.exit(0),
-      (err: unknown) => {
-        log.error({ err }, "shutdown failed");
-        process.exit(1);
-      },
-    );
-  };
-  process.once("SIGINT", () => handler("SIGINT"));
-  process.once("SIGTERM", () => handler("SIGTERM"));
 }

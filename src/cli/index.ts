@@ -1,4 +1,6 @@
 // cli: the `turbine` command, and the embedded server it starts (also used by tests).
 export { main, buildProgram } from "./main.ts";
-export { EmbeddedServer, ENGINE_KINDS } from "./embedded-server.ts";
-export type { EmbeddedServerOptions, EngineKind } from "./embedded-server.ts";
+export { EmbeddedServer } from "./embedded-server.ts";
+export type { EmbeddedServerOptions } from "./embedded-server.ts";
+export { ENGINE_KINDS, prepareEngines } from "./engine-factory.ts";
+export type { EngineKind, EngineSpec, EngineFactory } from "./engine-factory.ts";

@@ -5,12 +5,16 @@ import { serveCommand } from "./serve-command.ts";
 import { benchCommand } from "./bench-command.ts";
 import { replayCommand } from "./replay-command.ts";
 import { modelCommand } from "./model-command.ts";
+import { frontendCommand } from "./frontend-command.ts";
+import { workerCommand } from "./worker-command.ts";
 
 export function buildProgram(): Command {
   return new Command("turbine")
     .description("Distributed LLM inference serving: OpenAI API, KV-aware routing, disaggregated serving")
     .version("0.1.0")
     .addCommand(serveCommand())
+    .addCommand(frontendCommand())
+    .addCommand(workerCommand())
     .addCommand(benchCommand())
     .addCommand(replayCommand())
     .addCommand(modelCommand());

@@ -127,16 +127,24 @@ export class Worker {
 
   /**
    * Stops the worker. With `drain`, it first deregisters (routers stop sending), then waits
-   * for requests in flight to finish; without, the engine cancels them.
+   * for requests in flight to finish, up to `drainTimeoutMs` (default: no limit); what is
+   * still running then, or everything without `drain`, is cancelled in the engine and reaches
+   * its callers as a lost connection, so that frontends migrate it.
    */
-  async stop(options: { drain?: boolean } = {}): Promise<void> {
+  async stop(options: { drain?: boolean; drainTimeoutMs?: number } = {}): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
     clearInterval(this.metricsTimer);
     const [generate, ...rest] = this.served;
-    if (generate) await generate.stop({ drain: options.drain ?? false });
+    if (generate) {
+      const stopping = generate.stop({ drain: options.drain ?? false });
+      const limit = options.drain ? options.drainTimeoutMs : 0;
+      if (limit === undefined) await stopping;
+      else await Promise.race([stopping, new Promise((r) => setTimeout(r, limit).unref())]);
+    }
     await Promise.all(rest.map((s) => s.stop()));
     this.unsubscribeKv?.();
     await this.options.engine.close();
   }
+
 }

@@ -1,0 +1,57 @@
+// `turbine worker`: one engine served as a worker of a distributed fleet. It registers in
+// etcd under a lease, serves `generate` and `kv_dump` on the request plane, and publishes
+// KV events and load metrics on NATS. SIGTERM drains it: it deregisters, finishes what is in
+// flight, and exits.
+import { Command, Option } from "commander";
+import { Worker } from "../engines/index.ts";
+import type { WorkerRole } from "../protocols/index.ts";
+import { prepareEngines } from "./engine-factory.ts";
+import { addEngineOptions, engineSpecFromFlags } from "./engine-options.ts";
+import type { EngineFlags } from "./engine-options.ts";
+import { createLogger } from "./logger.ts";
+import { positiveInt } from "./options.ts";
+import { addDistributedOptions, connectRuntime } from "./runtime-options.ts";
+import type { DistributedFlags } from "./runtime-options.ts";
+import { onShutdown } from "./shutdown.ts";
+
+interface WorkerFlags extends EngineFlags, DistributedFlags {
+  namespace: string;
+  component?: string;
+  role: WorkerRole;
+  drainTimeoutMs: number;
+  logLevel: string;
+}
+
+export function workerCommand(): Command {
+  const cmd = new Command("worker")
+    .description("serve one engine as a worker of a distributed fleet (etcd + NATS)")
+    .option("--namespace <name>", "runtime namespace", "turbine")
+    .option("--component <name>", "component to serve under (default: backend; prefill for --role prefill)")
+    .addOption(new Option("--role <role>", "what the worker does").choices(["aggregated", "prefill", "decode"]).default("aggregated"))
+    .option("--drain-timeout-ms <n>", "on SIGTERM, how long requests in flight may take to finish", positiveInt, 60_000)
+    .addOption(new Option("--log-level <level>", "log level").choices(["trace", "debug", "info", "warn", "error", "silent"]).default("info"));
+  addEngineOptions(cmd);
+  addDistributedOptions(cmd);
+  return cmd.action(async (flags: WorkerFlags) => {
+    const log = createLogger(flags.logLevel, "turbine-worker");
+    const spec = { ...engineSpecFromFlags(flags), role: flags.role };
+    const factory = await prepareEngines(spec);
+    if (factory.fixedCount !== undefined && factory.fixedCount !== 1) {
+      throw new Error("turbine worker serves one engine: give exactly one --upstream");
+    }
+    const runtime = await connectRuntime(flags, log);
+    const engine = await factory.create(0);
+    const worker = await Worker.start({
+      runtime,
+      engine,
+      namespace: flags.namespace,
+      component: flags.component ?? (flags.role === "prefill" ? "prefill" : undefined),
+    });
+    log.info({ workerId: worker.workerId, engine: spec.engine, model: engine.card.name, role: flags.role }, "worker ready");
+    process.stdout.write(`Turbine worker ${worker.workerId} serving ${engine.card.name} (${spec.engine}, ${flags.role})\n`);
+    onShutdown(log, async () => {
+      await worker.stop({ drain: true, drainTimeoutMs: flags.drainTimeoutMs });
+      await runtime.close();
+    });
+  });
+}
