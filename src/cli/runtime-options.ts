@@ -4,12 +4,14 @@ import type { Command } from "commander";
 import { Option } from "commander";
 import type { Logger } from "pino";
 import { Runtime } from "../runtime/index.ts";
+import { positiveInt } from "./options.ts";
 
 export interface DistributedFlags {
   etcd: string;
   nats: string;
   requestPlane: "tcp" | "nats";
   advertiseHost: string;
+  leaseTtl: number;
 }
 
 export function addDistributedOptions(cmd: Command): Command {
@@ -17,7 +19,8 @@ export function addDistributedOptions(cmd: Command): Command {
     .option("--etcd <url>", "etcd endpoint for discovery", process.env["TURBINE_ETCD"] ?? "http://127.0.0.1:2379")
     .option("--nats <url>", "NATS server for events (and requests with --request-plane nats)", process.env["TURBINE_NATS"] ?? "nats://127.0.0.1:4222")
     .addOption(new Option("--request-plane <kind>", "how requests reach workers").choices(["tcp", "nats"]).default("tcp"))
-    .option("--advertise-host <addr>", "address other processes use to reach this one (TCP request plane)", "127.0.0.1");
+    .option("--advertise-host <addr>", "address other processes use to reach this one (TCP request plane)", "127.0.0.1")
+    .option("--lease-ttl <seconds>", "etcd lease TTL: how long a process that died stays registered", positiveInt, 10);
 }
 
 export async function connectRuntime(flags: DistributedFlags, log: Logger): Promise<Runtime> {
@@ -26,6 +29,8 @@ export async function connectRuntime(flags: DistributedFlags, log: Logger): Prom
     natsUrl: flags.nats,
     requestPlane: flags.requestPlane,
     host: flags.advertiseHost,
+    leaseTtlSeconds: flags.leaseTtl,
+    name: process.argv[2],
   });
   log.info({ etcd: flags.etcd, nats: flags.nats, requestPlane: flags.requestPlane }, "connected");
   return runtime;

@@ -79,7 +79,12 @@ export class Worker {
   }
 
   loadMetrics(): WorkerLoadMetrics {
-    return { ...this.options.engine.load(), workerId: this.workerId, timestamp: Date.now() };
+    return {
+      ...this.options.engine.load(),
+      workerId: this.workerId,
+      timestamp: Date.now(),
+      lastKvEventId: this.blockSet.lastEventId,
+    };
   }
 
   private async startServing(): Promise<void> {

@@ -66,7 +66,12 @@ export function buildHttpServer(options: HttpServerOptions): FastifyInstance {
   });
 
   app.get("/health", async (_req, reply) => {
-    const list = models.models().map((m) => ({ model: m.card.name, workers: m.numWorkers }));
+    const list = models.models().map((m) => ({
+      model: m.card.name,
+      workers: m.numWorkers,
+      routableWorkers: m.routableWorkers(),
+      indexedBlocks: m.numIndexedBlocks,
+    }));
     const ready = list.some((m) => m.workers > 0);
     return reply.code(ready ? 200 : 503).send({ status: ready ? "ready" : "no workers", models: list });
   });

@@ -65,6 +65,8 @@ export class ModelPipeline {
   private readonly workers = new Set<WorkerId>();
   private readonly cards = new Map<WorkerId, ModelCard>();
   private readonly suspended = new Map<WorkerId, NodeJS.Timeout>();
+  /** Per worker: the event id its metrics claimed while our index was behind it. */
+  private readonly behind = new Map<WorkerId, number>();
 
   constructor(private readonly options: ModelPipelineOptions) {
     this.card = options.card;
@@ -78,6 +80,16 @@ export class ModelPipeline {
 
   get numWorkers(): number {
     return this.workers.size;
+  }
+
+  /** (worker, block) entries in the router's KV index. */
+  get numIndexedBlocks(): number {
+    return this.router.indexer.size;
+  }
+
+  /** Workers the router can choose now (those not suspended after a failure). */
+  routableWorkers(): WorkerId[] {
+    return this.router.workerIds();
   }
 
   hasWorker(workerId: WorkerId): boolean {
@@ -96,6 +108,7 @@ export class ModelPipeline {
   removeWorker(workerId: WorkerId): void {
     clearTimeout(this.suspended.get(workerId));
     this.suspended.delete(workerId);
+    this.behind.delete(workerId);
     this.cards.delete(workerId);
     if (!this.workers.delete(workerId)) return;
     this.router.removeWorker(workerId);
@@ -121,8 +134,29 @@ export class ModelPipeline {
 
   updateMetrics(m: WorkerLoadMetrics): void {
     if (!this.workers.has(m.workerId)) return;
+    this.checkIndexLag(m);
     this.router.updateMetrics(m);
     this.options.metrics.workerKvUsage.set({ model: this.card.name, worker: m.workerId }, m.kvUsage);
+  }
+
+  /**
+   * Lost KV events leave no gap to see when nothing follows them (the last events before a
+   * NATS outage). The metrics say which event the worker is at: an index still behind that
+   * one report later has lost events, and is rebuilt from the worker's dump.
+   */
+  private checkIndexLag(m: WorkerLoadMetrics): void {
+    const ingestor = this.ingestor;
+    if (!ingestor || m.lastKvEventId === undefined) return;
+    const have = (ingestor.indexer as RadixIndexer).lastEventId(m.workerId);
+    const claimed = this.behind.get(m.workerId);
+    if (have >= m.lastKvEventId) {
+      this.behind.delete(m.workerId);
+    } else if (claimed === undefined) {
+      this.behind.set(m.workerId, m.lastKvEventId);
+    } else if (have < claimed) {
+      this.behind.delete(m.workerId);
+      ingestor.resync(m.workerId);
+    }
   }
 
   /** Routes a request and streams the chosen worker's output. Throws 503s when nobody can take it. */

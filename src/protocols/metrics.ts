@@ -17,6 +17,11 @@ export interface WorkerLoadMetrics {
   prefixCacheHitRate: number;
   /** Wall time (ms since epoch) when measured. */
   timestamp: number;
+  /**
+   * Id of the last KV event the worker published (-1: none). A router whose index is behind
+   * this for longer than one report lost events (e.g. across a NATS restart) and resyncs.
+   */
+  lastKvEventId?: number;
 }
 
 /**

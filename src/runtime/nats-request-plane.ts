@@ -103,9 +103,9 @@ export class NatsRequestPlane implements RequestPlane {
       return { [Symbol.asyncIterator]: () => ({ next: () => Promise.reject(err) }) };
     }
     const key = servedKey(target.address, target.instanceId);
-    const self = this;
+    const start = (): AsyncGenerator<unknown> => this.start(transport.subject, key, request, options.signal);
     return (async function* () {
-      yield* self.start(transport.subject, key, request, options.signal);
+      yield* start();
     })();
   }
 

@@ -65,10 +65,11 @@ export class TcpRequestPlane implements RequestPlane {
     const key = servedKey(target.address, target.instanceId);
     const payload: RequestPayload = { key, window: this.window, request };
     const targetKey = `${transport.host}:${transport.port}`;
-    const self = this;
+    const connect = (): Promise<TcpClientConnection> => this.connection(targetKey, transport.host, transport.port);
+    const window = this.window;
     return (async function* () {
-      const conn = await self.connection(targetKey, transport.host, transport.port);
-      yield* conn.call(payload, self.window, options.signal);
+      const conn = await connect();
+      yield* conn.call(payload, window, options.signal);
     })();
   }
 

@@ -183,7 +183,11 @@ describe("frontend - OpenAI API end to end", () => {
   test("frontend - health, liveness and Prometheus metrics", async () => {
     const health = await fetch(`${server.url}/health`);
     assert.equal(health.status, 200);
-    assert.deepEqual(((await health.json()) as { models: unknown }).models, [{ model: MODEL, workers: 2 }]);
+    const models = ((await health.json()) as { models: { model: string; workers: number; routableWorkers: string[] }[] }).models;
+    assert.deepEqual(
+      models.map((m) => [m.model, m.workers, m.routableWorkers.length]),
+      [[MODEL, 2, 2]],
+    );
     assert.equal((await fetch(`${server.url}/live`)).status, 200);
     const metrics = await (await fetch(`${server.url}/metrics`)).text();
     for (const name of [

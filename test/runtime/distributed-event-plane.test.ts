@@ -25,7 +25,8 @@ const drainInto = <T>(sub: AsyncIterable<T>, out: T[]): void => {
 };
 
 test("runtime - nats event plane delivers by subject with wildcards and a prefix", async () => {
-  const publisher = new NatsEventPlane(await connectNats(nats.url), { prefix: "t1" });
+  const publisherNc = await connectNats(nats.url);
+  const publisher = new NatsEventPlane(publisherNc, { prefix: "t1" });
   const events = new NatsEventPlane(nc, { prefix: "t1" });
   const other = new NatsEventPlane(nc, { prefix: "t1other" });
   const all: unknown[] = [];
@@ -46,6 +47,7 @@ test("runtime - nats event plane delivers by subject with wildcards and a prefix
   await events.close();
   await other.close();
   await publisher.close();
+  await publisherNc.close();
 });
 
 test("runtime - nats restarted: subscriptions keep delivering and new requests succeed", async () => {

@@ -59,6 +59,18 @@ function stopChild(child: ChildProcess): Promise<void> {
   });
 }
 
+// Children still running when the test process exits (a failed test, a crash) are killed,
+// so no server outlives its test file.
+const live = new Set<ChildProcess>();
+process.once("exit", () => {
+  for (const c of live) c.kill("SIGKILL");
+});
+const track = (c: ChildProcess): ChildProcess => {
+  live.add(c);
+  c.once("exit", () => live.delete(c));
+  return c;
+};
+
 /** Starts a server process; `ready` polls until it serves. */
 async function startService(
   what: string,
@@ -67,7 +79,7 @@ async function startService(
   url: string,
 ): Promise<Service> {
   let dir = mkdtempSync(join(tmpdir(), `turbine-${what}-`));
-  let child = launch(dir);
+  let child = track(launch(dir));
   await waitUntil(ready, child, what);
   return {
     url,
@@ -82,7 +94,7 @@ async function startService(
         dir = mkdtempSync(join(tmpdir(), `turbine-${what}-`));
       }
       if (options.downMs) await sleep(options.downMs);
-      child = launch(dir);
+      child = track(launch(dir));
       await waitUntil(ready, child, what);
     },
   };

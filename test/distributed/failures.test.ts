@@ -1,0 +1,192 @@
+// Failure behaviour with real processes: workers killed or drained, NATS and etcd restarted,
+// no worker left. Each promise of ARCHITECTURE.md is asserted, not assumed.
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { startEtcd, startNats } from "../support/services.ts";
+import type { Service } from "../support/services.ts";
+import { health, startFrontend, startWorker, until } from "../support/fleet.ts";
+import type { ClusterUrls, TurbineProcess } from "../support/fleet.ts";
+
+interface Completion {
+  status: number;
+  worker: string;
+  text: string;
+  error?: { code: string };
+}
+
+async function complete(url: string, body: Record<string, unknown>): Promise<Completion> {
+  const r = await fetch(`${url}/v1/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+  const j = (await r.json()) as { choices?: { text: string }[]; error?: { code: string } };
+  return { status: r.status, worker: r.headers.get("x-turbine-worker") ?? "", text: j.choices?.[0]?.text ?? "", error: j.error };
+}
+
+/** Streams a completion, calling `onTokens(n)` as text arrives; returns the whole text and the events. */
+async function stream(url: string, body: Record<string, unknown>, onTokens: (n: number, worker: string) => void): Promise<{ text: string; errors: unknown[]; done: boolean; worker: string }> {
+  const r = await fetch(`${url}/v1/completions`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ ...body, stream: true }),
+  });
+  assert.equal(r.status, 200);
+  const worker = r.headers.get("x-turbine-worker") ?? "";
+  const reader = r.body!.pipeThrough(new TextDecoderStream()).getReader();
+  let buf = "";
+  let text = "";
+  const errors: unknown[] = [];
+  let done = false;
+  for (;;) {
+    const { value, done: end } = await reader.read();
+    if (end) break;
+    buf += value;
+    let i: number;
+    while ((i = buf.indexOf("\n\n")) >= 0) {
+      const ev = buf.slice(0, i);
+      buf = buf.slice(i + 2);
+      if (ev === "data: [DONE]") done = true;
+      else if (ev.startsWith("data: ")) {
+        const j = JSON.parse(ev.slice(6)) as { choices?: { text: string }[]; error?: unknown };
+        if (j.error) errors.push(j.error);
+        text += j.choices?.[0]?.text ?? "";
+        onTokens(text.length, worker);
+      }
+    }
+  }
+  return { text, errors, done, worker };
+}
+
+describe("distributed - failures", () => {
+  let nats: Service;
+  let etcd: Service;
+  let cluster: ClusterUrls;
+  const procs: TurbineProcess[] = [];
+
+  before(async () => {
+    [nats, etcd] = await Promise.all([startNats(), startEtcd()]);
+    cluster = { etcd: etcd.url, nats: nats.url, leaseTtl: 2 };
+  });
+  after(async () => {
+    await Promise.all(procs.map((p) => p.stop(1000)));
+    await Promise.all([nats.stop(), etcd.stop()]);
+  });
+
+  const workers = async (model: string, n: number, speedup = 20): Promise<TurbineProcess[]> => {
+    const ws = await Promise.all(Array.from({ length: n }, () => startWorker(cluster, ["--engine", "mocker", "--model-name", model, "--speedup", String(speedup)])));
+    procs.push(...ws);
+    return ws;
+  };
+  const frontend = async (model: string, n: number, args: string[] = []): Promise<TurbineProcess> => {
+    const f = await startFrontend(cluster, args);
+    procs.push(f);
+    await until(`${n} workers of ${model}`, () => health(f.id), (h) => h.find((m) => m.model === model)?.workers === n);
+    return f;
+  };
+
+  test("distributed - a worker killed with SIGKILL mid-stream: the request migrates, the client sees one stream", async () => {
+    const ws = await workers("m1", 2);
+    const f = await frontend("m1", 2);
+    const body = { model: "m1", prompt: "keep going no matter what", max_tokens: 150, seed: 4, ignore_eos: true };
+    const reference = await complete(f.id, body);
+    assert.equal(reference.text.length, 150);
+    let killed = "";
+    const r = await stream(f.id, body, (n, worker) => {
+      if (!killed && n >= 20) {
+        killed = worker;
+        ws.find((w) => w.id === worker)!.kill("SIGKILL");
+      }
+    });
+    assert.ok(killed, "a worker was killed mid-stream");
+    assert.deepEqual(r.errors, [], "no error reached the client");
+    assert.ok(r.done);
+    assert.equal(r.text, reference.text, "no token repeated or lost");
+    // The dead worker leaves routing at once (its connection dropped), and discovery once its lease expires.
+    const h = await until("the killed worker to leave", () => health(f.id), (h) => h.find((m) => m.model === "m1")?.workers === 1);
+    assert.ok(!h.find((m) => m.model === "m1")!.routableWorkers.includes(killed));
+    const after = await complete(f.id, { ...body, prompt: "after the kill", max_tokens: 5 });
+    assert.equal(after.status, 200);
+    assert.notEqual(after.worker, killed);
+  });
+
+  test("distributed - a killed idle worker leaves routing when its lease expires, and its blocks leave every router's index", async () => {
+    const ws = await workers("m2", 2);
+    const [f1, f2] = [await frontend("m2", 2), await frontend("m2", 2)];
+    const victim = ws[0]!;
+    // Only the victim caches anything: its blocks show in both routers' indexes.
+    const prompt = "x".repeat(400);
+    assert.equal((await complete(f1.id, { model: "m2", prompt, max_tokens: 2, turbine: { worker_id: victim.id } })).worker, victim.id);
+    for (const f of [f1, f2]) await until("the victim's blocks in the index", () => health(f.id), (h) => (h.find((m) => m.model === "m2")?.indexedBlocks ?? 0) >= 25);
+    const t0 = Date.now();
+    victim.kill("SIGKILL");
+    for (const f of [f1, f2]) {
+      await until(
+        "the victim and its blocks to leave",
+        () => health(f.id),
+        (h) => {
+          const m = h.find((x) => x.model === "m2");
+          return m?.workers === 1 && m.indexedBlocks === 0;
+        },
+        10_000,
+      );
+    }
+    assert.ok(Date.now() - t0 < 8000, "gone within the lease TTL plus margin");
+  });
+
+  test("distributed - SIGTERM drains a worker: in-flight requests finish, new ones go elsewhere, it exits 0", async () => {
+    const ws = await workers("m3", 2);
+    const f = await frontend("m3", 2);
+    let terminated: TurbineProcess | undefined;
+    const r = await stream(f.id, { model: "m3", prompt: "drain me", max_tokens: 100, ignore_eos: true }, (n, worker) => {
+      if (!terminated && n >= 10) {
+        terminated = ws.find((w) => w.id === worker)!;
+        terminated.kill("SIGTERM");
+      }
+    });
+    assert.ok(terminated);
+    assert.deepEqual(r.errors, []);
+    assert.equal(r.text.length, 100, "the in-flight request finished");
+    assert.equal(r.worker, terminated.id);
+    assert.equal(await terminated.exited, 0, "the worker exited cleanly");
+    const metrics = await (await fetch(`${f.id}/metrics`)).text();
+    assert.match(metrics, /turbine_request_migrations_total\{model="m3"\} 0|^(?![\s\S]*turbine_request_migrations_total\{model="m3"\})/, "finished where it was, not migrated");
+    await until("the drained worker to deregister", () => health(f.id), (h) => h.find((m) => m.model === "m3")?.workers === 1, 3000);
+    const next = await complete(f.id, { model: "m3", prompt: "next", max_tokens: 3 });
+    assert.equal(next.status, 200);
+    assert.notEqual(next.worker, terminated.id);
+  });
+
+  test("distributed - when no worker is left for a model, requests get a clear 503, not a hang", async () => {
+    const ws = await workers("m4", 1);
+    const f = await frontend("m4", 1);
+    await ws[0]!.stop();
+    await until("no worker left", () => health(f.id), (h) => h.find((m) => m.model === "m4")?.workers === 0, 5000);
+    const t0 = Date.now();
+    const r = await complete(f.id, { model: "m4", prompt: "anyone?", max_tokens: 3 });
+    assert.equal(r.status, 503);
+    assert.equal(r.error?.code, "router_no_workers");
+    assert.ok(Date.now() - t0 < 1000, "answered at once");
+  });
+
+  test("distributed - NATS restarted: clients reconnect and new requests succeed", async () => {
+    await workers("m5", 1);
+    const f = await frontend("m5", 1);
+    assert.equal((await complete(f.id, { model: "m5", prompt: "before", max_tokens: 3 })).status, 200);
+    await nats.restart({ downMs: 500 });
+    const r = await until("a request after the NATS restart", () => complete(f.id, { model: "m5", prompt: "after", max_tokens: 3 }), (x) => x.status === 200, 15_000);
+    assert.equal(r.text.length, 3);
+    // Events flow again: a new prompt's blocks reach the router's index.
+    const before = (await health(f.id)).find((m) => m.model === "m5")!.indexedBlocks;
+    await complete(f.id, { model: "m5", prompt: "y".repeat(320), max_tokens: 2 });
+    await until("KV events after the restart", () => health(f.id), (h) => (h.find((m) => m.model === "m5")?.indexedBlocks ?? 0) > before, 10_000);
+  });
+
+  test("distributed - etcd restarted with its data lost: instances re-register and new ones are seen", async () => {
+    await workers("m6", 1);
+    const f = await frontend("m6", 1);
+    await etcd.restart({ wipe: true, downMs: 500 });
+    // The worker re-registers; the frontend's watch resyncs and still routes to it.
+    await new Promise((r) => setTimeout(r, 3000));
+    const r = await until("a request after the etcd restart", () => complete(f.id, { model: "m6", prompt: "after etcd", max_tokens: 3 }), (x) => x.status === 200, 15_000);
+    assert.equal(r.text.length, 3);
+    await workers("m6", 1);
+    await until("a worker started after the restart", () => health(f.id), (h) => h.find((m) => m.model === "m6")?.workers === 2, 15_000);
+  });
+});

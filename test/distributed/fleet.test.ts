@@ -1,0 +1,92 @@
+// Turbine across processes: frontends and workers as separate processes, found through a
+// real etcd, talking over the TCP request plane and a real NATS.
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { writeRandomLlamaGguf } from "../../src/model/index.ts";
+import { startEtcd, startNats } from "../support/services.ts";
+import type { Service } from "../support/services.ts";
+import { health, startFrontend, startWorker, until } from "../support/fleet.ts";
+import type { ClusterUrls, TurbineProcess } from "../support/fleet.ts";
+
+async function complete(url: string, model: string, prompt: string, maxTokens = 8): Promise<{ worker: string; text: string; status: number }> {
+  const r = await fetch(`${url}/v1/completions`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ model, prompt, max_tokens: maxTokens, ignore_eos: true }),
+  });
+  const body = (await r.json()) as { choices?: { text: string }[] };
+  return { worker: r.headers.get("x-turbine-worker") ?? "", text: body.choices?.[0]?.text ?? "", status: r.status };
+}
+
+describe("distributed - a fleet of separate processes", () => {
+  let nats: Service;
+  let etcd: Service;
+  let cluster: ClusterUrls;
+  const procs: TurbineProcess[] = [];
+  let dir: string;
+
+  before(async () => {
+    [nats, etcd] = await Promise.all([startNats(), startEtcd()]);
+    cluster = { etcd: etcd.url, nats: nats.url };
+    dir = mkdtempSync(join(tmpdir(), "turbine-fleet-"));
+  });
+  after(async () => {
+    await Promise.all(procs.map((p) => p.stop()));
+    await Promise.all([nats.stop(), etcd.stop()]);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test("distributed - one frontend serves three mocker workers and a llama.cpp worker", async () => {
+    const gguf = join(dir, "tiny.gguf");
+    await writeRandomLlamaGguf(gguf, { preset: "tiny", seed: 5 });
+    const mockers = await Promise.all(
+      [0, 1, 2].map(() => startWorker(cluster, ["--engine", "mocker", "--model-name", "mock", "--speedup", "100"])),
+    );
+    const llama = await startWorker(cluster, ["--engine", "llamacpp", "--model", gguf, "--model-name", "tiny-llama"]);
+    procs.push(...mockers, llama);
+    const frontend = await startFrontend(cluster, ["--router", "round-robin"]);
+    procs.push(frontend);
+    const models = await until(
+      "both models with their workers",
+      () => health(frontend.id),
+      (h) => h.find((m) => m.model === "mock")?.workers === 3 && h.find((m) => m.model === "tiny-llama")?.workers === 1,
+    );
+    assert.equal(models.length, 2);
+    const served = new Set<string>();
+    for (let i = 0; i < 6; i++) {
+      const r = await complete(frontend.id, "mock", `request ${i}`);
+      assert.equal(r.status, 200);
+      assert.equal(r.text.length, 8);
+      served.add(r.worker);
+    }
+    assert.deepEqual([...served].sort(), mockers.map((m) => m.id).sort(), "every mocker worker served");
+    const l = await complete(frontend.id, "tiny-llama", "Hello there", 6);
+    assert.equal(l.status, 200);
+    assert.equal(l.worker, llama.id);
+    const list = (await (await fetch(`${frontend.id}/v1/models`)).json()) as { data: { id: string }[] };
+    assert.deepEqual(list.data.map((m) => m.id).sort(), ["mock", "tiny-llama"]);
+  });
+
+  test("distributed - two frontends share one fleet and do not pile onto one worker", async () => {
+    // Two slow workers of their own model; both frontends use least-loaded routing. Each
+    // frontend sees the other's requests through the shared router decisions.
+    const workers = await Promise.all([0, 1].map(() => startWorker(cluster, ["--engine", "mocker", "--model-name", "shared", "--speedup", "2"])));
+    procs.push(...workers);
+    const [a, b] = await Promise.all([startFrontend(cluster, ["--router", "least-loaded"]), startFrontend(cluster, ["--router", "least-loaded"])]);
+    procs.push(a!, b!);
+    for (const f of [a!, b!]) await until("both workers", () => health(f.id), (h) => h.find((m) => m.model === "shared")?.workers === 2);
+    const streams: Promise<{ worker: string }>[] = [];
+    for (let i = 0; i < 4; i++) {
+      const front = i % 2 === 0 ? a! : b!;
+      streams.push(complete(front.id, "shared", `long request ${i}`, 60));
+      await new Promise((r) => setTimeout(r, 150)); // let the decision reach the other replica
+    }
+    const workersUsed = (await Promise.all(streams)).map((s) => s.worker);
+    const counts = new Map<string, number>();
+    for (const w of workersUsed) counts.set(w, (counts.get(w) ?? 0) + 1);
+    assert.deepEqual([...counts.values()].sort(), [2, 2], `requests per worker: ${JSON.stringify([...counts])}`);
+  });
+});

@@ -1,0 +1,120 @@
+// Turbine processes for multi-process tests: `turbine frontend` and `turbine worker` as
+// child processes of the test, stopped (SIGKILL if need be) when the test process exits.
+import { spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
+import { createInterface } from "node:readline";
+import { freePort } from "./services.ts";
+
+const BIN = new URL("../../bin/turbine.js", import.meta.url).pathname;
+
+const live = new Set<ChildProcess>();
+process.once("exit", () => {
+  for (const c of live) c.kill("SIGKILL");
+});
+
+export interface TurbineProcess {
+  readonly child: ChildProcess;
+  /** Worker id (workers) or URL (frontends), from the ready line. */
+  readonly id: string;
+  /** Resolves with the exit code (or signal name) when the process ends. */
+  readonly exited: Promise<number | string>;
+  kill(signal?: NodeJS.Signals): void;
+  /** SIGTERM, then SIGKILL after `graceMs`. */
+  stop(graceMs?: number): Promise<void>;
+  /** Everything the process wrote to stderr (its logs). */
+  stderr(): string;
+}
+
+function launch(args: string[], ready: RegExp, timeoutMs = 30_000): Promise<TurbineProcess> {
+  const child = spawn(process.execPath, [BIN, ...args, "--log-level", "warn"], { stdio: ["ignore", "pipe", "pipe"] });
+  live.add(child);
+  let err = "";
+  child.stderr!.on("data", (d: Buffer) => (err += d.toString()));
+  const exited = new Promise<number | string>((resolve) =>
+    child.once("exit", (code, signal) => {
+      live.delete(child);
+      resolve(code ?? signal ?? "unknown");
+    }),
+  );
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(new Error(`turbine ${args[0]} not ready in ${timeoutMs} ms: ${err}`));
+    }, timeoutMs);
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`turbine ${args[0]} exited (${code}) before it was ready: ${err}`));
+    });
+    createInterface({ input: child.stdout! }).on("line", (line) => {
+      const m = ready.exec(line);
+      if (!m) return;
+      clearTimeout(timer);
+      const proc: TurbineProcess = {
+        child,
+        id: m[1]!,
+        exited,
+        kill: (signal = "SIGKILL") => child.kill(signal),
+        stop: async (graceMs = 5000) => {
+          if (child.exitCode !== null || child.signalCode !== null) return;
+          child.kill("SIGTERM");
+          const t = setTimeout(() => child.kill("SIGKILL"), graceMs);
+          await exited;
+          clearTimeout(t);
+        },
+        stderr: () => err,
+      };
+      resolve(proc);
+    });
+  });
+}
+
+export interface ClusterUrls {
+  etcd: string;
+  nats: string;
+  requestPlane?: "tcp" | "nats";
+  /** etcd lease TTL of the processes, seconds (tests use a short one). */
+  leaseTtl?: number;
+}
+
+function clusterArgs(c: ClusterUrls): string[] {
+  return ["--etcd", c.etcd, "--nats", c.nats, "--request-plane", c.requestPlane ?? "tcp", "--lease-ttl", String(c.leaseTtl ?? 2)];
+}
+
+/** Starts `turbine worker`; resolves once it serves, with its worker id. */
+export function startWorker(cluster: ClusterUrls, args: string[]): Promise<TurbineProcess> {
+  return launch(["worker", ...clusterArgs(cluster), ...args], /^Turbine worker ([0-9a-f]+) serving/);
+}
+
+/** Starts `turbine frontend` on a free port; resolves once it listens, with its URL. */
+export async function startFrontend(cluster: ClusterUrls, args: string[] = []): Promise<TurbineProcess> {
+  const port = await freePort();
+  return launch(["frontend", ...clusterArgs(cluster), "--port", String(port), ...args], /^Turbine frontend at (http:\/\/\S+)/);
+}
+
+export interface HealthModel {
+  model: string;
+  workers: number;
+  routableWorkers: string[];
+  indexedBlocks: number;
+}
+
+export async function health(url: string): Promise<HealthModel[]> {
+  const r = await fetch(`${url}/health`);
+  return ((await r.json()) as { models: HealthModel[] }).models;
+}
+
+/** Polls until `check` holds (returning its last value), or fails after `timeoutMs`. */
+export async function until<T>(what: string, get: () => Promise<T>, check: (v: T) => boolean, timeoutMs = 15_000): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  let last: T | undefined;
+  for (;;) {
+    try {
+      last = await get();
+      if (check(last)) return last;
+    } catch {
+      // not there yet
+    }
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}; last: ${JSON.stringify(last)}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
