@@ -9,7 +9,8 @@ import { prepareEngines } from "./engine-factory.ts";
 import { addEngineOptions, engineSpecFromFlags } from "./engine-options.ts";
 import type { EngineFlags } from "./engine-options.ts";
 import { createLogger } from "./logger.ts";
-import { positiveInt } from "./options.ts";
+import { nonNegativeInt, positiveInt } from "./options.ts";
+import { startWorkerStatusServer } from "./worker-status-server.ts";
 import { addDistributedOptions, connectRuntime } from "./runtime-options.ts";
 import type { DistributedFlags } from "./runtime-options.ts";
 import { onShutdown } from "./shutdown.ts";
@@ -19,6 +20,8 @@ interface WorkerFlags extends EngineFlags, DistributedFlags {
   component?: string;
   role: WorkerRole;
   drainTimeoutMs: number;
+  metricsHost: string;
+  metricsPort: number;
   logLevel: string;
 }
 
@@ -28,6 +31,8 @@ export function workerCommand(): Command {
     .option("--namespace <name>", "runtime namespace", "turbine")
     .option("--component <name>", "component to serve under (default: backend; prefill for --role prefill)")
     .addOption(new Option("--role <role>", "what the worker does").choices(["aggregated", "prefill", "decode"]).default("aggregated"))
+    .option("--metrics-host <addr>", "address of the worker's /metrics, /health and /live", "127.0.0.1")
+    .option("--metrics-port <n>", "port of the worker's /metrics, /health and /live (0: any free port)", nonNegativeInt, 0)
     .option("--drain-timeout-ms <n>", "on SIGTERM, how long requests in flight may take to finish", positiveInt, 60_000)
     .addOption(new Option("--log-level <level>", "log level").choices(["trace", "debug", "info", "warn", "error", "silent"]).default("info"));
   addEngineOptions(cmd);
@@ -47,9 +52,11 @@ export function workerCommand(): Command {
       namespace: flags.namespace,
       component: flags.component ?? (flags.role === "prefill" ? "prefill" : undefined),
     });
-    log.info({ workerId: worker.workerId, engine: spec.engine, model: engine.card.name, role: flags.role }, "worker ready");
-    process.stdout.write(`Turbine worker ${worker.workerId} serving ${engine.card.name} (${spec.engine}, ${flags.role})\n`);
+    const status = await startWorkerStatusServer(worker, flags.metricsHost, flags.metricsPort);
+    log.info({ workerId: worker.workerId, engine: spec.engine, model: engine.card.name, role: flags.role, metrics: status.url }, "worker ready");
+    process.stdout.write(`Turbine worker ${worker.workerId} serving ${engine.card.name} (${spec.engine}, ${flags.role}); metrics at ${status.url}/metrics\n`);
     onShutdown(log, async () => {
+      await status.close();
       await worker.stop({ drain: true, drainTimeoutMs: flags.drainTimeoutMs });
       await runtime.close();
     });

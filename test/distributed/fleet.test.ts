@@ -66,6 +66,10 @@ describe("distributed - a fleet of separate processes", () => {
     const l = await complete(frontend.id, "tiny-llama", "Hello there", 6);
     assert.equal(l.status, 200);
     assert.equal(l.worker, llama.id);
+    // Every process can be scraped: a worker serves its own /metrics.
+    const metricsUrl = /metrics at (\S+)/.exec(mockers[0]!.readyLine)![1]!;
+    const scraped = await (await fetch(metricsUrl)).text();
+    assert.match(scraped, new RegExp(`turbine_worker_kv_total_blocks\\{worker="${mockers[0]!.id}",model="mock",role="aggregated"\\} 16384`));
     const list = (await (await fetch(`${frontend.id}/v1/models`)).json()) as { data: { id: string }[] };
     assert.deepEqual(list.data.map((m) => m.id).sort(), ["mock", "tiny-llama"]);
   });

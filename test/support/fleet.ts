@@ -16,6 +16,8 @@ export interface TurbineProcess {
   readonly child: ChildProcess;
   /** Worker id (workers) or URL (frontends), from the ready line. */
   readonly id: string;
+  /** The whole ready line. */
+  readonly readyLine: string;
   /** Resolves with the exit code (or signal name) when the process ends. */
   readonly exited: Promise<number | string>;
   kill(signal?: NodeJS.Signals): void;
@@ -52,6 +54,7 @@ function launch(args: string[], ready: RegExp, timeoutMs = 30_000): Promise<Turb
       const proc: TurbineProcess = {
         child,
         id: m[1]!,
+        readyLine: line,
         exited,
         kill: (signal = "SIGKILL") => child.kill(signal),
         stop: async (graceMs = 5000) => {
