@@ -154,6 +154,9 @@ test("kv-events-zmq - vLLM's events steer the kv router; removals and gaps are h
     const hashes = computeSequenceHashes(ids, BS);
     const matchOf = (i: number): number => pipeline.router.indexer.findMatches(hashes).get(asWorkerId(fleet.workers[i]!.workerId))?.numBlocks ?? 0;
     const route = async (): Promise<string> => {
+      // A load report taken while the previous request was in flight counts it for one
+      // metrics period after it ends; let a fresh report arrive so that only the prefix decides.
+      await new Promise((r) => setTimeout(r, 300));
       const res = await fetch(`${fleet.url}/v1/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ model: "turbine-byte", prompt, max_tokens: 2 }) });
       await res.text();
       return res.headers.get("x-turbine-worker")!;
