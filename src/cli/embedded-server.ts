@@ -1,10 +1,11 @@
 // `turbine serve` as a library: frontend, router and N workers in one process on the
 // embedded runtime. Tests and benchmarks start it the same way the command does.
 import type { FastifyBaseLogger } from "fastify";
-import { TurbineError } from "../protocols/index.ts";
+import { PREFILL_COMPONENT, TurbineError } from "../protocols/index.ts";
 import { Runtime } from "../runtime/index.ts";
 import { Worker } from "../engines/index.ts";
 import { Frontend } from "../frontend/index.ts";
+import type { DisaggregationOptions } from "../frontend/index.ts";
 import type { RouterOptions } from "../router/index.ts";
 import { prepareEngines } from "./engine-factory.ts";
 import type { EngineKind, EngineSpec } from "./engine-factory.ts";
@@ -16,6 +17,10 @@ export interface EmbeddedServerOptions extends Partial<Omit<EngineSpec, "engine"
   namespace?: string;
   /** Workers (openai-proxy: one per upstream). Default 2. */
   numWorkers?: number;
+  /** Prefill workers besides them (disaggregated serving). Default 0. */
+  numPrefillWorkers?: number;
+  /** When prompts go to prefill workers. */
+  disaggregation?: DisaggregationOptions;
   /** Default "mocker" (the `turbine serve` command defaults to "llamacpp"). */
   engine?: EngineKind;
   router?: Omit<RouterOptions, "blockSize" | "indexer">;
@@ -55,13 +60,23 @@ export class EmbeddedServer {
         port: options.port,
         router: options.router,
         migrationLimit: options.migrationLimit,
+        disaggregation: options.disaggregation,
         apiKeys: options.apiKeys,
         bodyLimitBytes: options.bodyLimitBytes,
         logger: options.logger,
       });
       const server = new EmbeddedServer(runtime, frontend, workers);
+      const numPrefill = options.numPrefillWorkers ?? 0;
+      const role = numPrefill > 0 ? "decode" : "aggregated";
+      const decodeFactory = numPrefill > 0 ? await prepareEngines({ ...options, engine: options.engine ?? "mocker", role }) : factory;
       for (let i = 0; i < numWorkers; i++) {
-        workers.push(await Worker.start({ runtime, namespace, engine: await factory.create(i) }));
+        workers.push(await Worker.start({ runtime, namespace, engine: await decodeFactory.create(i) }));
+      }
+      if (numPrefill > 0) {
+        const prefill = await prepareEngines({ ...options, engine: options.engine ?? "mocker", role: "prefill" });
+        for (let i = 0; i < numPrefill; i++) {
+          workers.push(await Worker.start({ runtime, namespace, component: PREFILL_COMPONENT, engine: await prefill.create(i) }));
+        }
       }
       await frontend.models.settled();
       return server;

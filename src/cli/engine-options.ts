@@ -17,6 +17,7 @@ export interface EngineFlags {
   maxNumSeqs: number;
   maxNumBatchedTokens: number;
   seed: number;
+  kvBytesPerToken: number;
   threads: number;
   sequences: number;
   contextSize?: number;
@@ -51,6 +52,7 @@ export function addEngineOptions(cmd: Command): Command {
     .option("--max-num-seqs <n>", "mocker: most sequences in one batch", positiveInt, 256)
     .option("--max-num-batched-tokens <n>", "mocker: most tokens in one step", positiveInt, 8192)
     .option("--seed <n>", "mocker: seed of the generated tokens", nonNegativeInt, 0)
+    .option("--kv-bytes-per-token <n>", "mocker: KV bytes per token a prefill worker moves to a decode worker (default: an 8B model in fp16)", positiveInt, 128 * 1024)
     .option("--threads <n>", "llamacpp: threads per worker (more than the cores slows decoding down)", positiveInt, 1)
     .option("--sequences <n>", "llamacpp: sequences per worker, decoded together in one batch", positiveInt, 4)
     .option("--context-size <n>", "llamacpp: tokens per sequence (default: the model's, at most 4096)", positiveInt)
@@ -88,6 +90,7 @@ export function engineSpecFromFlags(flags: EngineFlags): EngineSpec {
       maxNumSeqs: flags.maxNumSeqs,
       maxNumBatchedTokens: flags.maxNumBatchedTokens,
       seed: flags.seed,
+      kvBytesPerToken: flags.kvBytesPerToken,
     },
     llamacpp: {
       threads: flags.threads,

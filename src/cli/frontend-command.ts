@@ -19,6 +19,8 @@ interface FrontendFlags extends DistributedFlags {
   busyDecodeBlocks?: number;
   busyPrefillTokens?: number;
   migrationLimit: number;
+  maxLocalPrefillTokens: number;
+  maxPrefillQueueTokens: number;
   apiKey?: string[];
   maxBodyBytes: number;
   namespace: string;
@@ -37,6 +39,8 @@ export function frontendCommand(): Command {
     .option("--busy-decode-blocks <fraction>", "a worker above this fraction of its KV blocks in use takes no new requests", positiveNumber)
     .option("--busy-prefill-tokens <n>", "a worker with more prompt tokens waiting takes no new requests", positiveInt)
     .option("--migration-limit <n>", "resend a request this many times when its worker fails mid-stream", nonNegativeInt, 1)
+    .option("--max-local-prefill-tokens <n>", "disaggregated serving: prefill on the decode worker when the prompt's uncached part is shorter (0: always on a prefill worker)", nonNegativeInt, 512)
+    .option("--max-prefill-queue-tokens <n>", "disaggregated serving: prefill locally while prefill workers have more prompt tokens queued each", nonNegativeInt, 16384)
     .option("--api-key <key...>", "require this bearer key on /v1 (repeatable; or TURBINE_API_KEY)")
     .option("--max-body-bytes <n>", "largest request body accepted", positiveInt, 8 * 1024 * 1024)
     .option("--namespace <name>", "runtime namespace", "turbine")
@@ -60,6 +64,7 @@ export function frontendCommand(): Command {
         maxActivePrefillTokens: flags.busyPrefillTokens,
       },
       migrationLimit: flags.migrationLimit,
+      disaggregation: { maxLocalPrefillTokens: flags.maxLocalPrefillTokens, maxPrefillQueueTokens: flags.maxPrefillQueueTokens },
       apiKeys: [...(flags.apiKey ?? []), ...(envKey ? [envKey] : [])],
       bodyLimitBytes: flags.maxBodyBytes,
       logger: log,

@@ -19,6 +19,9 @@ interface ServeFlags extends EngineFlags {
   busyDecodeBlocks?: number;
   busyPrefillTokens?: number;
   migrationLimit: number;
+  maxLocalPrefillTokens: number;
+  maxPrefillQueueTokens: number;
+  prefillWorkers: number;
   apiKey?: string[];
   maxBodyBytes: number;
   namespace: string;
@@ -37,6 +40,9 @@ export function serveCommand(): Command {
     .option("--busy-decode-blocks <fraction>", "a worker whose active KV blocks exceed this fraction of its blocks takes no new requests", positiveNumber)
     .option("--busy-prefill-tokens <n>", "a worker with more prompt tokens waiting for prefill takes no new requests", positiveInt)
     .option("--migration-limit <n>", "resend a request this many times when its worker fails mid-stream", nonNegativeInt, 1)
+    .option("--max-local-prefill-tokens <n>", "disaggregated serving: prefill on the decode worker when the prompt's uncached part is shorter (0: always on a prefill worker)", nonNegativeInt, 512)
+    .option("--max-prefill-queue-tokens <n>", "disaggregated serving: prefill locally while prefill workers have more prompt tokens queued each", nonNegativeInt, 16384)
+    .option("--prefill-workers <n>", "prefill workers besides --workers (disaggregated serving)", nonNegativeInt, 0)
     .option("--api-key <key...>", "require this bearer key on /v1 (repeatable; or TURBINE_API_KEY)")
     .option("--max-body-bytes <n>", "largest request body accepted", positiveInt, 8 * 1024 * 1024)
     .option("--namespace <name>", "runtime namespace", "turbine")
@@ -55,6 +61,8 @@ export function serveCommand(): Command {
         namespace: flags.namespace,
         numWorkers: flags.workers,
         migrationLimit: flags.migrationLimit,
+        disaggregation: { maxLocalPrefillTokens: flags.maxLocalPrefillTokens, maxPrefillQueueTokens: flags.maxPrefillQueueTokens },
+        numPrefillWorkers: flags.prefillWorkers,
         router: {
           policy: flags.router,
           policyOptions: { prefillLoadScale: flags.prefillLoadScale, temperature: flags.routerTemperature },

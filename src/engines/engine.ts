@@ -37,6 +37,17 @@ export interface Engine {
   load(): EngineLoad;
   /** Subscribes to KV events in the order they happen. Returns the unsubscribe function. */
   onKvEvent(listener: (event: EngineKvEvent) => void): () => void;
+  /**
+   * Disaggregated serving, prefill side: computes the prompt's KV (the prefill time is spent
+   * here) and returns it as bytes for a decode worker of the same model to import. Engines
+   * that cannot export KV leave this out and serve as aggregated workers only.
+   */
+  prefillForTransfer?(request: PreprocessedRequest, options: GenerateOptions): Promise<Uint8Array>;
+  /**
+   * Disaggregated serving, decode side: loads KV bytes made by `prefillForTransfer` for
+   * `tokenIds`, so that the next request with that prompt computes only what follows.
+   */
+  importPrefilledKv?(tokenIds: readonly number[], kv: Uint8Array, options: GenerateOptions): Promise<void>;
   /** Stops the engine: requests in flight end with "cancelled". */
   close(): Promise<void>;
 }

@@ -21,6 +21,7 @@ import type {
 } from "../protocols/index.ts";
 import { KvBlockSet } from "../kv/index.ts";
 import { newInstanceId, readAhead } from "../runtime/index.ts";
+import { TransferAgent } from "../transfer/index.ts";
 import type { HandlerContext, Runtime, ServedEndpoint } from "../runtime/index.ts";
 import type { Engine } from "./engine.ts";
 
@@ -35,6 +36,10 @@ export interface WorkerOptions {
   component?: string;
   /** How often load metrics are published (ms, default 100). */
   metricsIntervalMs?: number;
+  /** Address the KV transfer agent serves on (default 127.0.0.1). */
+  transferHost?: string;
+  /** How long an exported KV region waits to be pulled (ms, default 30000). */
+  kvRegionTtlMs?: number;
 }
 
 /** Metadata a worker registers with its generate endpoint. */
@@ -50,6 +55,10 @@ export class Worker {
   private metricsTimer: NodeJS.Timeout | undefined;
   private unsubscribeKv: (() => void) | undefined;
   private stopped = false;
+  private agent: Promise<TransferAgent> | undefined;
+  private numExports = 0;
+  private numKvImports = 0;
+  private numKvImportFailures = 0;
 
   private constructor(
     private readonly options: WorkerOptions,
@@ -104,21 +113,8 @@ export class Worker {
       { instanceId: this.workerId },
     );
     const dumpOf = (): KvBlockSetDump => this.blockSet.dump();
-    const workerId = this.workerId;
-    const isStopped = (): boolean => this.stopped;
     const generate = await component.endpoint(GENERATE_ENDPOINT).serve<PreprocessedRequest, EngineOutput>(
-      async function* (request: PreprocessedRequest, ctx: HandlerContext) {
-        // Tokens the caller has not taken yet go out together: one message, not one per token.
-        for await (const batch of readAhead(engine.generate(request, { signal: ctx.signal }), READ_AHEAD_OUTPUTS)) {
-          const out = mergeEngineOutputs(batch);
-          // Stopped under the request (not drained): to the caller this worker failed, so
-          // the request is migrated rather than ended as "cancelled".
-          if (out.finishReason === "cancelled" && isStopped() && !ctx.signal.aborted) {
-            throw new TurbineError("RUNTIME_CONNECTION_LOST", `worker ${workerId} stopped`);
-          }
-          yield out;
-        }
-      },
+      (request: PreprocessedRequest, ctx: HandlerContext) => this.handle(request, ctx),
       { instanceId: this.workerId, metadata },
     );
     this.served = [generate, dump];
@@ -128,6 +124,70 @@ export class Worker {
       this.options.metricsIntervalMs ?? 100,
     );
     this.metricsTimer.unref();
+  }
+
+  /** One request on `generate`: a disaggregated prefill, or a generation (after pulling its KV, if a prefill worker made it). */
+  private async *handle(request: PreprocessedRequest, ctx: HandlerContext): AsyncGenerator<EngineOutput> {
+    const engine = this.options.engine;
+    if (request.disaggPhase === "prefill") {
+      yield await this.prefillForTransfer(request, ctx.signal);
+      return;
+    }
+    if (request.kvTransfer && engine.importPrefilledKv) await this.pullKv(request, ctx.signal);
+    // Tokens the caller has not taken yet go out together: one message, not one per token.
+    for await (const batch of readAhead(engine.generate(request, { signal: ctx.signal }), READ_AHEAD_OUTPUTS)) {
+      const out = mergeEngineOutputs(batch);
+      // Stopped under the request (not drained): to the caller this worker failed, so the
+      // request is migrated rather than ended as "cancelled".
+      if (out.finishReason === "cancelled" && this.stopped && !ctx.signal.aborted) {
+        throw new TurbineError("RUNTIME_CONNECTION_LOST", `worker ${this.workerId} stopped`);
+      }
+      yield out;
+    }
+  }
+
+  /** Computes the prompt's KV and leaves it in a registered region for the decode worker to pull. */
+  private async prefillForTransfer(request: PreprocessedRequest, signal: AbortSignal): Promise<EngineOutput> {
+    const engine = this.options.engine;
+    if (!engine.prefillForTransfer) {
+      throw new TurbineError("REQUEST_UNSUPPORTED", `the ${engine.card.name} engine of worker ${this.workerId} cannot export KV`);
+    }
+    const kv = await engine.prefillForTransfer(request, { signal });
+    const agent = await this.transferAgent();
+    const region = agent.register({ regionId: `kv-${this.workerId}-${++this.numExports}`, data: kv });
+    // The decode worker pulls it at once; a region nobody pulled goes after a while.
+    setTimeout(() => agent.deregister(region), this.options.kvRegionTtlMs ?? 30_000).unref();
+    return {
+      tokenIds: [],
+      finishReason: "stop",
+      kvTransfer: { agent: { ...agent.metadata }, descriptor: region.descriptor(), numTokens: request.tokenIds.length },
+    };
+  }
+
+  /** Pulls a prefill worker's KV into the engine. On failure the engine prefills itself: the request never fails for it. */
+  private async pullKv(request: PreprocessedRequest, signal: AbortSignal): Promise<void> {
+    const params = request.kvTransfer!;
+    try {
+      const agent = await this.transferAgent();
+      await agent.connect(params.agent);
+      const kv = await agent.fetch(params.descriptor, { signal });
+      await this.options.engine.importPrefilledKv!(request.tokenIds.slice(0, params.numTokens), kv, { signal });
+      this.numKvImports++;
+    } catch (err) {
+      if (signal.aborted) throw err;
+      this.numKvImportFailures++;
+    }
+  }
+
+  /** The worker's transfer agent, started on first use. */
+  private transferAgent(): Promise<TransferAgent> {
+    this.agent ??= TransferAgent.create({ host: this.options.transferHost });
+    return this.agent;
+  }
+
+  /** KV imports from prefill workers that succeeded, and those that fell back to a local prefill. */
+  get kvTransferCounters(): { imports: number; failures: number; exports: number } {
+    return { imports: this.numKvImports, failures: this.numKvImportFailures, exports: this.numExports };
   }
 
   /**
@@ -150,6 +210,7 @@ export class Worker {
     await Promise.all(rest.map((s) => s.stop()));
     this.unsubscribeKv?.();
     await this.options.engine.close();
+    await this.agent?.then((a) => a.close()).catch(() => undefined);
   }
 
 }

@@ -6,6 +6,7 @@ import type { RouterOptions } from "../router/index.ts";
 import { buildHttpServer } from "./http-server.ts";
 import { FrontendMetrics } from "./metrics.ts";
 import { ModelManager } from "./model-manager.ts";
+import type { DisaggregationOptions } from "./model-pipeline.ts";
 
 export interface FrontendOptions {
   runtime: Runtime;
@@ -20,6 +21,8 @@ export interface FrontendOptions {
   bodyLimitBytes?: number;
   /** Resends of a request whose worker fails mid-stream (default 1). */
   migrationLimit?: number;
+  /** When prompts go to prefill workers (disaggregated serving). */
+  disaggregation?: DisaggregationOptions;
   /** A pino logger; default: no logs. */
   logger?: FastifyBaseLogger;
   /** Also export Node process metrics (default true). */
@@ -43,6 +46,7 @@ export class Frontend {
       router: options.router ?? { policy: "kv" },
       metrics,
       migrationLimit: options.migrationLimit,
+      disaggregation: options.disaggregation,
       onError: (err) => app.log.error({ err }, "model manager"),
     });
     const app = buildHttpServer({

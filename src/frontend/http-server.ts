@@ -69,6 +69,7 @@ export function buildHttpServer(options: HttpServerOptions): FastifyInstance {
     const list = models.models().map((m) => ({
       model: m.card.name,
       workers: m.numWorkers,
+      prefillWorkers: m.numPrefillWorkers,
       routableWorkers: m.routableWorkers(),
       indexedBlocks: m.numIndexedBlocks,
     }));

@@ -4,6 +4,8 @@ export type { FrontendOptions } from "./frontend.ts";
 export { FrontendMetrics } from "./metrics.ts";
 export { ModelManager } from "./model-manager.ts";
 export { ModelPipeline } from "./model-pipeline.ts";
+export type { DisaggregationOptions } from "./model-pipeline.ts";
+export { WorkerPool } from "./worker-pool.ts";
 export { Preprocessor } from "./preprocessor.ts";
 export { postprocess } from "./postprocessor.ts";
 export type { TextDelta } from "./postprocessor.ts";

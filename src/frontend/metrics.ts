@@ -64,6 +64,12 @@ export class FrontendMetrics {
     labelNames: ["model"] as const,
     registers: [this.registry],
   });
+  readonly remotePrefills = new Counter({
+    name: "turbine_remote_prefills_total",
+    help: "Prompts sent to a prefill worker (disaggregated serving), by outcome (ok, empty, failed: prefilled locally instead)",
+    labelNames: ["model", "outcome"] as const,
+    registers: [this.registry],
+  });
   readonly routerOverhead = new Histogram({
     name: "turbine_router_overhead_seconds",
     help: "Time the router spent per request, by phase (hash, match, schedule)",

@@ -1,10 +1,13 @@
-// Follows the workers that serve a component and keeps one ModelPipeline per model they
-// serve: a model appears with its first worker; its pipeline stays when its last worker
-// leaves, so that requests for it get a clear 503 instead of a 404.
+// Follows the workers of a namespace and keeps one ModelPipeline per model they serve: a model
+// appears with its first worker; its pipeline stays when its last worker leaves, so that
+// requests for it get a clear 503 instead of a 404. Two components are followed: the one whose
+// workers generate (aggregated or decode, "backend" by default) and "prefill" (disaggregated
+// serving); each has its own endpoints, KV events, load metrics and router sync.
 import {
   BACKEND_COMPONENT,
   GENERATE_ENDPOINT,
   KV_DUMP_ENDPOINT,
+  PREFILL_COMPONENT,
   asWorkerId,
   kvEventsSubject,
   loadMetricsSubject,
@@ -26,29 +29,42 @@ import { loadModelForCard } from "../model/index.ts";
 import type { RouterOptions } from "../router/index.ts";
 import type { FrontendMetrics } from "./metrics.ts";
 import { ModelPipeline } from "./model-pipeline.ts";
+import type { DisaggregationOptions } from "./model-pipeline.ts";
+import type { WorkerPool } from "./worker-pool.ts";
 
 export interface ModelManagerOptions {
   runtime: Runtime;
   namespace: string;
+  /** Component of the workers that generate (default "backend"). */
   component?: string;
   router: Omit<RouterOptions, "blockSize" | "indexer">;
   metrics: FrontendMetrics;
   /** Resends of a request whose worker fails mid-stream (default 1). */
   migrationLimit?: number;
+  disaggregation?: DisaggregationOptions;
   onError?: (err: unknown) => void;
+}
+
+type Role = "decode" | "prefill";
+
+/** The endpoints and event subjects of one component. */
+interface ComponentFeed {
+  role: Role;
+  generate: EndpointClient<PreprocessedRequest, EngineOutput>;
+  dump: EndpointClient<unknown, KvBlockSetDump>;
+  syncSubject: string;
+  /** Which model each of its workers serves. */
+  modelOf: Map<WorkerId, string>;
 }
 
 export class ModelManager {
   private readonly pipelines = new Map<string, ModelPipeline>();
   private readonly loading = new Map<string, Promise<ModelPipeline>>();
-  private readonly modelOfWorker = new Map<WorkerId, string>();
-  private generate!: EndpointClient<PreprocessedRequest, EngineOutput>;
-  private dump!: EndpointClient<unknown, KvBlockSetDump>;
+  private readonly feeds: ComponentFeed[] = [];
   private subscriptions: Subscription<unknown>[] = [];
   private pending: Promise<void> = Promise.resolve();
   /** This router replica's id in router-sync messages. */
   readonly replicaId = newInstanceId();
-  private syncSubject = "";
 
   private constructor(private readonly options: ModelManagerOptions) {}
 
@@ -73,43 +89,61 @@ export class ModelManager {
 
   close(): void {
     for (const p of this.pipelines.values()) p.close();
-    this.generate?.close();
-    this.dump?.close();
+    for (const f of this.feeds) {
+      f.generate.close();
+      f.dump.close();
+    }
     for (const s of this.subscriptions) s.unsubscribe();
   }
 
   private async init(): Promise<void> {
-    const { runtime, namespace } = this.options;
-    const component = runtime.namespace(namespace).component(this.options.component ?? BACKEND_COMPONENT);
-    this.dump = await component.endpoint(KV_DUMP_ENDPOINT).client();
-    this.generate = await component.endpoint(GENERATE_ENDPOINT).client();
-    // Events first, then instances: an event of a worker not yet attached is dropped, and the
-    // worker's first event after attaching is then a gap that triggers a resync from its dump.
-    const c = component.name;
-    const kv = runtime.events.subscribe<KvCacheEvent>(kvEventsSubject(namespace, c));
-    const load = runtime.events.subscribe<WorkerLoadMetrics>(loadMetricsSubject(namespace, c), { maxPending: 10_000 });
-    this.syncSubject = routerSyncSubject(namespace, c);
-    const sync = runtime.events.subscribe<RouterSyncMessage>(this.syncSubject, { maxPending: 100_000 });
-    this.subscriptions = [kv, load, sync];
-    void this.follow(kv, (e) => this.pipelineOf(e.workerId)?.applyKvEvent(e));
-    void this.follow(load, (m) => this.pipelineOf(m.workerId)?.updateMetrics(m));
-    void this.follow(sync, (m) => {
-      if (m.replicaId !== this.replicaId) this.pipelines.get(m.model)?.applySync(m);
-    });
-    this.generate.onChange((change) => {
-      if (change.type === "added") this.attach(change.instance);
-      else this.detach(asWorkerId(change.instance.instanceId));
-    });
-    for (const instance of this.generate.instances()) this.attach(instance);
+    const decode = await this.follow("decode", this.options.component ?? BACKEND_COMPONENT);
+    const prefill = await this.follow("prefill", PREFILL_COMPONENT);
+    for (const feed of [decode, prefill]) {
+      feed.generate.onChange((change) => {
+        if (change.type === "added") this.attach(feed, change.instance);
+        else this.detach(feed, asWorkerId(change.instance.instanceId));
+      });
+      for (const instance of feed.generate.instances()) this.attach(feed, instance);
+    }
     await this.pending;
   }
 
-  private pipelineOf(workerId: WorkerId): ModelPipeline | undefined {
-    const name = this.modelOfWorker.get(workerId);
-    return name === undefined ? undefined : this.pipelines.get(name);
+  /** Subscribes to a component's events (before its instances: see attach) and opens its clients. */
+  private async follow(role: Role, name: string): Promise<ComponentFeed> {
+    const { runtime, namespace } = this.options;
+    const component = runtime.namespace(namespace).component(name);
+    const feed: ComponentFeed = {
+      role,
+      dump: await component.endpoint(KV_DUMP_ENDPOINT).client(),
+      generate: await component.endpoint(GENERATE_ENDPOINT).client(),
+      syncSubject: routerSyncSubject(namespace, name),
+      modelOf: new Map(),
+    };
+    // Events of a worker not yet attached are dropped; attaching resyncs it from its dump.
+    const kv = runtime.events.subscribe<KvCacheEvent>(kvEventsSubject(namespace, name));
+    const load = runtime.events.subscribe<WorkerLoadMetrics>(loadMetricsSubject(namespace, name), { maxPending: 10_000 });
+    const sync = runtime.events.subscribe<RouterSyncMessage>(feed.syncSubject, { maxPending: 100_000 });
+    this.subscriptions.push(kv, load, sync);
+    void this.consume(kv, (e) => this.poolOf(feed, e.workerId)?.applyKvEvent(e));
+    void this.consume(load, (m) => this.poolOf(feed, m.workerId)?.updateMetrics(m));
+    void this.consume(sync, (m) => {
+      if (m.replicaId !== this.replicaId) this.poolFor(feed, this.pipelines.get(m.model))?.applySync(m);
+    });
+    this.feeds.push(feed);
+    return feed;
   }
 
-  private attach(instance: InstanceInfo): void {
+  private poolFor(feed: ComponentFeed, pipeline: ModelPipeline | undefined): WorkerPool | null | undefined {
+    return feed.role === "decode" ? pipeline?.decode : pipeline?.prefill;
+  }
+
+  private poolOf(feed: ComponentFeed, workerId: WorkerId): WorkerPool | null | undefined {
+    const name = feed.modelOf.get(workerId);
+    return name === undefined ? undefined : this.poolFor(feed, this.pipelines.get(name));
+  }
+
+  private attach(feed: ComponentFeed, instance: InstanceInfo): void {
     const card = instance.metadata["modelCard"] as ModelCard | undefined;
     if (!card) return;
     const workerId = asWorkerId(instance.instanceId);
@@ -117,9 +151,9 @@ export class ModelManager {
       try {
         const pipeline = await this.pipelineFor(card);
         // The worker may have left while its model loaded.
-        if (!this.generate.instance(workerId)) return;
-        this.modelOfWorker.set(workerId, card.name);
-        pipeline.addWorker(workerId, card);
+        if (!feed.generate.instance(workerId)) return;
+        feed.modelOf.set(workerId, card.name);
+        this.poolFor(feed, pipeline)?.addWorker(workerId, card);
       } catch (err) {
         this.options.onError?.(err);
       }
@@ -127,10 +161,10 @@ export class ModelManager {
     this.pending = this.pending.then(step);
   }
 
-  private detach(workerId: WorkerId): void {
+  private detach(feed: ComponentFeed, workerId: WorkerId): void {
     this.pending = this.pending.then(() => {
-      this.pipelineOf(workerId)?.removeWorker(workerId);
-      this.modelOfWorker.delete(workerId);
+      this.poolOf(feed, workerId)?.removeWorker(workerId);
+      feed.modelOf.delete(workerId);
     });
   }
 
@@ -141,16 +175,24 @@ export class ModelManager {
     if (!loading) {
       loading = (async () => {
         const model = await loadModelForCard(card);
+        const pool = (feed: ComponentFeed) => ({
+          generate: feed.generate,
+          dump: feed.dump,
+          router: this.options.router,
+          metrics: this.options.metrics,
+          role: feed.role,
+          publishSync: (m: Omit<RouterSyncMessage, "replicaId">) =>
+            this.options.runtime.events.publish(feed.syncSubject, { ...m, replicaId: this.replicaId }),
+        });
         const pipeline = new ModelPipeline({
           card,
           tokenizer: model.tokenizer,
           chatTemplate: model.chatTemplate,
-          generate: this.generate,
-          dump: this.dump,
-          router: this.options.router,
+          decode: pool(this.feeds[0]!),
+          prefill: pool(this.feeds[1]!),
           metrics: this.options.metrics,
           migrationLimit: this.options.migrationLimit,
-          publishSync: (m) => this.options.runtime.events.publish(this.syncSubject, { ...m, replicaId: this.replicaId }),
+          disaggregation: this.options.disaggregation,
         });
         this.pipelines.set(card.name, pipeline);
         return pipeline;
@@ -161,7 +203,7 @@ export class ModelManager {
     return loading;
   }
 
-  private async follow<T>(sub: Subscription<T>, apply: (item: T) => void): Promise<void> {
+  private async consume<T>(sub: Subscription<T>, apply: (item: T) => void): Promise<void> {
     for await (const item of sub) {
       try {
         apply(item);

@@ -1,3 +1,5 @@
+import type { KvTransferParams } from "./request.ts";
+
 /** Why a sequence ended. */
 export type FinishReason = "stop" | "length" | "cancelled" | "error";
 
@@ -19,6 +21,8 @@ export interface EngineOutput {
   usage?: Usage;
   /** Set with finishReason "error". */
   error?: { code: string; message: string };
+  /** A prefill worker's answer to a "prefill" request: where the prompt's KV waits. */
+  kvTransfer?: KvTransferParams;
 }
 
 /**
@@ -33,6 +37,7 @@ export function mergeEngineOutputs(batch: readonly EngineOutput[]): EngineOutput
     if (out.finishReason !== undefined) merged.finishReason = out.finishReason;
     if (out.usage !== undefined) merged.usage = out.usage;
     if (out.error !== undefined) merged.error = out.error;
+    if (out.kvTransfer !== undefined) merged.kvTransfer = out.kvTransfer;
   }
   return merged;
 }

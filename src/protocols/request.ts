@@ -30,6 +30,19 @@ export interface RoutingHints {
   temperature?: number;
 }
 
+/**
+ * Where a prefill worker left a prompt's KV for a decode worker to pull (disaggregated
+ * serving): the prefill worker's transfer agent and a descriptor of the region.
+ */
+export interface KvTransferParams {
+  /** The prefill worker's transfer-agent metadata (src/transfer AgentMetadata). */
+  agent: Record<string, unknown>;
+  /** The region holding the KV bytes. */
+  descriptor: { agentId: string; regionId: string; offset: number; length: number };
+  /** Prompt tokens the KV covers (a prefix of the request's tokenIds). */
+  numTokens: number;
+}
+
 /** A request after the frontend's preprocessing: what routers and engines see. */
 export interface PreprocessedRequest {
   requestId: RequestId;
@@ -44,4 +57,11 @@ export interface PreprocessedRequest {
    * they count as output for usage and toward `stop.maxTokens`, not as prompt.
    */
   numPrefilledOutputTokens?: number;
+  /**
+   * Disaggregated serving. "prefill": compute the prompt's KV, leave it for transfer and answer
+   * with `kvTransfer` (no tokens). Absent: generate as usual.
+   */
+  disaggPhase?: "prefill";
+  /** Pull the prompt's KV from here before generating (set after a remote prefill). */
+  kvTransfer?: KvTransferParams;
 }

@@ -5,8 +5,11 @@
 export const GENERATE_ENDPOINT = "generate";
 export const KV_DUMP_ENDPOINT = "kv_dump";
 
-/** Default component of aggregated workers. */
+/** Default component of aggregated and decode workers. */
 export const BACKEND_COMPONENT = "backend";
+
+/** Component of prefill workers (disaggregated serving). */
+export const PREFILL_COMPONENT = "prefill";
 
 /** KV events (KvCacheEvent) of every worker of a component. */
 export const kvEventsSubject = (namespace: string, component: string): string => `${namespace}.${component}.kv_events`;

@@ -251,6 +251,20 @@ export class LlamaCppEngine implements Engine {
     this.addToCache(file, kv.tokenIds);
   }
 
+  /** Disaggregated prefill: the prompt's KV (all but its last token) as one self-describing byte string. */
+  async prefillForTransfer(request: PreprocessedRequest, options: GenerateOptions): Promise<Uint8Array> {
+    return encodeKvExport(await this.exportKv(request.tokenIds, { signal: options.signal }));
+  }
+
+  /** Disaggregated decode: loads KV made by another worker's `prefillForTransfer` into the prefix cache. */
+  async importPrefilledKv(tokenIds: readonly number[], kv: Uint8Array): Promise<void> {
+    const exported = decodeKvExport(kv);
+    for (let i = 0; i < exported.tokenIds.length; i++) {
+      if (exported.tokenIds[i] !== tokenIds[i]) throw new TurbineError("ENGINE_FAILED", "the imported KV is not this prompt's");
+    }
+    this.importKv(exported);
+  }
+
   private async *run(request: PreprocessedRequest, signal: AbortSignal): AsyncGenerator<EngineOutput> {
     const prompt = request.tokenIds;
     const n = prompt.length;
@@ -461,4 +475,22 @@ function maximumParallelism(items: readonly BatchItem[], size: number): Prioriti
     left -= more;
   }
   return res;
+}
+
+/** KV export on the wire: u32 LE header length, JSON header, llama.cpp's state bytes. */
+function encodeKvExport(kv: LlamaCppKvExport): Uint8Array {
+  const header = Buffer.from(JSON.stringify({ tokenIds: kv.tokenIds, numSequences: kv.numSequences, modelBytes: kv.modelBytes }));
+  const out = Buffer.allocUnsafe(4 + header.length + kv.state.length);
+  out.writeUInt32LE(header.length, 0);
+  header.copy(out, 4);
+  out.set(kv.state, 4 + header.length);
+  return out;
+}
+
+function decodeKvExport(bytes: Uint8Array): LlamaCppKvExport {
+  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const n = buf.length >= 4 ? buf.readUInt32LE(0) : -1;
+  if (n < 0 || 4 + n > buf.length) throw new TurbineError("ENGINE_FAILED", "malformed KV export");
+  const header = JSON.parse(buf.subarray(4, 4 + n).toString("utf8")) as Omit<LlamaCppKvExport, "state">;
+  return { ...header, state: new Uint8Array(buf.subarray(4 + n)) };
 }

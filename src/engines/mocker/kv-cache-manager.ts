@@ -128,6 +128,24 @@ export class KvCacheManager {
     return true;
   }
 
+  /**
+   * Registers the full blocks of `tokens` as cached, as if a finished sequence had left them:
+   * KV imported from a prefill worker (disaggregated serving). They sit in the free queue,
+   * reusable by the next request with that prefix. Returns the blocks now cached for the
+   * prefix, or 0 when the pool has no room (the request then computes its prompt itself).
+   */
+  importPrefix(tokens: number[], hashes?: BlockHashes): number {
+    const seq = this.createSequence(tokens, hashes);
+    const numFull = seq.sequenceHashes.length;
+    if (numFull === 0) return 0;
+    // findCachedPrefix leaves the last block to compute; an import holds every full block.
+    this.findCachedPrefix(seq);
+    if (!this.allocateSlots(seq, 0, numFull * this.blockSize)) return 0;
+    const held = seq.numRegisteredBlocks;
+    this.free(seq);
+    return held;
+  }
+
   /** Counts an admission's prefix-cache lookup (hit rate = hits / queries, in tokens). */
   recordPrefixQuery(numTokens: number, numHitTokens: number): void {
     this.numPrefixQueryTokens += numTokens;

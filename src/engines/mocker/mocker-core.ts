@@ -148,6 +148,14 @@ export class MockerCore {
   }
 
   /** Stops a request and frees its blocks at once. Returns its usage, or null if unknown. */
+  /**
+   * Caches the full blocks of a prompt whose KV was computed elsewhere (a prefill worker), so
+   * that a request with that prompt prefills only what is left. Returns the blocks cached.
+   */
+  importPrefix(tokens: number[], hashes?: BlockHashes): number {
+    return this.kv.importPrefix(tokens, hashes);
+  }
+
   cancel(requestId: RequestId): Usage | null {
     const req = this.requests.get(requestId);
     if (req === undefined) return null;

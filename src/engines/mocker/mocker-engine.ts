@@ -4,7 +4,7 @@
 // so sub-millisecond steps (high speedups) accumulate into real timers instead of being
 // rounded up, and timer overshoot is paid back by the next steps; between steps the loop
 // always yields to the event loop (setImmediate at least), so HTTP keeps being served.
-import { DEFAULT_KV_BLOCK_SIZE } from "../../protocols/index.ts";
+import { DEFAULT_KV_BLOCK_SIZE, TurbineError } from "../../protocols/index.ts";
 import type { EngineOutput, ModelCard, PreprocessedRequest, RequestId } from "../../protocols/index.ts";
 import type { Engine, EngineKvEvent, EngineLoad, GenerateOptions } from "../engine.ts";
 import { MOCKER_DEFAULTS, MockerCore } from "./mocker-core.ts";
@@ -20,7 +20,15 @@ export interface MockerEngineOptions extends Omit<MockerCoreOptions, "blockSize"
   card?: Partial<ModelCard>;
   /** Simulated time runs this many times faster than wall time. Default 1. */
   speedup?: number;
+  /**
+   * Disaggregated serving: bytes of KV per token that a prefill moves to a decode worker (a
+   * real payload, through the transfer library). Default 131072: an 8B-class model in fp16.
+   */
+  kvBytesPerToken?: number;
 }
+
+/** KV bytes per token of an 8B-class model in fp16 (32 layers × 8 KV heads × 128 × 2 × 2 bytes). */
+export const DEFAULT_KV_BYTES_PER_TOKEN = 128 * 1024;
 
 export const DEFAULT_MOCKER_CONTEXT_LENGTH = 32768;
 
@@ -39,6 +47,7 @@ export class MockerEngine implements Engine {
   /** The pure core, for tests and tools (counters, block pool). */
   readonly core: MockerCore;
   readonly speedup: number;
+  readonly kvBytesPerToken: number;
 
   private readonly inFlight = new Map<RequestId, InFlight>();
   private readonly t0 = performance.now();
@@ -66,7 +75,8 @@ export class MockerEngine implements Engine {
     };
     this.speedup = options.speedup ?? 1;
     if (!(this.speedup > 0)) throw new RangeError(`speedup must be > 0, got ${this.speedup}`);
-    const { card: _card, speedup: _speedup, ...coreOptions } = options;
+    this.kvBytesPerToken = options.kvBytesPerToken ?? DEFAULT_KV_BYTES_PER_TOKEN;
+    const { card: _card, speedup: _speedup, kvBytesPerToken: _kv, ...coreOptions } = options;
     this.core = new MockerCore({
       ...coreOptions,
       blockSize: this.card.kvBlockSize,
@@ -100,6 +110,29 @@ export class MockerEngine implements Engine {
 
   load(): EngineLoad {
     return this.core.load();
+  }
+
+  /**
+   * Prefill for a decode worker: runs the prompt through the scheduler like any request (so
+   * the prefill time is spent here, batched with the rest) up to its first token, then hands
+   * out a payload of `kvBytesPerToken` per prompt token.
+   */
+  async prefillForTransfer(request: PreprocessedRequest, options: GenerateOptions): Promise<Uint8Array> {
+    const prefill: PreprocessedRequest = { ...request, stop: { ...request.stop, maxTokens: 1, ignoreEos: true } };
+    for await (const out of this.generate(prefill, options)) {
+      if (out.finishReason === "error") throw new TurbineError("ENGINE_FAILED", out.error?.message ?? "prefill failed");
+      if (out.finishReason === "cancelled") throw new TurbineError("RUNTIME_CANCELLED", "prefill cancelled");
+    }
+    return new Uint8Array(request.tokenIds.length * this.kvBytesPerToken);
+  }
+
+  /** Caches the prompt's full blocks as if computed here; the payload's size is checked, its bytes are not. */
+  async importPrefilledKv(tokenIds: readonly number[], kv: Uint8Array): Promise<void> {
+    const expected = tokenIds.length * this.kvBytesPerToken;
+    if (kv.length !== expected) {
+      throw new TurbineError("ENGINE_FAILED", `KV payload of ${kv.length} bytes for ${tokenIds.length} tokens; expected ${expected}`);
+    }
+    this.core.importPrefix([...tokenIds]);
   }
 
   onKvEvent(listener: (event: EngineKvEvent) => void): () => void {
