@@ -77,6 +77,24 @@ test("disagg - short or cached prompts are prefilled locally (the conditional ru
   }
 });
 
+test("disagg - while the prefill workers' queue is deep, prompts are prefilled locally", async () => {
+  const server = await startServer({
+    numWorkers: 1,
+    numPrefillWorkers: 1,
+    disaggregation: { maxLocalPrefillTokens: 0, maxPrefillQueueTokens: 100 },
+    // Real time: the first prefill (6,000 tokens, ~150 ms) is still queued when the others arrive.
+    mocker: { speedup: 1, kvBytesPerToken: 64 },
+  });
+  try {
+    // Sent together: the first finds an empty queue; the others find its tokens queued.
+    await Promise.all([0, 1, 2].map((i) => complete(server, `${i}`.repeat(6000), 2)));
+    assert.equal(sum(prefillWorkers(server), "exports"), 1);
+    assert.equal(await remotePrefills(server, "ok"), 1);
+  } finally {
+    await server.close();
+  }
+});
+
 test("disagg - with no prefill worker alive requests are served aggregated", async () => {
   const server = await startServer({ numWorkers: 1, numPrefillWorkers: 1, disaggregation: { maxLocalPrefillTokens: 0 }, mocker: { speedup: 100, kvBytesPerToken: 1024 } });
   try {

@@ -1,0 +1,103 @@
+// Disaggregated serving across processes: prefill and decode workers in their own processes,
+// the KV moving between them through the transfer library.
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { writeRandomLlamaGguf } from "../../src/model/index.ts";
+import { startEtcd, startNats } from "../support/services.ts";
+import type { Service } from "../support/services.ts";
+import { health, startFrontend, startWorker, until } from "../support/fleet.ts";
+import type { ClusterUrls, TurbineProcess } from "../support/fleet.ts";
+
+async function complete(url: string, model: string, prompt: string, maxTokens: number): Promise<{ status: number; text: string; worker: string }> {
+  const r = await fetch(`${url}/v1/completions`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ model, prompt, max_tokens: maxTokens, temperature: 0, ignore_eos: true }),
+  });
+  const j = (await r.json()) as { choices?: { text: string }[] };
+  return { status: r.status, text: j.choices?.[0]?.text ?? "", worker: r.headers.get("x-turbine-worker") ?? "" };
+}
+
+async function remotePrefills(url: string, model: string, outcome: string): Promise<number> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const m = new RegExp(`turbine_remote_prefills_total\\{model="${model}",outcome="${outcome}"\\} (\\d+)`).exec(text);
+  return m ? Number(m[1]) : 0;
+}
+
+describe("distributed - disaggregated prefill and decode", () => {
+  let nats: Service;
+  let etcd: Service;
+  let cluster: ClusterUrls;
+  const procs: TurbineProcess[] = [];
+  let dir: string;
+
+  before(async () => {
+    [nats, etcd] = await Promise.all([startNats(), startEtcd()]);
+    cluster = { etcd: etcd.url, nats: nats.url };
+    dir = mkdtempSync(join(tmpdir(), "turbine-disagg-"));
+  });
+  after(async () => {
+    await Promise.all(procs.map((p) => p.stop()));
+    await Promise.all([nats.stop(), etcd.stop()]);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test("distributed - llama.cpp prefill and decode workers in separate processes give the tokens of aggregated serving", async () => {
+    const gguf = join(dir, "tiny.gguf");
+    await writeRandomLlamaGguf(gguf, { preset: "tiny", seed: 21 });
+    const llama = ["--engine", "llamacpp", "--model", gguf];
+    procs.push(
+      await startWorker(cluster, [...llama, "--model-name", "split", "--role", "prefill"]),
+      await startWorker(cluster, [...llama, "--model-name", "split", "--role", "decode"]),
+      await startWorker(cluster, [...llama, "--model-name", "whole"]),
+    );
+    const f = await startFrontend(cluster, ["--max-local-prefill-tokens", "0"]);
+    procs.push(f);
+    await until(
+      "the split and whole models",
+      () => health(f.id),
+      (h) => {
+        const split = h.find((m) => m.model === "split") as { workers: number; prefillWorkers?: number } | undefined;
+        return split?.workers === 1 && split.prefillWorkers === 1 && h.find((m) => m.model === "whole")?.workers === 1;
+      },
+    );
+    const prompts = ["The quick brown fox jumps over the lazy dog. ".repeat(6), "Once upon a time, in a land far away, ".repeat(5), "0123456789 ".repeat(12)];
+    for (const prompt of prompts) {
+      const whole = await complete(f.id, "whole", prompt, 24);
+      const split = await complete(f.id, "split", prompt, 24);
+      assert.equal(whole.status, 200);
+      assert.equal(split.status, 200);
+      assert.equal(split.text, whole.text, "token-identical to aggregated serving");
+    }
+    assert.equal(await remotePrefills(f.id, "split", "ok"), prompts.length, "every prompt was prefilled on the prefill worker");
+    assert.equal(await remotePrefills(f.id, "split", "failed"), 0);
+  });
+
+  test("distributed - prefill-heavy mocker traffic flows through prefill and decode workers", async () => {
+    const mock = ["--engine", "mocker", "--model-name", "heavy", "--speedup", "50", "--kv-bytes-per-token", "16384"];
+    const prefill = await startWorker(cluster, [...mock, "--role", "prefill"]);
+    const decode = await startWorker(cluster, [...mock, "--role", "decode"]);
+    procs.push(prefill, decode);
+    const f = await startFrontend(cluster, ["--max-local-prefill-tokens", "1000", "--max-prefill-queue-tokens", "100000"]);
+    procs.push(f);
+    await until("the heavy model", () => health(f.id), (h) => (h.find((m) => m.model === "heavy") as { prefillWorkers?: number } | undefined)?.prefillWorkers === 1 && h.find((m) => m.model === "heavy")?.workers === 1);
+    const results = await Promise.all(Array.from({ length: 6 }, (_, i) => complete(f.id, "heavy", `document ${i} `.repeat(300), 8)));
+    for (const r of results) {
+      assert.equal(r.status, 200);
+      assert.equal(r.text.length, 8);
+      assert.equal(r.worker, decode.id, "tokens come from the decode worker");
+    }
+    assert.equal(await remotePrefills(f.id, "heavy", "ok"), 6, "every long prompt went through the prefill worker");
+    // A short prompt is prefilled on the decode worker (the conditional rule).
+    assert.equal((await complete(f.id, "heavy", "short", 4)).status, 200);
+    assert.equal(await remotePrefills(f.id, "heavy", "ok"), 6);
+    // The prefill worker killed: requests are served aggregated by the decode worker.
+    prefill.kill("SIGKILL");
+    const after = await complete(f.id, "heavy", "after the prefill worker died ".repeat(100), 4);
+    assert.equal(after.status, 200);
+    assert.equal(after.text.length, 4);
+  });
+});
