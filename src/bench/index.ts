@@ -32,7 +32,7 @@ export {
 } from "./metrics.ts";
 export type { RequestRecord, LatencyStats, SummaryOptions, BenchSummary } from "./metrics.ts";
 export { replay } from "./replay.ts";
-export type { ReplayOptions, ReplayMode, ReplayEngineOptions, ReplayProgress, ReplayResult, ReplayEngineCounters } from "./replay.ts";
+export type { ReplayOptions, ReplayMode, ReplayEngineOptions, ReplayProgress, ReplayResult, ReplayEngineCounters, ReplayDisaggregation } from "./replay.ts";
 export { EventQueue } from "./replay-event-queue.ts";
 export { replayReport, formatReplayTable } from "./replay-report.ts";
 export type { ReplayReport } from "./replay-report.ts";

@@ -51,8 +51,22 @@ export interface ReplayProgress {
   simMs: number;
 }
 
+/** Disaggregated serving in the simulation: prefill workers beside the decode workers. */
+export interface ReplayDisaggregation {
+  numPrefillWorkers: number;
+  /** Prompts whose uncached part on the chosen decode worker is shorter are prefilled there. Default 512; 0: all remote. */
+  maxLocalPrefillTokens?: number;
+  /** KV bytes per token moved from prefill to decode. Default 131072 (an 8B model in fp16). */
+  kvBytesPerToken?: number;
+  /** Transfer bandwidth between workers, GB/s. Default 25 (an RDMA-class link). */
+  transferGBps?: number;
+}
+
 export interface ReplayOptions extends ReplayEngineOptions {
+  /** Workers that generate (aggregated, or decode when `disaggregation` is set). */
   numWorkers: number;
+  /** Prefill workers and the rule that sends prompts to them. */
+  disaggregation?: ReplayDisaggregation;
   /** Default "kv". */
   policy?: PolicyName;
   policyOptions?: PolicyOptions;
@@ -94,12 +108,16 @@ export interface ReplayResult {
   wallMs: number;
   /** Summed over the engines. */
   engines: ReplayEngineCounters;
+  /** Requests prefilled on a prefill worker (disaggregation). */
+  numRemotePrefills: number;
 }
 
 const ARRIVAL = 0;
 const STEP = 1;
 const STEP_DONE = 2;
 const METRICS = 3;
+/** A prefill worker's KV has arrived at its decode worker: the request starts there. */
+const KV_ARRIVED = 4;
 
 /** Requests of the same session wait for their previous turn (a chat client does). */
 interface SessionState {
@@ -134,9 +152,23 @@ export function replay(workload: readonly WorkloadRequest[], options: ReplayOpti
     // Router overhead is not part of simulated time; a constant clock skips the timing calls.
     clock: () => 0,
   });
+  const disagg = options.disaggregation;
+  const numPrefill = disagg?.numPrefillWorkers ?? 0;
+  const prefillRouter =
+    numPrefill > 0
+      ? new Router({
+          blockSize,
+          indexer: new RadixIndexer({ expectedBlocks: Math.min(numPrefill * numKvBlocks, 1 << 22) }),
+          policy: "kv",
+          random: createSeededRandom(seed + 1),
+          clock: () => 0,
+        })
+      : null;
+  // Slots 0..numWorkers-1 generate; the numPrefill slots after them prefill.
+  const numEngines = numWorkers + numPrefill;
   const engines: MockerCore[] = [];
   const workerIds: WorkerId[] = [];
-  const stepPending = new Uint8Array(numWorkers);
+  const stepPending = new Uint8Array(numEngines);
   const pendingOutputs: StepOutput[][] = [];
   // KV events in flight to the router (delay > 0): their delivery times never decrease, since
   // the simulated clock does not, so a FIFO suffices.
@@ -144,7 +176,7 @@ export function replay(workload: readonly WorkloadRequest[], options: ReplayOpti
   const kvFifoAt: number[] = [];
   let kvHead = 0;
   let now = 0;
-  for (let w = 0; w < numWorkers; w++) {
+  for (let w = 0; w < numEngines; w++) {
     const core = new MockerCore({
       blockSize,
       numKvBlocks,
@@ -152,22 +184,29 @@ export function replay(workload: readonly WorkloadRequest[], options: ReplayOpti
       maxNumBatchedTokens: options.maxNumBatchedTokens,
       timing: options.timing,
     });
-    const workerId = asWorkerId(`worker-${w}`);
+    const isPrefill = w >= numWorkers;
+    const workerId = asWorkerId(isPrefill ? `prefill-${w - numWorkers}` : `worker-${w}`);
+    const owner = isPrefill ? prefillRouter! : router;
     let eventId = 0;
     core.onKvEvent((e) => {
       const event: KvCacheEvent = { workerId, eventId: eventId++, tier: e.tier, data: e.data };
-      if (kvDelay > 0) {
+      if (kvDelay > 0 && !isPrefill) {
         kvFifo.push(event);
         kvFifoAt.push(now + kvDelay);
       } else {
-        router.applyKvEvent(event);
+        owner.applyKvEvent(event);
       }
     });
-    router.addWorker(workerId, { totalBlocks: numKvBlocks });
+    owner.addWorker(workerId, { totalBlocks: numKvBlocks });
     engines.push(core);
     workerIds.push(workerId);
     pendingOutputs.push([]);
   }
+  const maxLocalPrefill = disagg?.maxLocalPrefillTokens ?? 512;
+  const transferMsPerToken = ((disagg?.kvBytesPerToken ?? 128 * 1024) / ((disagg?.transferGBps ?? 25) * 1e9)) * 1000;
+  /** Per request sent to a prefill worker: its decode slot, and the request to start there. */
+  const awaitingKv = new Map<number, { slot: number; request: PreprocessedRequest; hashes: { local: ReturnType<typeof computeLocalBlockHashes>; sequence: ReturnType<typeof chainSequenceHashes> } }>();
+  let numRemotePrefills = 0;
 
   // Per-request state, by workload index.
   const startMs = new Float64Array(n);
@@ -247,9 +286,11 @@ export function replay(workload: readonly WorkloadRequest[], options: ReplayOpti
     if (tokenTimes !== null) tokenTimes[i] = [];
     const requestId = asRequestId(String(i));
     let w: number;
+    let cachedOnDecode = 0;
     try {
       const decision = router.route({ requestId, tokenIds: tokens }, now);
       w = workerSlot(decision.workerId);
+      cachedOnDecode = decision.cachedTokens;
     } catch (err) {
       if (!isTurbineError(err)) throw err;
       finish(i, `${err.code}: ${err.message}`);
@@ -265,9 +306,27 @@ export function replay(workload: readonly WorkloadRequest[], options: ReplayOpti
       sampling: {},
       stop: { maxTokens: req.outputTokens, stopTokenIds: [], ignoreEos: true },
     };
-    const immediate = engines[w]!.addRequest(pre, now, { local, sequence });
+    if (prefillRouter !== null && tokens.length - cachedOnDecode >= maxLocalPrefill && prefillRouter.numWorkers > 0) {
+      // Disaggregated: prefill on a prefill worker (prompt and first token), then move the KV.
+      const pid = asRequestId(`p${i}`);
+      const p = slotOf.get(prefillRouter.route({ requestId: pid, tokenIds: tokens }, now).workerId)!;
+      const prefillReq: PreprocessedRequest = { ...pre, requestId: pid, stop: { maxTokens: 1, stopTokenIds: [], ignoreEos: true } };
+      awaitingKv.set(i, { slot: w, request: pre, hashes: { local, sequence } });
+      numRemotePrefills++;
+      if (engines[p]!.addRequest(prefillReq, now, { local, sequence }) === null) {
+        scheduleStep(p);
+        return;
+      }
+      awaitingKv.delete(i); // refused by the prefill engine: prefill locally
+      prefillRouter.markFinished(pid);
+    }
+    startOnDecode(i, w, pre, { local, sequence });
+  };
+
+  const startOnDecode = (i: number, w: number, pre: PreprocessedRequest, hashes: { local: ReturnType<typeof computeLocalBlockHashes>; sequence: ReturnType<typeof chainSequenceHashes> }): void => {
+    const immediate = engines[w]!.addRequest(pre, now, hashes);
     if (immediate !== null) {
-      router.markFinished(requestId);
+      router.markFinished(pre.requestId);
       finish(i, immediate.error !== undefined ? `${immediate.error.code}: ${immediate.error.message}` : undefined);
       return;
     }
@@ -275,12 +334,26 @@ export function replay(workload: readonly WorkloadRequest[], options: ReplayOpti
   };
 
   const slotOf = new Map<WorkerId, number>();
-  for (let w = 0; w < numWorkers; w++) slotOf.set(workerIds[w]!, w);
+  for (let w = 0; w < numEngines; w++) slotOf.set(workerIds[w]!, w);
   const workerSlot = (id: WorkerId): number => slotOf.get(id)!;
 
   const applyOutputs = (outputs: StepOutput[]): void => {
     for (let k = 0; k < outputs.length; k++) {
       const out = outputs[k]!;
+      if ((out.requestId as string).charCodeAt(0) === 112 /* "p": a remote prefill */) {
+        if (out.finishReason === undefined) continue;
+        const i = Number((out.requestId as string).slice(1));
+        prefillRouter!.markFinished(out.requestId);
+        const waiting = awaitingKv.get(i);
+        if (waiting === undefined) continue;
+        if (out.finishReason === "error") {
+          awaitingKv.delete(i);
+          startOnDecode(i, waiting.slot, waiting.request, waiting.hashes); // fall back to a local prefill
+        } else {
+          queue.push(now + transferMsPerToken * waiting.request.tokenIds.length, KV_ARRIVED, i);
+        }
+        continue;
+      }
       const i = Number(out.requestId);
       const count = out.tokenIds.length;
       if (count > 0) {
@@ -335,10 +408,17 @@ export function replay(workload: readonly WorkloadRequest[], options: ReplayOpti
         if (engines[payload]!.hasWork()) scheduleStep(payload);
         break;
       }
+      case KV_ARRIVED: {
+        const waiting = awaitingKv.get(payload)!;
+        awaitingKv.delete(payload);
+        engines[waiting.slot]!.importPrefix(waiting.request.tokenIds, waiting.hashes);
+        startOnDecode(payload, waiting.slot, waiting.request, waiting.hashes);
+        break;
+      }
       case METRICS: {
-        for (let w = 0; w < numWorkers; w++) {
+        for (let w = 0; w < numEngines; w++) {
           const load = engines[w]!.load();
-          router.updateMetrics({ workerId: workerIds[w]!, timestamp: now, ...load });
+          (w < numWorkers ? router : prefillRouter!).updateMetrics({ workerId: workerIds[w]!, timestamp: now, ...load });
         }
         if (done < n) queue.push(now + metricsInterval, METRICS, 0);
         break;
@@ -388,5 +468,6 @@ export function replay(workload: readonly WorkloadRequest[], options: ReplayOpti
     simMs: n > 0 ? lastEnd - firstArrival : 0,
     wallMs: performance.now() - wallStart,
     engines: counters,
+    numRemotePrefills,
   };
 }
