@@ -50,6 +50,10 @@ interface ReplayFlags {
   maxNumSeqs: number;
   maxNumBatchedTokens: number;
   kvEventDelay: number;
+  prefillWorkers: number;
+  maxLocalPrefillTokens: number;
+  kvBytesPerToken: number;
+  transferGbps: number;
   sloTtft?: number;
   sloItl?: number;
   json?: string;
@@ -105,6 +109,10 @@ export function replayCommand(): Command {
     .option("--max-num-seqs <n>", "most sequences in one batch", positiveInt, 256)
     .option("--max-num-batched-tokens <n>", "most tokens in one step", positiveInt, 8192)
     .option("--kv-event-delay <ms>", "delay of KV events to the router, ms of simulated time", nonNegativeNumber, 0)
+    .option("--prefill-workers <n>", "disaggregated: prefill engines besides --workers (decode)", nonNegativeInt, 0)
+    .option("--max-local-prefill-tokens <n>", "disaggregated: prefill on the decode engine when the uncached prompt is shorter", nonNegativeInt, 512)
+    .option("--kv-bytes-per-token <n>", "disaggregated: KV bytes moved per prompt token", positiveInt, 128 * 1024)
+    .option("--transfer-gbps <x>", "disaggregated: KV transfer bandwidth, GB/s", positiveNumber, 25)
     .option("--slo-ttft <ms>", "goodput: TTFT target, ms", positiveNumber)
     .option("--slo-itl <ms>", "goodput: inter-token latency target (request mean), ms", positiveNumber)
     .option("--json <file>", "write one JSON object per policy (an array) to this file")
@@ -175,6 +183,16 @@ function runReplay(f: ReplayFlags): void {
       maxNumSeqs: f.maxNumSeqs,
       maxNumBatchedTokens: f.maxNumBatchedTokens,
       kvEventDelayMs: f.kvEventDelay,
+      ...(f.prefillWorkers > 0
+        ? {
+            disaggregation: {
+              numPrefillWorkers: f.prefillWorkers,
+              maxLocalPrefillTokens: f.maxLocalPrefillTokens,
+              kvBytesPerToken: f.kvBytesPerToken,
+              transferGBps: f.transferGbps,
+            },
+          }
+        : {}),
       sloTtftMs: f.sloTtft,
       sloItlMs: f.sloItl,
       seed: f.seed,
