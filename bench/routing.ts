@@ -18,8 +18,9 @@ const { values } = parseArgs({
     "time-scale": { type: "string", default: "0.25" },
     start: { type: "string", default: "0" },
     limit: { type: "string" },
-    // `kv@16`: the kv policy with prefillLoadScale 16 (a tuned variant, shown beside the default).
-    policies: { type: "string", default: "kv,kv@16,round-robin,random,least-loaded,power-of-two,sglang,llmd" },
+    // `kv@S` / `kv@S/K`: the kv policy with prefillLoadScale S (and newBlockWeight K); `kv@1/1`
+    // is the plain ARCHITECTURE.md cost, shown beside the default to measure what it adds.
+    policies: { type: "string", default: "kv,kv@1/1,round-robin,random,least-loaded,power-of-two,sglang,llmd" },
     json: { type: "boolean", default: false },
   },
 });
@@ -30,14 +31,16 @@ const timeScale = Number(values["time-scale"]);
 const start = Number(values.start);
 const limit = values.limit !== undefined ? Number(values.limit) : undefined;
 const policies = values.policies.split(",").map((spec) => {
-  const [name, scale] = spec.split("@") as [PolicyName, string | undefined];
-  return { name, label: scale !== undefined ? `${name} (prefill scale ${scale})` : name, prefillLoadScale: scale !== undefined ? Number(scale) : undefined };
+  const [name, weights] = spec.split("@") as [PolicyName, string | undefined];
+  const [scale, newBlock] = weights?.split("/") ?? [];
+  const label = weights === undefined ? name : `${name} (prefill scale ${scale}${newBlock !== undefined ? `, new-block weight ${newBlock}` : ""})`;
+  return { name, label, prefillLoadScale: scale !== undefined ? Number(scale) : undefined, newBlockWeight: newBlock !== undefined ? Number(newBlock) : undefined };
 });
 
 const workload = loadMooncakeTrace(TRACE, { timeScale, start, limit });
 const reports: ReplayReport[] = [];
 for (const p of policies) {
-  const r = replay(workload, { numWorkers: WORKERS, policy: p.name, policyOptions: { prefillLoadScale: p.prefillLoadScale }, ...ENGINE, seed: 0 });
+  const r = replay(workload, { numWorkers: WORKERS, policy: p.name, policyOptions: { prefillLoadScale: p.prefillLoadScale, newBlockWeight: p.newBlockWeight }, ...ENGINE, seed: 0 });
   process.stderr.write(`${p.label}: ${(r.wallMs / 1000).toFixed(1)} s wall, ${(r.simMs / 1000).toFixed(0)} s simulated\n`);
   reports.push(replayReport(p.label, r));
 }

@@ -14,8 +14,9 @@ interface FrontendFlags extends DistributedFlags {
   host: string;
   port: number;
   router: PolicyName;
-  prefillLoadScale: number;
-  routerTemperature: number;
+  prefillLoadScale?: number;
+  newBlockWeight?: number;
+  routerTemperature?: number;
   busyDecodeBlocks?: number;
   busyPrefillTokens?: number;
   migrationLimit: number;
@@ -34,8 +35,9 @@ export function frontendCommand(): Command {
     .option("--host <addr>", "address to listen on", "127.0.0.1")
     .option("--port <n>", "port to listen on (0: any free port)", nonNegativeInt, 8000)
     .addOption(new Option("--router <policy>", "routing policy").choices(POLICY_NAMES).default("kv"))
-    .option("--prefill-load-scale <x>", "kv router: weight of prefill work against decode work", nonNegativeNumber, 1)
-    .option("--router-temperature <t>", "kv router: softmax temperature (0: always the lowest cost)", nonNegativeNumber, 0)
+    .option("--prefill-load-scale <x>", "kv router: weight of prefill work against decode work (default 16)", nonNegativeNumber)
+    .option("--new-block-weight <x>", "kv router: weight of the prompt's uncached blocks against prefill already queued (default 16)", nonNegativeNumber)
+    .option("--router-temperature <t>", "kv router: softmax temperature (0: always the lowest cost)", nonNegativeNumber)
     .option("--busy-decode-blocks <fraction>", "a worker above this fraction of its KV blocks in use takes no new requests", positiveNumber)
     .option("--busy-prefill-tokens <n>", "a worker with more prompt tokens waiting takes no new requests", positiveInt)
     .option("--migration-limit <n>", "resend a request this many times when its worker fails mid-stream", nonNegativeInt, 1)
@@ -59,7 +61,7 @@ export function frontendCommand(): Command {
       port: flags.port,
       router: {
         policy: flags.router,
-        policyOptions: { prefillLoadScale: flags.prefillLoadScale, temperature: flags.routerTemperature },
+        policyOptions: { prefillLoadScale: flags.prefillLoadScale, newBlockWeight: flags.newBlockWeight, temperature: flags.routerTemperature },
         maxActiveDecodeBlocks: flags.busyDecodeBlocks,
         maxActivePrefillTokens: flags.busyPrefillTokens,
       },

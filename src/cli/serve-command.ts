@@ -14,8 +14,9 @@ interface ServeFlags extends EngineFlags {
   port: number;
   workers: number;
   router: PolicyName;
-  prefillLoadScale: number;
-  routerTemperature: number;
+  prefillLoadScale?: number;
+  newBlockWeight?: number;
+  routerTemperature?: number;
   busyDecodeBlocks?: number;
   busyPrefillTokens?: number;
   migrationLimit: number;
@@ -35,8 +36,9 @@ export function serveCommand(): Command {
     .option("--port <n>", "port to listen on (0: any free port)", nonNegativeInt, 8000)
     .option("--workers <n>", "number of workers", positiveInt, 2)
     .addOption(new Option("--router <policy>", "routing policy").choices(POLICY_NAMES).default("kv"))
-    .option("--prefill-load-scale <x>", "kv router: weight of prefill work against decode work", nonNegativeNumber, 1)
-    .option("--router-temperature <t>", "kv router: softmax temperature (0: always the lowest cost)", nonNegativeNumber, 0)
+    .option("--prefill-load-scale <x>", "kv router: weight of prefill work against decode work (default 16)", nonNegativeNumber)
+    .option("--new-block-weight <x>", "kv router: weight of the prompt's uncached blocks against prefill already queued (default 16)", nonNegativeNumber)
+    .option("--router-temperature <t>", "kv router: softmax temperature (0: always the lowest cost)", nonNegativeNumber)
     .option("--busy-decode-blocks <fraction>", "a worker whose active KV blocks exceed this fraction of its blocks takes no new requests", positiveNumber)
     .option("--busy-prefill-tokens <n>", "a worker with more prompt tokens waiting for prefill takes no new requests", positiveInt)
     .option("--migration-limit <n>", "resend a request this many times when its worker fails mid-stream", nonNegativeInt, 1)
@@ -65,7 +67,7 @@ export function serveCommand(): Command {
         numPrefillWorkers: flags.prefillWorkers,
         router: {
           policy: flags.router,
-          policyOptions: { prefillLoadScale: flags.prefillLoadScale, temperature: flags.routerTemperature },
+          policyOptions: { prefillLoadScale: flags.prefillLoadScale, newBlockWeight: flags.newBlockWeight, temperature: flags.routerTemperature },
           maxActiveDecodeBlocks: flags.busyDecodeBlocks,
           maxActivePrefillTokens: flags.busyPrefillTokens,
         },

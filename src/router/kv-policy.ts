@@ -1,20 +1,32 @@
-// kv: the KV-aware cost policy of ARCHITECTURE.md ("Routing").
+// kv: the KV-aware cost policy of ARCHITECTURE.md ("Routing"), with the prompt's own new
+// prefill weighted apart from the prefill already queued on the worker:
 //
-//   cost = prefillLoadScale · max(activePrefillBlocks + promptBlocks − overlapCredit, 0) + activeDecodeBlocks
+//   cost = prefillLoadScale · (activePrefillBlocks + newBlockWeight · max(promptBlocks − overlapCredit, 0))
+//          + activeDecodeBlocks
 //
+// newBlockWeight 1 is the ARCHITECTURE.md formula exactly (the credit never exceeds the prompt).
 // activePrefillBlocks = activePrefillTokens / blockSize (fractional); overlapCredit weighs the
-// worker's cached leading blocks by tier. Temperature 0: the lowest cost wins, ties go to the
-// worker with the fewest cached blocks overall (spreads the cache footprint, as Dynamo's
-// tree-size tie-break does), then random. Temperature T > 0: costs are min-max normalized to
-// [0, 1] over the candidates and the worker is sampled with probability ∝ exp(−norm / T), so T
-// is on the same scale whatever the magnitude of the costs (all equal: uniform).
+// worker's cached leading blocks by tier. Queued prefill is work the fleet does wherever this
+// request goes: it only delays this request. The prompt's uncached blocks are new work this
+// choice creates: they also delay every later request on that worker and store as many new
+// blocks, evicting other conversations' prefixes; hence newBlockWeight > 1 (README: "kv").
+// Temperature 0: the lowest cost wins, ties go to the worker with the fewest cached blocks
+// overall (spreads the cache footprint, as Dynamo's tree-size tie-break does), then random.
+// Temperature T > 0: costs are min-max normalized to [0, 1] over the candidates and the worker
+// is sampled with probability ∝ exp(−norm / T), so T is on the same scale whatever the
+// magnitude of the costs (all equal: uniform).
 import type { StorageTier } from "../protocols/index.ts";
 import type { RoutingContext, RoutingPolicy } from "./routing-policy.ts";
 import type { WorkerState } from "./worker-state.ts";
 
 export interface KvPolicyOptions {
-  /** Weight of prefill work against decode load. Default 1. Per-request override: hints. */
+  /** Weight of prefill work against decode load. Default 16. Per-request override: hints. */
   prefillLoadScale?: number;
+  /**
+   * Weight of the prompt's uncached blocks against prefill already queued on the worker.
+   * Default 16; 1 gives the plain ARCHITECTURE.md cost.
+   */
+  newBlockWeight?: number;
   /** Softmax temperature; 0 is deterministic. Default 0. Per-request override: hints. */
   temperature?: number;
   /** Credit of one cached block by tier. Default device 1, host 0.8, disk 0.5, remote 0.3. */
@@ -22,11 +34,16 @@ export interface KvPolicyOptions {
 }
 
 const TIE_EPSILON = 1e-9;
+/** A queued prefill block delays a request ~37x more than a decode block does (README: "kv"). */
+export const DEFAULT_PREFILL_LOAD_SCALE = 16;
+/** Stay on the worker holding the prefix unless its queue exceeds 16x the prefill it saves. */
+export const DEFAULT_NEW_BLOCK_WEIGHT = 16;
 
 export class KvPolicy implements RoutingPolicy {
   readonly name = "kv";
   readonly prefillLoadScale: number;
   readonly temperature: number;
+  readonly newBlockWeight: number;
   private readonly creditDevice: number;
   private readonly creditHost: number;
   private readonly creditDisk: number;
@@ -34,8 +51,9 @@ export class KvPolicy implements RoutingPolicy {
   private costs = new Float64Array(64);
 
   constructor(options: KvPolicyOptions = {}) {
-    this.prefillLoadScale = options.prefillLoadScale ?? 1;
+    this.prefillLoadScale = options.prefillLoadScale ?? DEFAULT_PREFILL_LOAD_SCALE;
     this.temperature = options.temperature ?? 0;
+    this.newBlockWeight = Math.max(0, options.newBlockWeight ?? DEFAULT_NEW_BLOCK_WEIGHT);
     this.creditDevice = options.tierCredit?.device ?? 1;
     this.creditHost = options.tierCredit?.host ?? 0.8;
     this.creditDisk = options.tierCredit?.disk ?? 0.5;
@@ -58,8 +76,9 @@ export class KvPolicy implements RoutingPolicy {
 
   /** The cost of placing the current request on `w` (lower is better). */
   cost(w: WorkerState, ctx: RoutingContext, prefillLoadScale = this.prefillLoadScale): number {
-    const prefillBlocks = w.activePrefillTokens / ctx.blockSize + ctx.promptBlocks - this.overlapCredit(w, ctx);
-    return prefillLoadScale * (prefillBlocks > 0 ? prefillBlocks : 0) + w.activeDecodeBlocks;
+    const newBlocks = ctx.promptBlocks - this.overlapCredit(w, ctx);
+    const prefillBlocks = w.activePrefillTokens / ctx.blockSize + this.newBlockWeight * (newBlocks > 0 ? newBlocks : 0);
+    return prefillLoadScale * prefillBlocks + w.activeDecodeBlocks;
   }
 
   select(ctx: RoutingContext): WorkerState {
@@ -79,14 +98,16 @@ export class KvPolicy implements RoutingPolicy {
     const invBlockSize = 1 / ctx.blockSize;
     const promptBlocks = ctx.promptBlocks;
     const stamp = ctx.stamp;
+    const newBlockWeight = this.newBlockWeight;
     let min = Infinity;
     let first = 0;
     for (let i = 0; i < n; i++) {
       // this.cost(), inlined: this loop runs once per worker per request.
       const w = candidates[i]!;
-      let prefill = w.activePrefillTokens * invBlockSize + promptBlocks;
-      if (w.matchStamp === stamp) prefill -= this.creditOf(w);
-      const c = scale * (prefill > 0 ? prefill : 0) + w.activeDecodeBlocks;
+      let newBlocks = promptBlocks;
+      if (w.matchStamp === stamp) newBlocks -= this.creditOf(w);
+      const prefill = w.activePrefillTokens * invBlockSize + newBlockWeight * (newBlocks > 0 ? newBlocks : 0);
+      const c = scale * prefill + w.activeDecodeBlocks;
       costs[i] = c;
       if (c < min) {
         min = c;

@@ -30,16 +30,47 @@ test("router kv - cachedTokens is capped at the prompt length and promptBlocks r
 });
 
 test("router kv - load outweighs the hit, unless prefill is weighted up", () => {
-  const { router, indexer } = makeRouter(3);
+  // The plain ARCHITECTURE.md cost (prefill scale 1, new-block weight 1).
+  const plain = { policyOptions: { prefillLoadScale: 1, newBlockWeight: 1 } };
+  const { router, indexer } = makeRouter(3, plain);
   indexer.hold(W(1), hashesOf(PROMPT).slice(0, 4));
   // 3 blocks of prefill and decode load on w1: cost 1·(3 + 5 − 4) + 3 = 7 against 5 elsewhere.
   router.route(req(tokens(12, 7), { workerId: W(1) }), 0);
   assert.notEqual(router.route(req(PROMPT), 0).workerId, W(1));
   // prefillLoadScale 10 per request: w1 = 10·4 + 3 = 43, a free worker = 10·5 = 50.
-  const { router: r2, indexer: i2 } = makeRouter(3);
+  const { router: r2, indexer: i2 } = makeRouter(3, plain);
   i2.hold(W(1), hashesOf(PROMPT).slice(0, 4));
   r2.route(req(tokens(12, 7), { workerId: W(1) }), 0);
   assert.equal(r2.route(req(PROMPT, { prefillLoadScale: 10 }), 0).workerId, W(1));
+});
+
+test("router kv - the default weights keep a request on its prefix unless the queue there is long", () => {
+  // Defaults: scale 16, new-block weight 16. Prompt 5 blocks, w1 holds 4 → 1 new block there.
+  const { router, indexer } = makeRouter(3);
+  indexer.hold(W(1), hashesOf(PROMPT).slice(0, 4));
+  // The same load as above (3 blocks queued, 3 decoding) no longer outweighs the hit:
+  // w1 = 16·(3 + 16·1) + 3 = 307 against 16·16·5 = 1280 on a free worker.
+  router.route(req(tokens(12, 7), { workerId: W(1) }), 0);
+  const first = req(PROMPT);
+  assert.equal(router.route(first, 0).workerId, W(1));
+  assert.equal(router.markFinished(first.requestId), true);
+  // A queue worth more than 16x the 4 blocks it saves does: 80 more queued blocks (320 tokens)
+  // make w1 = 16·(83 + 16) + 83 = 1667 > 1280.
+  router.route(req(tokens(320, 9), { workerId: W(1) }), 0);
+  assert.notEqual(router.route(req(PROMPT), 0).workerId, W(1));
+});
+
+test("router kv - newBlockWeight 1 equals the ARCHITECTURE.md cost", () => {
+  const w = new WorkerState(W(0), { totalBlocks: 1000 });
+  w.ownPrefillTokens = 48;
+  w.ownDecodeBlocks = 7;
+  w.matchStamp = 1;
+  w.matchBlocks = 2;
+  w.matchDevice = 2;
+  const ctx = contextOf([w], 5);
+  assert.equal(new KvPolicy({ prefillLoadScale: 2, newBlockWeight: 1 }).cost(w, ctx), 2 * (3 + 5 - 2) + 7);
+  assert.equal(new KvPolicy({ prefillLoadScale: 2, newBlockWeight: 4 }).cost(w, ctx), 2 * (3 + 4 * (5 - 2)) + 7);
+  assert.equal(new KvPolicy().cost(w, ctx), 16 * (3 + 16 * 3) + 7);
 });
 
 test("router kv - host and disk blocks earn partial credit", () => {
@@ -197,3 +228,19 @@ test("router kv - the choice always has the minimum cost (property)", () => {
     ),
   );
 });
+
+function contextOf(workers: WorkerState[], promptBlocks: number): RoutingContext {
+  return {
+    candidates: workers,
+    numCandidates: workers.length,
+    hashes: [],
+    promptTokens: promptBlocks * 16,
+    promptBlocks,
+    blockSize: 16,
+    hints: undefined,
+    rng: createSeededRandom(1),
+    now: 0,
+    stamp: 1,
+    cachedBlocks: (w) => w.cachedBlocks,
+  };
+}
