@@ -149,7 +149,7 @@ async function runLoad(url: string, concurrency: number, durationMs: number): Pr
 // ---- orchestration ----
 function child(args: string[]): Promise<ChildProcess> {
   return new Promise((resolve, reject) => {
-    const c = spawn(process.execPath, ["--import", "tsx", self, ...args], { stdio: ["ignore", "inherit", "inherit", "ipc"] });
+    const c = spawn(process.execPath, [...(process.env["BENCH_PROFILE_DIR"] && args[0] === "turbine" ? ["--cpu-prof", `--cpu-prof-dir=${process.env["BENCH_PROFILE_DIR"]}`] : []), "--import", "tsx", self, ...args], { stdio: ["ignore", "inherit", "inherit", "ipc"] });
     c.once("message", () => resolve(c));
     c.once("exit", (code) => reject(new Error(`${args[0]} exited with ${code}`)));
   });
