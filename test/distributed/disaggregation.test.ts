@@ -8,24 +8,11 @@ import { join } from "node:path";
 import { writeRandomLlamaGguf } from "../../src/model/index.ts";
 import { startEtcd, startNats } from "../support/services.ts";
 import type { Service } from "../support/services.ts";
-import { health, startFrontend, startWorker, until } from "../support/fleet.ts";
-import type { ClusterUrls, TurbineProcess } from "../support/fleet.ts";
+import { complete, health, remotePrefills, startFrontend, startWorker, until } from "../support/fleet.ts";
+import type { ClusterUrls, Completion, TurbineProcess } from "../support/fleet.ts";
 
-async function complete(url: string, model: string, prompt: string, maxTokens: number): Promise<{ status: number; text: string; worker: string }> {
-  const r = await fetch(`${url}/v1/completions`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ model, prompt, max_tokens: maxTokens, temperature: 0, ignore_eos: true }),
-  });
-  const j = (await r.json()) as { choices?: { text: string }[] };
-  return { status: r.status, text: j.choices?.[0]?.text ?? "", worker: r.headers.get("x-turbine-worker") ?? "" };
-}
-
-async function remotePrefills(url: string, model: string, outcome: string): Promise<number> {
-  const text = await (await fetch(`${url}/metrics`)).text();
-  const m = new RegExp(`turbine_remote_prefills_total\\{model="${model}",outcome="${outcome}"\\} (\\d+)`).exec(text);
-  return m ? Number(m[1]) : 0;
-}
+const greedy = (url: string, model: string, prompt: string, maxTokens: number): Promise<Completion> =>
+  complete(url, { model, prompt, max_tokens: maxTokens, temperature: 0, ignore_eos: true });
 
 describe("distributed - disaggregated prefill and decode", () => {
   let nats: Service;
@@ -66,8 +53,8 @@ describe("distributed - disaggregated prefill and decode", () => {
     );
     const prompts = ["The quick brown fox jumps over the lazy dog. ".repeat(6), "Once upon a time, in a land far away, ".repeat(5), "0123456789 ".repeat(12)];
     for (const prompt of prompts) {
-      const whole = await complete(f.id, "whole", prompt, 24);
-      const split = await complete(f.id, "split", prompt, 24);
+      const whole = await greedy(f.id, "whole", prompt, 24);
+      const split = await greedy(f.id, "split", prompt, 24);
       assert.equal(whole.status, 200);
       assert.equal(split.status, 200);
       assert.equal(split.text, whole.text, "token-identical to aggregated serving");
@@ -84,7 +71,7 @@ describe("distributed - disaggregated prefill and decode", () => {
     const f = await startFrontend(cluster, ["--max-local-prefill-tokens", "1000", "--max-prefill-queue-tokens", "100000"]);
     procs.push(f);
     await until("the heavy model", () => health(f.id), (h) => (h.find((m) => m.model === "heavy") as { prefillWorkers?: number } | undefined)?.prefillWorkers === 1 && h.find((m) => m.model === "heavy")?.workers === 1);
-    const results = await Promise.all(Array.from({ length: 6 }, (_, i) => complete(f.id, "heavy", `document ${i} `.repeat(300), 8)));
+    const results = await Promise.all(Array.from({ length: 6 }, (_, i) => greedy(f.id, "heavy", `document ${i} `.repeat(300), 8)));
     for (const r of results) {
       assert.equal(r.status, 200);
       assert.equal(r.text.length, 8);
@@ -92,11 +79,11 @@ describe("distributed - disaggregated prefill and decode", () => {
     }
     assert.equal(await remotePrefills(f.id, "heavy", "ok"), 6, "every long prompt went through the prefill worker");
     // A short prompt is prefilled on the decode worker (the conditional rule).
-    assert.equal((await complete(f.id, "heavy", "short", 4)).status, 200);
+    assert.equal((await greedy(f.id, "heavy", "short", 4)).status, 200);
     assert.equal(await remotePrefills(f.id, "heavy", "ok"), 6);
     // The prefill worker killed: requests are served aggregated by the decode worker.
     prefill.kill("SIGKILL");
-    const after = await complete(f.id, "heavy", "after the prefill worker died ".repeat(100), 4);
+    const after = await greedy(f.id, "heavy", "after the prefill worker died ".repeat(100), 4);
     assert.equal(after.status, 200);
     assert.equal(after.text.length, 4);
   });

@@ -4,21 +4,8 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { startEtcd, startNats } from "../support/services.ts";
 import type { Service } from "../support/services.ts";
-import { health, startFrontend, startWorker, until } from "../support/fleet.ts";
+import { complete, health, startFrontend, startWorker, until } from "../support/fleet.ts";
 import type { ClusterUrls, TurbineProcess } from "../support/fleet.ts";
-
-interface Completion {
-  status: number;
-  worker: string;
-  text: string;
-  error?: { code: string };
-}
-
-async function complete(url: string, body: Record<string, unknown>): Promise<Completion> {
-  const r = await fetch(`${url}/v1/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
-  const j = (await r.json()) as { choices?: { text: string }[]; error?: { code: string } };
-  return { status: r.status, worker: r.headers.get("x-turbine-worker") ?? "", text: j.choices?.[0]?.text ?? "", error: j.error };
-}
 
 /** Streams a completion, calling `onTokens(n)` as text arrives; returns the whole text and the events. */
 async function stream(url: string, body: Record<string, unknown>, onTokens: (n: number, worker: string) => void): Promise<{ text: string; errors: unknown[]; done: boolean; worker: string }> {

@@ -8,18 +8,11 @@ import { join } from "node:path";
 import { writeRandomLlamaGguf } from "../../src/model/index.ts";
 import { startEtcd, startNats } from "../support/services.ts";
 import type { Service } from "../support/services.ts";
-import { health, startFrontend, startWorker, until } from "../support/fleet.ts";
-import type { ClusterUrls, TurbineProcess } from "../support/fleet.ts";
+import { complete, health, startFrontend, startWorker, until } from "../support/fleet.ts";
+import type { ClusterUrls, Completion, TurbineProcess } from "../support/fleet.ts";
 
-async function complete(url: string, model: string, prompt: string, maxTokens = 8): Promise<{ worker: string; text: string; status: number }> {
-  const r = await fetch(`${url}/v1/completions`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ model, prompt, max_tokens: maxTokens, ignore_eos: true }),
-  });
-  const body = (await r.json()) as { choices?: { text: string }[] };
-  return { worker: r.headers.get("x-turbine-worker") ?? "", text: body.choices?.[0]?.text ?? "", status: r.status };
-}
+const completeText = (url: string, model: string, prompt: string, maxTokens = 8): Promise<Completion> =>
+  complete(url, { model, prompt, max_tokens: maxTokens, ignore_eos: true });
 
 describe("distributed - a fleet of separate processes", () => {
   let nats: Service;
@@ -57,13 +50,13 @@ describe("distributed - a fleet of separate processes", () => {
     assert.equal(models.length, 2);
     const served = new Set<string>();
     for (let i = 0; i < 6; i++) {
-      const r = await complete(frontend.id, "mock", `request ${i}`);
+      const r = await completeText(frontend.id, "mock", `request ${i}`);
       assert.equal(r.status, 200);
       assert.equal(r.text.length, 8);
       served.add(r.worker);
     }
     assert.deepEqual([...served].sort(), mockers.map((m) => m.id).sort(), "every mocker worker served");
-    const l = await complete(frontend.id, "tiny-llama", "Hello there", 6);
+    const l = await completeText(frontend.id, "tiny-llama", "Hello there", 6);
     assert.equal(l.status, 200);
     assert.equal(l.worker, llama.id);
     // Every process can be scraped: a worker serves its own /metrics.
@@ -85,7 +78,7 @@ describe("distributed - a fleet of separate processes", () => {
     const streams: Promise<{ worker: string }>[] = [];
     for (let i = 0; i < 4; i++) {
       const front = i % 2 === 0 ? a! : b!;
-      streams.push(complete(front.id, "shared", `long request ${i}`, 60));
+      streams.push(completeText(front.id, "shared", `long request ${i}`, 60));
       await new Promise((r) => setTimeout(r, 150)); // let the decision reach the other replica
     }
     const workersUsed = (await Promise.all(streams)).map((s) => s.worker);

@@ -121,3 +121,27 @@ export async function until<T>(what: string, get: () => Promise<T>, check: (v: T
     await new Promise((r) => setTimeout(r, 100));
   }
 }
+
+export interface Completion {
+  status: number;
+  text: string;
+  /** x-turbine-worker */
+  worker: string;
+  error?: { code: string };
+}
+
+/** POSTs a /v1/completions request and returns status, text and serving worker. */
+export async function complete(url: string, body: Record<string, unknown>): Promise<Completion> {
+  const r = await fetch(`${url}/v1/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+  const j = (await r.json()) as { choices?: { text: string }[]; error?: { code: string } };
+  const out: Completion = { status: r.status, text: j.choices?.[0]?.text ?? "", worker: r.headers.get("x-turbine-worker") ?? "" };
+  if (j.error) out.error = j.error;
+  return out;
+}
+
+/** The value of `turbine_remote_prefills_total` for a model and outcome at a frontend. */
+export async function remotePrefills(url: string, model: string, outcome: string): Promise<number> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const m = new RegExp(`turbine_remote_prefills_total\\{model="${model}",outcome="${outcome}"\\} (\\d+)`).exec(text);
+  return m ? Number(m[1]) : 0;
+}
