@@ -62,6 +62,7 @@ export class ModelManager {
   private readonly loading = new Map<string, Promise<ModelPipeline>>();
   private readonly feeds: ComponentFeed[] = [];
   private subscriptions: Subscription<unknown>[] = [];
+  private stopPeerWatch: (() => void) | undefined;
   private pending: Promise<void> = Promise.resolve();
   /** This router replica's id in router-sync messages. */
   readonly replicaId = newInstanceId();
@@ -88,6 +89,7 @@ export class ModelManager {
   }
 
   close(): void {
+    this.stopPeerWatch?.();
     for (const p of this.pipelines.values()) p.close();
     for (const f of this.feeds) {
       f.generate.close();
@@ -97,6 +99,20 @@ export class ModelManager {
   }
 
   private async init(): Promise<void> {
+    // A worker process whose connection drops (killed, crashed) leaves routing at once, not
+    // when its discovery lease expires; discovery then removes it for good.
+    this.stopPeerWatch = this.options.runtime.requests.onPeerLost?.((t) => {
+      if (t.kind !== "tcp") return;
+      for (const feed of this.feeds) {
+        for (const instance of feed.generate.instances()) {
+          const it = instance.transport;
+          if (it.kind === "tcp" && it.host === t.host && it.port === t.port) {
+            const id = asWorkerId(instance.instanceId);
+            this.poolOf(feed, id)?.suspend(id);
+          }
+        }
+      }
+    });
     const decode = await this.follow("decode", this.options.component ?? BACKEND_COMPONENT);
     const prefill = await this.follow("prefill", PREFILL_COMPONENT);
     for (const feed of [decode, prefill]) {
@@ -154,6 +170,7 @@ export class ModelManager {
         if (!feed.generate.instance(workerId)) return;
         feed.modelOf.set(workerId, card.name);
         this.poolFor(feed, pipeline)?.addWorker(workerId, card);
+        this.options.runtime.requests.watch?.(instance);
       } catch (err) {
         this.options.onError?.(err);
       }

@@ -30,6 +30,13 @@ export interface CallOptions {
 export interface RequestPlane {
   serve(instanceId: string, address: EndpointAddress, handler: StreamHandler): Promise<ServedHandler>;
   call(target: InstanceInfo, request: unknown, options?: CallOptions): AsyncIterable<unknown>;
+  /**
+   * Keeps a connection to the instance's process open, so that its death is noticed at once
+   * (planes with connections: TCP). Absent or a no-op where there is nothing to watch.
+   */
+  watch?(target: InstanceInfo): void;
+  /** Reports a peer process whose connection dropped without being closed by us. Returns the unsubscribe function. */
+  onPeerLost?(listener: (transport: TransportInfo) => void): () => void;
   close(): Promise<void>;
 }
 

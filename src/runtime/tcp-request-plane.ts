@@ -7,7 +7,7 @@ import net from "node:net";
 import { TurbineError } from "../protocols/index.ts";
 import type { EndpointAddress } from "./address.ts";
 import { CallerStream } from "./caller-stream.ts";
-import type { InstanceInfo } from "./discovery.ts";
+import type { InstanceInfo, TransportInfo } from "./discovery.ts";
 import type { CallOptions, RequestPlane, ServedHandler, StreamHandler } from "./request-plane.ts";
 import { ServedRegistry, servedKey } from "./served-registry.ts";
 import { ServerStream } from "./server-stream.ts";
@@ -44,6 +44,7 @@ export class TcpRequestPlane implements RequestPlane {
   private readonly pools = new Map<string, TcpClientConnection[]>();
   private nextConn = 0;
   private closed = false;
+  private readonly peerLostListeners = new Set<(transport: TransportInfo) => void>();
 
   constructor(options: TcpRequestPlaneOptions = {}) {
     this.host = options.host ?? "127.0.0.1";
@@ -55,6 +56,17 @@ export class TcpRequestPlane implements RequestPlane {
   async serve(instanceId: string, address: EndpointAddress, handler: StreamHandler): Promise<ServedHandler> {
     const port = await this.listen();
     return this.registry.add(instanceId, address, handler, { kind: "tcp", host: this.host, port }).served;
+  }
+
+  watch(target: InstanceInfo): void {
+    const t = target.transport;
+    if (t.kind !== "tcp") return;
+    this.connection(`${t.host}:${t.port}`, t.host, t.port).catch(() => undefined);
+  }
+
+  onPeerLost(listener: (transport: TransportInfo) => void): () => void {
+    this.peerLostListeners.add(listener);
+    return () => this.peerLostListeners.delete(listener);
   }
 
   call(target: InstanceInfo, request: unknown, options: CallOptions = {}): AsyncIterable<unknown> {
@@ -95,10 +107,11 @@ export class TcpRequestPlane implements RequestPlane {
       await conn.ready;
       return conn;
     }
-    const conn = new TcpClientConnection(host, port, () => {
+    const conn = new TcpClientConnection(host, port, (unexpected) => {
       const p = this.pools.get(targetKey);
       const i = p?.indexOf(conn) ?? -1;
       if (i >= 0) p!.splice(i, 1);
+      if (unexpected && !this.closed) for (const l of this.peerLostListeners) l({ kind: "tcp", host, port });
     });
     pool.push(conn);
     await conn.ready;
@@ -181,7 +194,10 @@ class TcpClientConnection {
   private nextId = 1;
   private lost: TurbineError | null = null;
 
-  constructor(host: string, port: number, onGone: () => void) {
+  private destroyed = false;
+
+  /** `onGone(unexpected)`: the connection ended; unexpected when it was up and we did not end it. */
+  constructor(host: string, port: number, onGone: (unexpected: boolean) => void) {
     const socket = net.connect({ host, port });
     this.socket = socket;
     socket.setNoDelay(true);
@@ -202,7 +218,7 @@ class TcpClientConnection {
     socket.on("error", () => undefined); // "close" follows
     socket.on("close", () => {
       this.lost = new TurbineError("RUNTIME_CONNECTION_LOST", `connection to ${host}:${port} lost`);
-      onGone();
+      onGone(connected && !this.destroyed);
       for (const s of this.streams.values()) s.end(this.lost);
       this.streams.clear();
     });
@@ -226,6 +242,7 @@ class TcpClientConnection {
   }
 
   destroy(): void {
+    this.destroyed = true;
     this.socket.destroy();
   }
 

@@ -103,6 +103,11 @@ describe("distributed - failures", () => {
     for (const f of [f1, f2]) await until("the victim's blocks in the index", () => health(f.id), (h) => (h.find((m) => m.model === "m2")?.indexedBlocks ?? 0) >= 25);
     const t0 = Date.now();
     victim.kill("SIGKILL");
+    // Its connection to each frontend drops at once: it leaves routing before its lease expires.
+    for (const f of [f1, f2]) {
+      await until("the victim out of routing", () => health(f.id), (h) => !h.find((m) => m.model === "m2")!.routableWorkers.includes(victim.id), 5000);
+    }
+    assert.ok(Date.now() - t0 < 1500, `out of routing after ${Date.now() - t0} ms, before the 2 s lease expired`);
     for (const f of [f1, f2]) {
       await until(
         "the victim and its blocks to leave",
