@@ -1,48 +1,27 @@
 // Disaggregated serving across processes: prefill and decode workers in their own processes,
 // the KV moving between them through the transfer library.
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { writeRandomLlamaGguf } from "../../src/model/index.ts";
-import { startEtcd, startNats } from "../support/services.ts";
-import type { Service } from "../support/services.ts";
-import { complete, health, remotePrefills, startFrontend, startWorker, until } from "../support/fleet.ts";
-import type { ClusterUrls, Completion, TurbineProcess } from "../support/fleet.ts";
+import { complete, health, remotePrefills, startFrontend, startWorker, until, useCluster } from "../support/fleet.ts";
+import type { Completion } from "../support/fleet.ts";
 
 const greedy = (url: string, model: string, prompt: string, maxTokens: number): Promise<Completion> =>
   complete(url, { model, prompt, max_tokens: maxTokens, temperature: 0, ignore_eos: true });
 
 describe("distributed - disaggregated prefill and decode", () => {
-  let nats: Service;
-  let etcd: Service;
-  let cluster: ClusterUrls;
-  const procs: TurbineProcess[] = [];
-  let dir: string;
-
-  before(async () => {
-    [nats, etcd] = await Promise.all([startNats(), startEtcd()]);
-    cluster = { etcd: etcd.url, nats: nats.url };
-    dir = mkdtempSync(join(tmpdir(), "turbine-disagg-"));
-  });
-  after(async () => {
-    await Promise.all(procs.map((p) => p.stop()));
-    await Promise.all([nats.stop(), etcd.stop()]);
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const fx = useCluster();
 
   test("distributed - llama.cpp prefill and decode workers in separate processes give the tokens of aggregated serving", async () => {
-    const gguf = join(dir, "tiny.gguf");
+    const gguf = join(fx.dir, "tiny.gguf");
     await writeRandomLlamaGguf(gguf, { preset: "tiny", seed: 21 });
     const llama = ["--engine", "llamacpp", "--model", gguf];
-    procs.push(
-      await startWorker(cluster, [...llama, "--model-name", "split", "--role", "prefill"]),
-      await startWorker(cluster, [...llama, "--model-name", "split", "--role", "decode"]),
-      await startWorker(cluster, [...llama, "--model-name", "whole"]),
-    );
-    const f = await startFrontend(cluster, ["--max-local-prefill-tokens", "0"]);
-    procs.push(f);
+    fx.track(await startWorker(fx.cluster, [...llama, "--model-name", "split", "--role", "prefill"]));
+    fx.track(await startWorker(fx.cluster, [...llama, "--model-name", "split", "--role", "decode"]));
+    fx.track(await startWorker(fx.cluster, [...llama, "--model-name", "whole"]));
+    const f = await startFrontend(fx.cluster, ["--max-local-prefill-tokens", "0"]);
+    fx.track(f);
     await until(
       "the split and whole models",
       () => health(f.id),
@@ -65,11 +44,12 @@ describe("distributed - disaggregated prefill and decode", () => {
 
   test("distributed - prefill-heavy mocker traffic flows through prefill and decode workers", async () => {
     const mock = ["--engine", "mocker", "--model-name", "heavy", "--speedup", "50", "--kv-bytes-per-token", "16384"];
-    const prefill = await startWorker(cluster, [...mock, "--role", "prefill"]);
-    const decode = await startWorker(cluster, [...mock, "--role", "decode"]);
-    procs.push(prefill, decode);
-    const f = await startFrontend(cluster, ["--max-local-prefill-tokens", "1000", "--max-prefill-queue-tokens", "100000"]);
-    procs.push(f);
+    const prefill = await startWorker(fx.cluster, [...mock, "--role", "prefill"]);
+    const decode = await startWorker(fx.cluster, [...mock, "--role", "decode"]);
+    fx.track(prefill);
+    fx.track(decode);
+    const f = await startFrontend(fx.cluster, ["--max-local-prefill-tokens", "1000", "--max-prefill-queue-tokens", "100000"]);
+    fx.track(f);
     await until("the heavy model", () => health(f.id), (h) => (h.find((m) => m.model === "heavy") as { prefillWorkers?: number } | undefined)?.prefillWorkers === 1 && h.find((m) => m.model === "heavy")?.workers === 1);
     const results = await Promise.all(Array.from({ length: 6 }, (_, i) => greedy(f.id, "heavy", `document ${i} `.repeat(300), 8)));
     for (const r of results) {

@@ -1,11 +1,9 @@
 // Failure behaviour with real processes: workers killed or drained, NATS and etcd restarted,
 // no worker left. Each promise of ARCHITECTURE.md is asserted, not assumed.
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { startEtcd, startNats } from "../support/services.ts";
-import type { Service } from "../support/services.ts";
-import { complete, health, startFrontend, startWorker, until } from "../support/fleet.ts";
-import type { ClusterUrls, TurbineProcess } from "../support/fleet.ts";
+import { complete, health, startFrontend, startWorker, until, useCluster } from "../support/fleet.ts";
+import type { TurbineProcess } from "../support/fleet.ts";
 
 /** Streams a completion, calling `onTokens(n)` as text arrives; returns the whole text and the events. */
 async function stream(url: string, body: Record<string, unknown>, onTokens: (n: number, worker: string) => void): Promise<{ text: string; errors: unknown[]; done: boolean; worker: string }> {
@@ -42,28 +40,16 @@ async function stream(url: string, body: Record<string, unknown>, onTokens: (n: 
 }
 
 describe("distributed - failures", () => {
-  let nats: Service;
-  let etcd: Service;
-  let cluster: ClusterUrls;
-  const procs: TurbineProcess[] = [];
-
-  before(async () => {
-    [nats, etcd] = await Promise.all([startNats(), startEtcd()]);
-    cluster = { etcd: etcd.url, nats: nats.url, leaseTtl: 2 };
-  });
-  after(async () => {
-    await Promise.all(procs.map((p) => p.stop(1000)));
-    await Promise.all([nats.stop(), etcd.stop()]);
-  });
+  const fx = useCluster({ leaseTtl: 2, stopGraceMs: 1000 });
 
   const workers = async (model: string, n: number, speedup = 20): Promise<TurbineProcess[]> => {
-    const ws = await Promise.all(Array.from({ length: n }, () => startWorker(cluster, ["--engine", "mocker", "--model-name", model, "--speedup", String(speedup)])));
-    procs.push(...ws);
+    const ws = await Promise.all(Array.from({ length: n }, () => startWorker(fx.cluster, ["--engine", "mocker", "--model-name", model, "--speedup", String(speedup)])));
+    for (const w of ws) fx.track(w);
     return ws;
   };
   const frontend = async (model: string, n: number, args: string[] = []): Promise<TurbineProcess> => {
-    const f = await startFrontend(cluster, args);
-    procs.push(f);
+    const f = await startFrontend(fx.cluster, args);
+    fx.track(f);
     await until(`${n} workers of ${model}`, () => health(f.id), (h) => h.find((m) => m.model === model)?.workers === n);
     return f;
   };
@@ -161,7 +147,7 @@ describe("distributed - failures", () => {
     await workers("m5", 1);
     const f = await frontend("m5", 1);
     assert.equal((await complete(f.id, { model: "m5", prompt: "before", max_tokens: 3 })).status, 200);
-    await nats.restart({ downMs: 500 });
+    await fx.nats.restart({ downMs: 500 });
     const r = await until("a request after the NATS restart", () => complete(f.id, { model: "m5", prompt: "after", max_tokens: 3 }), (x) => x.status === 200, 15_000);
     assert.equal(r.text.length, 3);
     // Events flow again: a new prompt's blocks reach the router's index.
@@ -173,7 +159,7 @@ describe("distributed - failures", () => {
   test("distributed - etcd restarted with its data lost: instances re-register and new ones are seen", async () => {
     await workers("m6", 1);
     const f = await frontend("m6", 1);
-    await etcd.restart({ wipe: true, downMs: 500 });
+    await fx.etcd.restart({ wipe: true, downMs: 500 });
     // The worker re-registers; the frontend's watch resyncs and still routes to it.
     await new Promise((r) => setTimeout(r, 3000));
     const r = await until("a request after the etcd restart", () => complete(f.id, { model: "m6", prompt: "after etcd", max_tokens: 3 }), (x) => x.status === 200, 15_000);

@@ -1,47 +1,28 @@
 // Turbine across processes: frontends and workers as separate processes, found through a
 // real etcd, talking over the TCP request plane and a real NATS.
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { writeRandomLlamaGguf } from "../../src/model/index.ts";
-import { startEtcd, startNats } from "../support/services.ts";
-import type { Service } from "../support/services.ts";
-import { complete, health, startFrontend, startWorker, until } from "../support/fleet.ts";
-import type { ClusterUrls, Completion, TurbineProcess } from "../support/fleet.ts";
+import { complete, health, startFrontend, startWorker, until, useCluster } from "../support/fleet.ts";
+import type { Completion } from "../support/fleet.ts";
 
 const completeText = (url: string, model: string, prompt: string, maxTokens = 8): Promise<Completion> =>
   complete(url, { model, prompt, max_tokens: maxTokens, ignore_eos: true });
 
 describe("distributed - a fleet of separate processes", () => {
-  let nats: Service;
-  let etcd: Service;
-  let cluster: ClusterUrls;
-  const procs: TurbineProcess[] = [];
-  let dir: string;
-
-  before(async () => {
-    [nats, etcd] = await Promise.all([startNats(), startEtcd()]);
-    cluster = { etcd: etcd.url, nats: nats.url };
-    dir = mkdtempSync(join(tmpdir(), "turbine-fleet-"));
-  });
-  after(async () => {
-    await Promise.all(procs.map((p) => p.stop()));
-    await Promise.all([nats.stop(), etcd.stop()]);
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const fx = useCluster();
 
   test("distributed - one frontend serves three mocker workers and a llama.cpp worker", async () => {
-    const gguf = join(dir, "tiny.gguf");
+    const gguf = join(fx.dir, "tiny.gguf");
     await writeRandomLlamaGguf(gguf, { preset: "tiny", seed: 5 });
     const mockers = await Promise.all(
-      [0, 1, 2].map(() => startWorker(cluster, ["--engine", "mocker", "--model-name", "mock", "--speedup", "100"])),
+      [0, 1, 2].map(() => startWorker(fx.cluster, ["--engine", "mocker", "--model-name", "mock", "--speedup", "100"])),
     );
-    const llama = await startWorker(cluster, ["--engine", "llamacpp", "--model", gguf, "--model-name", "tiny-llama"]);
-    procs.push(...mockers, llama);
-    const frontend = await startFrontend(cluster, ["--router", "round-robin"]);
-    procs.push(frontend);
+    const llama = await startWorker(fx.cluster, ["--engine", "llamacpp", "--model", gguf, "--model-name", "tiny-llama"]);
+    for (const p of [...mockers, llama]) fx.track(p);
+    const frontend = await startFrontend(fx.cluster, ["--router", "round-robin"]);
+    fx.track(frontend);
     const models = await until(
       "both models with their workers",
       () => health(frontend.id),
@@ -70,10 +51,11 @@ describe("distributed - a fleet of separate processes", () => {
   test("distributed - two frontends share one fleet and do not pile onto one worker", async () => {
     // Two slow workers of their own model; both frontends use least-loaded routing. Each
     // frontend sees the other's requests through the shared router decisions.
-    const workers = await Promise.all([0, 1].map(() => startWorker(cluster, ["--engine", "mocker", "--model-name", "shared", "--speedup", "2"])));
-    procs.push(...workers);
-    const [a, b] = await Promise.all([startFrontend(cluster, ["--router", "least-loaded"]), startFrontend(cluster, ["--router", "least-loaded"])]);
-    procs.push(a!, b!);
+    const workers = await Promise.all([0, 1].map(() => startWorker(fx.cluster, ["--engine", "mocker", "--model-name", "shared", "--speedup", "2"])));
+    for (const w of workers) fx.track(w);
+    const [a, b] = await Promise.all([startFrontend(fx.cluster, ["--router", "least-loaded"]), startFrontend(fx.cluster, ["--router", "least-loaded"])]);
+    fx.track(a!);
+    fx.track(b!);
     for (const f of [a!, b!]) await until("both workers", () => health(f.id), (h) => h.find((m) => m.model === "shared")?.workers === 2);
     const streams: Promise<{ worker: string }>[] = [];
     for (let i = 0; i < 4; i++) {

@@ -2,8 +2,13 @@
 // child processes of the test, stopped (SIGKILL if need be) when the test process exits.
 import { spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { createInterface } from "node:readline";
-import { freePort } from "./services.ts";
+import { after, before } from "node:test";
+import { freePort, startEtcd, startNats } from "./services.ts";
+import type { Service } from "./services.ts";
 
 const BIN = new URL("../../bin/turbine.js", import.meta.url).pathname;
 
@@ -144,4 +149,50 @@ export async function remotePrefills(url: string, model: string, outcome: string
   const text = await (await fetch(`${url}/metrics`)).text();
   const m = new RegExp(`turbine_remote_prefills_total\\{model="${model}",outcome="${outcome}"\\} (\\d+)`).exec(text);
   return m ? Number(m[1]) : 0;
+}
+
+/** A real etcd and NATS for the tests of one `describe`, and the Turbine processes they start. */
+export interface ClusterFixture {
+  readonly cluster: ClusterUrls;
+  readonly nats: Service;
+  readonly etcd: Service;
+  /** A temp dir removed afterwards. */
+  readonly dir: string;
+  /** Stops this process when the suite ends. */
+  track<T extends TurbineProcess>(p: T): T;
+}
+
+/** Call inside `describe`: starts etcd and NATS before its tests, stops everything after. */
+export function useCluster(options: { leaseTtl?: number; stopGraceMs?: number } = {}): ClusterFixture {
+  let nats: Service | undefined;
+  let etcd: Service | undefined;
+  let dir = "";
+  const procs: TurbineProcess[] = [];
+  before(async () => {
+    [nats, etcd] = await Promise.all([startNats(), startEtcd()]);
+    dir = mkdtempSync(join(tmpdir(), "turbine-cluster-"));
+  });
+  after(async () => {
+    await Promise.all(procs.map((p) => p.stop(options.stopGraceMs)));
+    await Promise.all([nats?.stop(), etcd?.stop()]);
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+  return {
+    get cluster() {
+      return { etcd: etcd!.url, nats: nats!.url, leaseTtl: options.leaseTtl };
+    },
+    get nats() {
+      return nats!;
+    },
+    get etcd() {
+      return etcd!;
+    },
+    get dir() {
+      return dir;
+    },
+    track<T extends TurbineProcess>(p: T): T {
+      procs.push(p);
+      return p;
+    },
+  };
 }
