@@ -125,9 +125,14 @@ export class ModelPipeline {
       return null; // every prefill worker is busy: prefill locally
     }
     const metrics = this.options.metrics;
+    // Our own signal: a prefill worker that leaves the fleet mid-request is given up on.
+    const call = new AbortController();
+    const onAbort = (): void => call.abort();
+    signal.addEventListener("abort", onAbort, { once: true });
+    const unwatch = pool.onWorkerLost(chosen.workerId, () => call.abort());
     try {
       let params: KvTransferParams | null = null;
-      for await (const out of pool.call(chosen.workerId, { ...request, disaggPhase: "prefill" }, signal)) {
+      for await (const out of pool.call(chosen.workerId, { ...request, disaggPhase: "prefill" }, call.signal)) {
         if (out.kvTransfer) params = out.kvTransfer;
         if (out.finishReason === "error") throw new TurbineError("ENGINE_FAILED", out.error?.message ?? "prefill failed");
       }
@@ -139,6 +144,8 @@ export class ModelPipeline {
       metrics.remotePrefills.inc({ model: this.card.name, outcome: "failed" });
       return null;
     } finally {
+      unwatch();
+      signal.removeEventListener("abort", onAbort);
       pool.markFinished(request, chosen.workerId);
     }
   }
@@ -162,6 +169,13 @@ export class ModelPipeline {
       const call = new AbortController();
       const onAbort = (): void => call.abort();
       signal.addEventListener("abort", onAbort, { once: true });
+      // A worker that leaves the fleet (its lease expired: partitioned, frozen) while streaming
+      // may never end the stream itself: give up on it and migrate.
+      let lost = false;
+      const unwatch = pool.onWorkerLost(decision.workerId, () => {
+        lost = true;
+        call.abort();
+      });
       try {
         if (migrations === 0) {
           const kvTransfer = await this.remotePrefill(request, decision, call.signal);
@@ -180,11 +194,13 @@ export class ModelPipeline {
         }
         if (finished || signal.aborted) return;
         throw new TurbineError("RUNTIME_CONNECTION_LOST", `worker ${decision.workerId} ended the stream before the request finished`);
-      } catch (err) {
+      } catch (caught) {
+        const err = lost && !signal.aborted ? new TurbineError("RUNTIME_CONNECTION_LOST", `worker ${decision.workerId} left the fleet mid-request`, { cause: caught }) : caught;
         if (signal.aborted || !isWorkerFailure(err) || migrations >= limit) throw err;
         finished = true; // this attempt is over; don't abort the next one's signal
         pool.suspend(decision.workerId);
       } finally {
+        unwatch();
         signal.removeEventListener("abort", onAbort);
         if (!finished) call.abort();
         pool.markFinished(request, decision.workerId);

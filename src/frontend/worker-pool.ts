@@ -40,6 +40,8 @@ export class WorkerPool {
   private readonly suspended = new Map<WorkerId, NodeJS.Timeout>();
   /** Per worker: the event id its metrics claimed while our index was behind it. */
   private readonly behind = new Map<WorkerId, number>();
+  /** Per worker: what to do with the requests in flight on it if it goes away. */
+  private readonly lostHandlers = new Map<WorkerId, Set<() => void>>();
 
   constructor(private readonly options: WorkerPoolOptions) {
     const withEvents = options.card.publishesKvEvents ?? true;
@@ -88,7 +90,25 @@ export class WorkerPool {
     this.ingestor?.resync(workerId);
   }
 
+  /**
+   * Calls `onLost` if the worker leaves the fleet (discovery drops it) while a request is in
+   * flight on it: a partitioned worker's stream may never fail on its own. Returns the
+   * function that cancels the registration.
+   */
+  onWorkerLost(workerId: WorkerId, onLost: () => void): () => void {
+    let set = this.lostHandlers.get(workerId);
+    if (!set) this.lostHandlers.set(workerId, (set = new Set()));
+    set.add(onLost);
+    return () => {
+      set.delete(onLost);
+      if (set.size === 0 && this.lostHandlers.get(workerId) === set) this.lostHandlers.delete(workerId);
+    };
+  }
+
   removeWorker(workerId: WorkerId): void {
+    const handlers = this.lostHandlers.get(workerId);
+    this.lostHandlers.delete(workerId);
+    if (handlers) for (const h of handlers) h();
     clearTimeout(this.suspended.get(workerId));
     this.suspended.delete(workerId);
     this.behind.delete(workerId);
