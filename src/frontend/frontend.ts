@@ -23,6 +23,8 @@ export interface FrontendOptions {
   migrationLimit?: number;
   /** When prompts go to prefill workers (disaggregated serving). */
   disaggregation?: DisaggregationOptions;
+  /** A stream whose worker left the fleet and that stalls this long is migrated (ms, default 5000). */
+  orphanStallMs?: number;
   /** A pino logger; default: no logs. */
   logger?: FastifyBaseLogger;
   /** Also export Node process metrics (default true). */
@@ -47,6 +49,7 @@ export class Frontend {
       metrics,
       migrationLimit: options.migrationLimit,
       disaggregation: options.disaggregation,
+      orphanStallMs: options.orphanStallMs,
       onError: (err) => app.log.error({ err }, "model manager"),
     });
     const app = buildHttpServer({

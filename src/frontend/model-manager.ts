@@ -42,6 +42,8 @@ export interface ModelManagerOptions {
   /** Resends of a request whose worker fails mid-stream (default 1). */
   migrationLimit?: number;
   disaggregation?: DisaggregationOptions;
+  /** See ModelPipelineOptions.orphanStallMs. */
+  orphanStallMs?: number;
   onError?: (err: unknown) => void;
 }
 
@@ -210,6 +212,7 @@ export class ModelManager {
           metrics: this.options.metrics,
           migrationLimit: this.options.migrationLimit,
           disaggregation: this.options.disaggregation,
+          orphanStallMs: this.options.orphanStallMs,
         });
         this.pipelines.set(card.name, pipeline);
         return pipeline;

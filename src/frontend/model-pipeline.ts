@@ -40,6 +40,11 @@ export interface ModelPipelineOptions {
    */
   migrationLimit?: number;
   disaggregation?: DisaggregationOptions;
+  /**
+   * A stream whose worker has left the fleet and that sends nothing for this long is given up
+   * on and migrated (ms, default 5000). A draining worker keeps sending, so it is not affected.
+   */
+  orphanStallMs?: number;
 }
 
 /** Outputs read ahead of a slow client, to be sent to it merged. */
@@ -129,7 +134,12 @@ export class ModelPipeline {
     const call = new AbortController();
     const onAbort = (): void => call.abort();
     signal.addEventListener("abort", onAbort, { once: true });
-    const unwatch = pool.onWorkerLost(chosen.workerId, () => call.abort());
+    // A prefill worker that leaves the fleet and does not answer soon is given up on (a local
+    // prefill follows); a draining one normally finishes first.
+    let stall: NodeJS.Timeout | undefined;
+    const unwatch = pool.onWorkerLost(chosen.workerId, () => {
+      stall = setTimeout(() => call.abort(), this.options.orphanStallMs ?? 5000);
+    });
     try {
       let params: KvTransferParams | null = null;
       for await (const out of pool.call(chosen.workerId, { ...request, disaggPhase: "prefill" }, call.signal)) {
@@ -145,6 +155,7 @@ export class ModelPipeline {
       return null;
     } finally {
       unwatch();
+      clearTimeout(stall);
       signal.removeEventListener("abort", onAbort);
       pool.markFinished(request, chosen.workerId);
     }
@@ -169,12 +180,19 @@ export class ModelPipeline {
       const call = new AbortController();
       const onAbort = (): void => call.abort();
       signal.addEventListener("abort", onAbort, { once: true });
-      // A worker that leaves the fleet (its lease expired: partitioned, frozen) while streaming
-      // may never end the stream itself: give up on it and migrate.
+      // A worker that leaves the fleet while streaming is either draining (it keeps sending
+      // tokens until done) or gone (partitioned, frozen: its lease expired and its stream may
+      // never fail by itself). Once it has left, a stream that stalls for `orphanStallMs` is
+      // given up on and migrated.
       let lost = false;
-      const unwatch = pool.onWorkerLost(decision.workerId, () => {
+      let stall: NodeJS.Timeout | undefined;
+      const giveUp = (): void => {
         lost = true;
         call.abort();
+      };
+      const stallMs = this.options.orphanStallMs ?? 5000;
+      const unwatch = pool.onWorkerLost(decision.workerId, () => {
+        stall = setTimeout(giveUp, stallMs);
       });
       try {
         if (migrations === 0) {
@@ -184,6 +202,7 @@ export class ModelPipeline {
         const stream = pool.call(decision.workerId, attempt, call.signal);
         for await (const batch of readAhead(stream, READ_AHEAD_OUTPUTS)) {
           const out = mergeEngineOutputs(batch);
+          stall?.refresh();
           if (!prefillDone && out.tokenIds.length > 0) {
             prefillDone = true;
             pool.markPrefillDone(request);
@@ -201,6 +220,7 @@ export class ModelPipeline {
         pool.suspend(decision.workerId);
       } finally {
         unwatch();
+        clearTimeout(stall);
         signal.removeEventListener("abort", onAbort);
         if (!finished) call.abort();
         pool.markFinished(request, decision.workerId);
@@ -211,6 +231,11 @@ export class ModelPipeline {
         tokenIds: [...request.tokenIds, ...generated],
         numPrefilledOutputTokens: base + generated.length,
       };
+      // A pin to the worker that failed cannot hold: the next attempt goes where the router says.
+      if (request.routing?.workerId !== undefined) {
+        const { workerId: _failed, ...rest } = request.routing;
+        attempt.routing = rest;
+      }
       this.options.metrics.migrations.inc({ model: this.card.name });
       decision = pool.route(attempt);
     }
