@@ -32,8 +32,12 @@ export interface TurbineProcess {
   stderr(): string;
 }
 
-function launch(args: string[], ready: RegExp, timeoutMs = 30_000): Promise<TurbineProcess> {
-  const child = spawn(process.execPath, [BIN, ...args, "--log-level", "warn"], { stdio: ["ignore", "pipe", "pipe"] });
+function launch(args: string[], ready: RegExp, timeoutMs = 30_000, netns?: string): Promise<TurbineProcess> {
+  // In a network namespace of the test's own (multi-host tests): `ip netns exec` execs node.
+  const argv = [BIN, ...args, "--log-level", "warn"];
+  const child = netns
+    ? spawn("ip", ["netns", "exec", netns, process.execPath, ...argv], { stdio: ["ignore", "pipe", "pipe"] })
+    : spawn(process.execPath, argv, { stdio: ["ignore", "pipe", "pipe"] });
   live.add(child);
   let err = "";
   child.stderr!.on("data", (d: Buffer) => (err += d.toString()));
@@ -88,9 +92,9 @@ function clusterArgs(c: ClusterUrls): string[] {
   return ["--etcd", c.etcd, "--nats", c.nats, "--request-plane", c.requestPlane ?? "tcp", "--lease-ttl", String(c.leaseTtl ?? 2)];
 }
 
-/** Starts `turbine worker`; resolves once it serves, with its worker id. */
-export function startWorker(cluster: ClusterUrls, args: string[]): Promise<TurbineProcess> {
-  return launch(["worker", ...clusterArgs(cluster), ...args], /^Turbine worker ([0-9a-f]+) serving/);
+/** Starts `turbine worker` (in `netns`, if given); resolves once it serves, with its worker id. */
+export function startWorker(cluster: ClusterUrls, args: string[], options: { netns?: string } = {}): Promise<TurbineProcess> {
+  return launch(["worker", ...clusterArgs(cluster), ...args], /^Turbine worker ([0-9a-f]+) serving/, 30_000, options.netns);
 }
 
 /** Starts `turbine frontend` on a free port; resolves once it listens, with its URL. */
@@ -163,13 +167,14 @@ export interface ClusterFixture {
 }
 
 /** Call inside `describe`: starts etcd and NATS before its tests, stops everything after. */
-export function useCluster(options: { leaseTtl?: number; stopGraceMs?: number } = {}): ClusterFixture {
+export function useCluster(options: { leaseTtl?: number; stopGraceMs?: number; host?: () => string } = {}): ClusterFixture {
   let nats: Service | undefined;
   let etcd: Service | undefined;
   let dir = "";
   const procs: TurbineProcess[] = [];
   before(async () => {
-    [nats, etcd] = await Promise.all([startNats(), startEtcd()]);
+    const host = options.host?.();
+    [nats, etcd] = await Promise.all([startNats({ host }), startEtcd({ host })]);
     dir = mkdtempSync(join(tmpdir(), "turbine-cluster-"));
   });
   after(async () => {

@@ -27,9 +27,9 @@ export function freePort(): Promise<number> {
   });
 }
 
-function canConnect(port: number): Promise<boolean> {
+function canConnect(port: number, host = "127.0.0.1"): Promise<boolean> {
   return new Promise((resolve) => {
-    const sock = net.connect({ host: "127.0.0.1", port }, () => {
+    const sock = net.connect({ host, port }, () => {
       sock.destroy();
       resolve(true);
     });
@@ -100,20 +100,23 @@ async function startService(
   };
 }
 
-export async function startNats(): Promise<Service> {
+/** `host`: the address to listen on (default loopback; a test host's address in multi-host tests). */
+export async function startNats(options: { host?: string } = {}): Promise<Service> {
+  const host = options.host ?? "127.0.0.1";
   const port = await freePort();
   return startService(
     "nats",
-    (dir) => spawn("/usr/sbin/nats-server", ["-a", "127.0.0.1", "-p", String(port), "-l", join(dir, "nats.log")], { stdio: "ignore" }),
-    () => canConnect(port),
-    `nats://127.0.0.1:${port}`,
+    (dir) => spawn("/usr/sbin/nats-server", ["-a", host, "-p", String(port), "-l", join(dir, "nats.log")], { stdio: "ignore" }),
+    () => canConnect(port, host),
+    `nats://${host}:${port}`,
   );
 }
 
-export async function startEtcd(): Promise<Service> {
+export async function startEtcd(options: { host?: string } = {}): Promise<Service> {
+  const host = options.host ?? "127.0.0.1";
   const clientPort = await freePort();
   const peerPort = await freePort();
-  const client = `http://127.0.0.1:${clientPort}`;
+  const client = `http://${host}:${clientPort}`;
   const peer = `http://127.0.0.1:${peerPort}`;
   return startService(
     "etcd",
