@@ -87,6 +87,10 @@ describe("distributed - failures", () => {
     const prompt = "x".repeat(400);
     assert.equal((await complete(f1.id, { model: "m2", prompt, max_tokens: 2, turbine: { worker_id: victim.id } })).worker, victim.id);
     for (const f of [f1, f2]) await until("the victim's blocks in the index", () => health(f.id), (h) => (h.find((m) => m.model === "m2")?.indexedBlocks ?? 0) >= 25);
+    // A router that starts late builds its index from the workers' block sets (no new event comes).
+    const late = await frontend("m2", 2);
+    await until("the late router's index", () => health(late.id), (h) => (h.find((m) => m.model === "m2")?.indexedBlocks ?? 0) >= 25, 5000);
+    await late.stop();
     const t0 = Date.now();
     victim.kill("SIGKILL");
     // Its connection to each frontend drops at once: it leaves routing before its lease expires.
