@@ -4,35 +4,14 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
-import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
 import { createInterface } from "node:readline";
-import { TransferAgent, isTransferError } from "../../src/transfer/index.ts";
-import type { AgentMetadata, MemoryRegion, Transfer, TransferFailure } from "../../src/transfer/index.ts";
+import { MiB, pattern, rejectsWith, sha } from "../support/transfer.ts";
+import { TransferAgent } from "../../src/transfer/index.ts";
+import type { AgentMetadata, MemoryRegion, Transfer } from "../../src/transfer/index.ts";
 
-const MiB = 1 << 20;
 const FRONT_DOOR = new URL("../../src/transfer/index.ts", import.meta.url).pathname;
 
-/** Deterministic bytes that differ by seed and by offset (prime-length pattern). */
-function pattern(length: number, seed: number): Buffer {
-  const unit = Buffer.allocUnsafe(4093);
-  for (let i = 0; i < unit.length; i++) unit[i] = (i * 31 + seed * 7 + 1) & 255;
-  return Buffer.alloc(length, unit);
-}
-
-const sha = (b: Uint8Array): string => createHash("sha256").update(b).digest("hex");
-
-async function rejectsWith(t: Transfer | Promise<unknown>, reason: TransferFailure): Promise<unknown> {
-  let caught: unknown = null;
-  try {
-    await t;
-  } catch (e) {
-    caught = e;
-  }
-  assert.ok(isTransferError(caught), `expected a TransferError (${reason}), got ${String(caught)}`);
-  assert.equal(caught.reason, reason, caught.message);
-  return caught;
-}
 
 // --- a peer agent in a child process, driven by JSON lines on stdin/stdout ---
 

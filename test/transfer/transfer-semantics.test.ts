@@ -3,33 +3,11 @@
 // all-or-nothing writes, snapshot reads, misuse.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
 import { TRANSFER_METADATA_KEY, TransferAgent, isTransferError, parseAgentMetadata } from "../../src/transfer/index.ts";
-import type { Transfer, TransferFailure } from "../../src/transfer/index.ts";
+import { MiB, pattern, rejectsWith, sha } from "../support/transfer.ts";
 import { MemoryDiscovery, parseAddress } from "../../src/runtime/index.ts";
 
-const MiB = 1 << 20;
 
-/** Deterministic bytes that differ by seed and by offset (prime-length pattern). */
-function pattern(length: number, seed: number): Buffer {
-  const unit = Buffer.allocUnsafe(4093);
-  for (let i = 0; i < unit.length; i++) unit[i] = (i * 31 + seed * 7 + 1) & 255;
-  return Buffer.alloc(length, unit);
-}
-
-const sha = (b: Uint8Array): string => createHash("sha256").update(b).digest("hex");
-
-async function rejectsWith(t: Transfer | Promise<unknown>, reason: TransferFailure): Promise<unknown> {
-  let caught: unknown = null;
-  try {
-    await t;
-  } catch (e) {
-    caught = e;
-  }
-  assert.ok(isTransferError(caught), `expected a TransferError (${reason}), got ${String(caught)}`);
-  assert.equal(caught.reason, reason, caught.message);
-  return caught;
-}
 
 
 test("transfer - locality: same host and visible shm dir -> shm, otherwise tcp", async () => {

@@ -3,7 +3,7 @@
 // over as soon as its status is known, and error answers read and mapped before any token.
 import http from "node:http";
 import https from "node:https";
-import type { ClientRequest, IncomingMessage } from "node:http";
+import type { ClientRequest, IncomingMessage, RequestOptions } from "node:http";
 import { TurbineError } from "../../protocols/index.ts";
 import { errorOfSocket, errorOfStatus } from "./upstream-errors.ts";
 
@@ -44,6 +44,19 @@ export class UpstreamClient {
     if (options.apiKey) this.headers["authorization"] = `Bearer ${options.apiKey}`;
   }
 
+  /** Request options for `path` under the upstream's base path, on the keep-alive agent. */
+  private options(method: string, path: string, headers: Record<string, string | number>): RequestOptions {
+    return {
+      protocol: this.url.protocol,
+      hostname: this.url.hostname,
+      port: this.url.port,
+      path: this.url.pathname + path,
+      method,
+      agent: this.agent,
+      headers,
+    };
+  }
+
   /**
    * POSTs JSON to `path` (under /v1). Resolves with the response once a 2xx status arrives;
    * rejects with a mapped TurbineError otherwise. `onRequest` receives the request at once,
@@ -51,15 +64,7 @@ export class UpstreamClient {
    */
   post(path: string, body: string, onRequest?: (req: ClientRequest) => void): Promise<UpstreamResponse> {
     return new Promise((resolve, reject) => {
-      const req = this.request({
-        protocol: this.url.protocol,
-        hostname: this.url.hostname,
-        port: this.url.port,
-        path: this.url.pathname + path,
-        method: "POST",
-        agent: this.agent,
-        headers: { ...this.headers, "content-length": Buffer.byteLength(body) },
-      });
+      const req = this.request(this.options("POST", path, { ...this.headers, "content-length": Buffer.byteLength(body) }));
       req.on("response", (res) => {
         const status = res.statusCode ?? 0;
         if (status >= 200 && status < 300) {
@@ -86,15 +91,7 @@ export class UpstreamClient {
   /** GETs JSON from `path` (under /v1). */
   async getJson(path: string): Promise<unknown> {
     return new Promise((resolve, reject) => {
-      const req = this.request({
-        protocol: this.url.protocol,
-        hostname: this.url.hostname,
-        port: this.url.port,
-        path: this.url.pathname + path,
-        method: "GET",
-        agent: this.agent,
-        headers: this.headers,
-      });
+      const req = this.request(this.options("GET", path, this.headers));
       req.on("response", (res) => {
         res.setEncoding("utf8");
         let text = "";
