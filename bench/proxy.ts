@@ -12,7 +12,9 @@ import { join } from "node:path";
 import { freePort, percentile, sortedCopy } from "./support.ts";
 
 const NUM_TOKENS = 16;
-const CONCURRENCIES = [1, 32, 128];
+// BENCH_CONCURRENCY="32" and BENCH_TARGETS="direct,turbine" narrow a run (profiling).
+const CONCURRENCIES = (process.env["BENCH_CONCURRENCY"] ?? "1,32,128").split(",").map(Number);
+const TARGETS = (process.env["BENCH_TARGETS"] ?? "direct,nginx,turbine").split(",");
 const DURATION_MS = Number(process.env["BENCH_DURATION_MS"] ?? 3000);
 // Time between the mock's tokens (ms); 0: all at once (the default: measures proxy overhead only).
 const ITL_MS = Number(process.env["BENCH_ITL_MS"] ?? 0);
@@ -223,13 +225,13 @@ async function main(): Promise<void> {
   try {
     procs.push(await child(["upstream", String(upPort)]));
     procs.push(await child(["turbine", String(turbinePort), `http://127.0.0.1:${upPort}`]));
-    const nginx = await startNginx(dir, nginxPort, upPort);
+    const nginx = TARGETS.includes("nginx") ? await startNginx(dir, nginxPort, upPort) : null;
     if (nginx) procs.push(nginx);
-    const targets: [string, string][] = [
+    const targets = ([
       ["direct", `http://127.0.0.1:${upPort}`],
       ...(nginx ? ([["nginx", `http://127.0.0.1:${nginxPort}`]] as [string, string][]) : []),
       ["turbine", `http://127.0.0.1:${turbinePort}`],
-    ];
+    ] as [string, string][]).filter(([name]) => TARGETS.includes(name));
     const rows: string[] = [];
     for (const c of CONCURRENCIES) {
       let base: { rps: number; p50: number; p99: number } | null = null;

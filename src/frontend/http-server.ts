@@ -125,20 +125,21 @@ export function buildHttpServer(options: HttpServerOptions): FastifyInstance {
     reply.raw.on("close", onClose);
     const routed = pipeline.generate(pre.request, abort.signal);
     reply.header("x-turbine-worker", routed.decision.workerId);
-    metrics.inFlight.inc({ model });
-    metrics.inputTokens.inc({ model }, pre.request.tokenIds.length);
+    const m = metrics.forModel(model);
+    m.inFlight.inc();
+    m.inputTokens.inc(pre.request.tokenIds.length);
     let lastTokenAt = 0;
     let status = 200;
     const observe = (d: TextDelta): void => {
       const now = performance.now();
       if (d.numTokens > 0) {
-        if (lastTokenAt === 0) metrics.ttft.observe({ model }, (now - start) / 1000);
-        else for (let i = 0; i < d.numTokens; i++) metrics.itl.observe({ model }, (now - lastTokenAt) / 1000 / d.numTokens);
+        if (lastTokenAt === 0) m.ttft.observe((now - start) / 1000);
+        else for (let i = 0; i < d.numTokens; i++) m.itl.observe((now - lastTokenAt) / 1000 / d.numTokens);
         lastTokenAt = now;
       }
       if (d.usage) {
-        metrics.outputTokens.inc({ model }, d.usage.completionTokens);
-        metrics.cachedTokens.inc({ model }, d.usage.cachedTokens);
+        m.outputTokens.inc(d.usage.completionTokens);
+        m.cachedTokens.inc(d.usage.cachedTokens);
       }
     };
     const deltas = postprocess(routed.outputs, {
@@ -173,8 +174,8 @@ export function buildHttpServer(options: HttpServerOptions): FastifyInstance {
       throw err;
     } finally {
       reply.raw.off("close", onClose);
-      metrics.inFlight.dec({ model });
-      metrics.requestDuration.observe({ model }, (performance.now() - start) / 1000);
+      m.inFlight.dec();
+      m.requestDuration.observe((performance.now() - start) / 1000);
       metrics.requests.inc({ model, endpoint, status: String(abort.signal.aborted ? 499 : status) });
     }
   }
@@ -202,7 +203,12 @@ interface StreamContext {
   observe: (d: TextDelta) => void;
 }
 
-/** Writes server-sent events, honouring the socket's backpressure. Returns the status sent. */
+/**
+ * Writes server-sent events, honouring the socket's backpressure. Returns the status sent.
+ * The events are built as strings around a per-request prefix (one JSON.stringify per text,
+ * not per event object), and the last delta, the finish event, usage and [DONE] go out in
+ * one write: a short answer is one write after the headers.
+ */
 async function streamResponse(reply: FastifyReply, deltas: AsyncGenerator<TextDelta>, ctx: StreamContext): Promise<number> {
   // Take the first delta before committing to 200: an error before any token is a proper
   // HTTP error, not a broken stream.
@@ -216,43 +222,40 @@ async function streamResponse(reply: FastifyReply, deltas: AsyncGenerator<TextDe
     "cache-control": "no-cache",
     connection: "keep-alive",
   });
-  const object = ctx.kind === "chat" ? "chat.completion.chunk" : "text_completion";
-  const usageField = ctx.includeUsage ? { usage: null } : {};
-  const chunk = (choice: Record<string, unknown>): Record<string, unknown> => ({
-    id: ctx.id,
-    object,
-    created: ctx.created,
-    model: ctx.model,
-    choices: [choice],
-    ...usageField,
-  });
-  const piece = (d: TextDelta, role: boolean): Record<string, unknown> =>
-    ctx.kind === "chat"
-      ? { index: 0, delta: role ? { role: "assistant", content: d.text } : { content: d.text }, logprobs: null, finish_reason: null }
-      : { index: 0, text: d.text, logprobs: null, finish_reason: null };
+  const chat = ctx.kind === "chat";
+  const object = chat ? "chat.completion.chunk" : "text_completion";
+  const prefix = `data: {"id":${JSON.stringify(ctx.id)},"object":"${object}","created":${ctx.created},"model":${JSON.stringify(ctx.model)},"choices":[`;
+  const suffix = ctx.includeUsage ? '],"usage":null}\n\n' : "]}\n\n";
+  const textEvent = (text: string, role: boolean): string =>
+    chat
+      ? `${prefix}{"index":0,"delta":{${role ? '"role":"assistant",' : ""}"content":${JSON.stringify(text)}},"logprobs":null,"finish_reason":null}${suffix}`
+      : `${prefix}{"index":0,"text":${JSON.stringify(text)},"logprobs":null,"finish_reason":null}${suffix}`;
   let usage: Usage | undefined;
   let finish: string = "stop";
   try {
     let d: IteratorResult<TextDelta> = first;
     let role = true;
+    let pending = "";
     while (!d.done) {
       ctx.observe(d.value);
       if (d.value.text.length > 0 || role) {
-        await write(raw, chunk(piece(d.value, role)));
+        pending += textEvent(d.value.text, role);
         role = false;
       }
       if (d.value.finishReason) {
         finish = d.value.finishReason;
         usage = d.value.usage;
+      } else if (pending.length > 0) {
+        await write(raw, pending);
+        pending = "";
       }
       d = await deltas.next();
     }
-    const end = ctx.kind === "chat" ? { index: 0, delta: {}, logprobs: null, finish_reason: finish } : { index: 0, text: "", logprobs: null, finish_reason: finish };
-    await write(raw, chunk(end));
-    if (ctx.includeUsage) {
-      await write(raw, { id: ctx.id, object, created: ctx.created, model: ctx.model, choices: [], usage: usageJson(usage) });
-    }
-    if (!raw.destroyed) raw.end("data: [DONE]\n\n");
+    const end = chat ? `{"index":0,"delta":{},"logprobs":null,"finish_reason":"${finish}"}` : `{"index":0,"text":"","logprobs":null,"finish_reason":"${finish}"}`;
+    pending += prefix + end + suffix;
+    if (ctx.includeUsage) pending += `${prefix}],"usage":${JSON.stringify(usageJson(usage))}}\n\n`;
+    if (raw.destroyed) throw new TurbineError("RUNTIME_CANCELLED", "client disconnected");
+    raw.end(pending + "data: [DONE]\n\n");
     return 200;
   } catch (err) {
     // Headers are gone: report the error in the stream, as OpenAI-compatible servers do.
@@ -264,9 +267,10 @@ async function streamResponse(reply: FastifyReply, deltas: AsyncGenerator<TextDe
   }
 }
 
-function write(raw: ServerResponse, data: unknown): Promise<void> | void {
+/** Writes SSE text; resolves at once, or when the socket drains. */
+function write(raw: ServerResponse, text: string): Promise<void> | void {
   if (raw.destroyed) throw new TurbineError("RUNTIME_CANCELLED", "client disconnected");
-  if (raw.write(`data: ${JSON.stringify(data)}\n\n`)) return;
+  if (raw.write(text)) return;
   return new Promise((resolve, reject) => {
     const onDrain = (): void => {
       raw.off("close", onClose);

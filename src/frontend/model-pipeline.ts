@@ -157,7 +157,7 @@ export class ModelPipeline {
       unwatch();
       clearTimeout(stall);
       signal.removeEventListener("abort", onAbort);
-      pool.markFinished(request, chosen.workerId);
+      pool.markFinished(request);
     }
   }
 
@@ -223,7 +223,7 @@ export class ModelPipeline {
         clearTimeout(stall);
         signal.removeEventListener("abort", onAbort);
         if (!finished) call.abort();
-        pool.markFinished(request, decision.workerId);
+        pool.markFinished(request);
       }
       const base = request.numPrefilledOutputTokens ?? 0;
       attempt = {

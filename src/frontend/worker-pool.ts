@@ -16,7 +16,7 @@ import { ApproxIndexer, KvEventIngestor, RadixIndexer } from "../kv/index.ts";
 import { Router } from "../router/index.ts";
 import type { RouterOptions, RoutingDecision } from "../router/index.ts";
 import type { EndpointClient } from "../runtime/index.ts";
-import type { FrontendMetrics } from "./metrics.ts";
+import type { FrontendMetrics, ModelMetrics } from "./metrics.ts";
 
 export interface WorkerPoolOptions {
   card: ModelCard;
@@ -42,12 +42,16 @@ export class WorkerPool {
   private readonly behind = new Map<WorkerId, number>();
   /** Per worker: what to do with the requests in flight on it if it goes away. */
   private readonly lostHandlers = new Map<WorkerId, Set<() => void>>();
+  private readonly modelMetrics: ModelMetrics;
+  private readonly stopCollecting: () => void;
 
   constructor(private readonly options: WorkerPoolOptions) {
     const withEvents = options.card.publishesKvEvents ?? true;
     const indexer = withEvents ? new RadixIndexer() : new ApproxIndexer();
     this.ingestor = indexer instanceof RadixIndexer ? new KvEventIngestor(indexer, { requestDump: (id) => this.fetchDump(id) }) : null;
     this.router = new Router({ ...options.router, blockSize: options.card.kvBlockSize, indexer });
+    this.modelMetrics = options.metrics.forModel(options.card.name);
+    this.stopCollecting = options.metrics.onCollect(() => this.collectMetrics());
   }
 
   get model(): string {
@@ -167,10 +171,9 @@ export class WorkerPool {
     }
   }
 
-  markFinished(request: PreprocessedRequest, workerId: WorkerId): void {
+  markFinished(request: PreprocessedRequest): void {
     this.router.markFinished(request.requestId);
     this.options.publishSync?.({ model: this.model, kind: "finished", requestId: request.requestId });
-    this.publishWorkerLoad(workerId);
   }
 
   /** Takes a worker whose stream broke out of routing until discovery drops it, or for a while. */
@@ -192,6 +195,7 @@ export class WorkerPool {
   }
 
   close(): void {
+    this.stopCollecting();
     for (const t of this.suspended.values()) clearTimeout(t);
     this.suspended.clear();
   }
@@ -217,21 +221,23 @@ export class WorkerPool {
   }
 
   private recordDecision(d: RoutingDecision): void {
-    const m = this.options.metrics;
-    const model = this.model;
-    m.routerOverhead.observe({ model, phase: "hash" }, d.timings.hashUs / 1e6);
-    m.routerOverhead.observe({ model, phase: "match" }, d.timings.matchUs / 1e6);
-    m.routerOverhead.observe({ model, phase: "schedule" }, d.timings.scheduleUs / 1e6);
-    if (this.options.role !== "prefill") m.kvHitRate.set({ model }, this.router.stats().kvHitRate);
-    this.publishWorkerLoad(d.workerId);
+    const m = this.modelMetrics;
+    m.routerHash.observe(d.timings.hashUs / 1e6);
+    m.routerMatch.observe(d.timings.matchUs / 1e6);
+    m.routerSchedule.observe(d.timings.scheduleUs / 1e6);
   }
 
-  private publishWorkerLoad(workerId: WorkerId): void {
-    const load = this.router.workerLoad(workerId);
-    if (!load) return;
-    const labels = { model: this.model, worker: workerId };
-    this.options.metrics.workerActiveBlocks.set(labels, load.activeDecodeBlocks);
-    this.options.metrics.workerPrefillTokens.set(labels, load.activePrefillTokens);
+  /** Sets the router-state gauges; run at scrape time, not per request. */
+  private collectMetrics(): void {
+    const metrics = this.options.metrics;
+    if (this.options.role !== "prefill") metrics.kvHitRate.set({ model: this.model }, this.router.stats().kvHitRate);
+    for (const workerId of this.workers) {
+      const load = this.router.workerLoad(workerId);
+      if (!load) continue;
+      const labels = { model: this.model, worker: workerId };
+      metrics.workerActiveBlocks.set(labels, load.activeDecodeBlocks);
+      metrics.workerPrefillTokens.set(labels, load.activePrefillTokens);
+    }
   }
 
   private async fetchDump(workerId: WorkerId): Promise<KvBlockSetDump> {

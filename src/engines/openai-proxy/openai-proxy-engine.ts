@@ -2,7 +2,6 @@
 // an Engine. Each request goes to the upstream's /v1/completions with the prompt as the
 // token ids the frontend computed (so the prefix cache the upstream builds is the one the
 // router hashes), streamed with usage; the stream's text deltas come back as token ids.
-import type { ClientRequest } from "node:http";
 import { DEFAULT_KV_BLOCK_SIZE, TurbineError, isTurbineError } from "../../protocols/index.ts";
 import type { EngineOutput, FinishReason, ModelCard, PreprocessedRequest, Usage } from "../../protocols/index.ts";
 import type { Tokenizer } from "../../model/index.ts";
@@ -11,6 +10,7 @@ import { ZmqKvEventSource } from "../kv-events-zmq/index.ts";
 import type { ZmqKvEventSourceOptions, ZmqKvEventSourceStats } from "../kv-events-zmq/index.ts";
 import { SseParser } from "./sse-parser.ts";
 import { UpstreamClient } from "./upstream-client.ts";
+import type { UpstreamStream } from "./upstream-client.ts";
 import { errorOfSocket, errorOfStreamEvent } from "./upstream-errors.ts";
 
 /**
@@ -51,7 +51,8 @@ export interface OpenAIProxyEngineOptions {
 }
 
 interface InFlight {
-  req: ClientRequest | null;
+  /** The upstream request, once sent. */
+  body: UpstreamStream | null;
   promptTokens: number;
   outputTokens: number;
   started: boolean;
@@ -186,7 +187,7 @@ export class OpenAIProxyEngine implements Engine {
       return;
     }
     if (this.closed) throw new TurbineError("RUNTIME_CONNECTION_LOST", "the openai-proxy engine is closed");
-    const r: InFlight = { req: null, promptTokens: request.tokenIds.length, outputTokens: 0, started: false, aborted: false, complete: false };
+    const r: InFlight = { body: null, promptTokens: request.tokenIds.length, outputTokens: 0, started: false, aborted: false, complete: false };
     const onAbort = (): void => abortRequest(r);
     this.inFlight.add(r);
     signal.addEventListener("abort", onAbort, { once: true });
@@ -195,9 +196,9 @@ export class OpenAIProxyEngine implements Engine {
         yield { tokenIds: [], finishReason: "cancelled" };
         return;
       }
-      let res;
+      let stream: UpstreamStream;
       try {
-        res = await this.open(request, maxTokens, r);
+        stream = await this.open(request, maxTokens, r);
       } catch (err) {
         if (r.aborted) {
           yield { tokenIds: [], finishReason: "cancelled" };
@@ -205,18 +206,18 @@ export class OpenAIProxyEngine implements Engine {
         }
         throw err;
       }
-      res.setEncoding("utf8");
       const parser = new SseParser();
       let finish: FinishReason | null = null;
       let usage: Usage | undefined;
       let tail: number[] = [];
       try {
-        // Not destroyed on break: after [DONE] the rest of the response is drained, so the
-        // connection goes back to the agent's pool.
-        for await (const chunk of res.iterator({ destroyOnReturn: false }) as AsyncIterable<string>) {
-          let tokens: number[] = [];
+        // Each read returns all that arrived since the last: a fast upstream's many events
+        // become one output. After [DONE] the rest of the answer is left to arrive by itself,
+        // so the connection goes back to the pool.
+        for (let text = await stream.read(); text !== null; text = await stream.read()) {
+          const tokens: number[] = [];
           let done = false;
-          for (const data of parser.push(chunk)) {
+          for (const data of parser.push(text)) {
             if (data === "[DONE]") {
               done = true;
               break;
@@ -225,8 +226,7 @@ export class OpenAIProxyEngine implements Engine {
             if (event.error) throw errorOfStreamEvent(this.client.baseUrl, event.error);
             const choice = event.choices?.[0];
             if (choice) {
-              const ids = this.tokensOf(choice);
-              if (ids.length > 0) tokens = tokens.length === 0 ? ids : tokens.concat(ids);
+              for (const id of this.tokensOf(choice)) tokens.push(id);
               if (choice.finish_reason) finish = finishOf(choice.finish_reason);
             }
             if (event.usage) usage = this.usageOf(event.usage, promptTokens, k, r.outputTokens + tokens.length);
@@ -237,7 +237,6 @@ export class OpenAIProxyEngine implements Engine {
           }
           if (done) {
             r.complete = true;
-            res.resume();
             tail = tokens;
             break;
           }
@@ -264,26 +263,25 @@ export class OpenAIProxyEngine implements Engine {
       this.inFlight.delete(r);
       // Ends the upstream request if the consumer stopped early (client gone, stop string):
       // the upstream sees its client disconnect and stops generating.
-      if (!r.complete && r.req && !r.req.destroyed) r.req.destroy();
+      if (!r.complete) r.body?.destroy();
     }
   }
 
   /** Sends the request; in "auto", falls back to a text prompt once if tokens are refused. */
-  private async open(request: PreprocessedRequest, maxTokens: number, r: InFlight) {
+  private async open(request: PreprocessedRequest, maxTokens: number, r: InFlight): Promise<UpstreamStream> {
     const asTokens = this.promptFormat !== "text";
-    const attach = (req: ClientRequest): void => {
-      r.req = req;
-      if (r.aborted) req.destroy();
-    };
+    // Held at once, so that an abort (client gone, engine closing) can end it at any point.
+    r.body = this.client.post("/completions", this.body(request, maxTokens, asTokens));
     try {
-      const { res } = await this.client.post("/completions", this.body(request, maxTokens, asTokens), attach);
+      await r.body.ready;
       if (this.promptFormat === "auto") this.promptFormat = "tokens";
-      return res;
+      return r.body;
     } catch (err) {
       if (this.promptFormat !== "auto" || !asTokens || !isTurbineError(err) || err.code !== "REQUEST_INVALID" || r.aborted) throw err;
-      const { res } = await this.client.post("/completions", this.body(request, maxTokens, false), attach);
+      r.body = this.client.post("/completions", this.body(request, maxTokens, false));
+      await r.body.ready;
       this.promptFormat = "text";
-      return res;
+      return r.body;
     }
   }
 
@@ -345,5 +343,5 @@ function abortRequest(r: InFlight): void {
   // A finished request's connection is back in the pool, serving another: leave it.
   if (r.aborted || r.complete) return;
   r.aborted = true;
-  r.req?.destroy();
+  r.body?.destroy();
 }

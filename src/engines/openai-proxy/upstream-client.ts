@@ -1,11 +1,20 @@
-// HTTP to one upstream OpenAI-compatible server: a keep-alive agent (one TCP connection per
-// concurrent request, reused: no handshake per request), JSON posts whose response is handed
-// over as soon as its status is known, and error answers read and mapped before any token.
-import http from "node:http";
-import https from "node:https";
-import type { ClientRequest, IncomingMessage, RequestOptions } from "node:http";
+// HTTP to one upstream OpenAI-compatible server, on undici's connection pool: keep-alive
+// connections (one per concurrent request, reused: no handshake per request), JSON posts whose
+// answer is streamed as text, and error answers read and mapped before any token.
+//
+// Why undici's low-level `dispatch` rather than node:http's client or undici's `request`: a
+// proxy spends most of its per-request CPU on the upstream leg, and `dispatch` hands over the
+// response bytes from callbacks, with no ClientRequest/agent machinery and no Readable
+// stream. Only the Pool class is loaded (its own file): undici's front door would install its
+// Agent as the process's global fetch dispatcher, which a library must not do.
+import { createRequire } from "node:module";
+import { StringDecoder } from "node:string_decoder";
+import type { IncomingHttpHeaders } from "node:http";
+import type { Dispatcher, Pool } from "undici";
 import { TurbineError } from "../../protocols/index.ts";
 import { errorOfSocket, errorOfStatus } from "./upstream-errors.ts";
+
+const PoolClass = createRequire(import.meta.url)("undici/lib/dispatcher/pool.js") as new (origin: string, options: Pool.Options) => Pool;
 
 export interface UpstreamClientOptions {
   /** Base URL, with or without the trailing "/v1": "http://10.0.0.5:8000" or ".../v1". */
@@ -16,102 +25,195 @@ export interface UpstreamClientOptions {
   maxSockets?: number;
 }
 
-export interface UpstreamResponse {
-  req: ClientRequest;
-  res: IncomingMessage;
-}
+/** Bytes received and not yet read past which the upstream connection is paused. */
+const HIGH_WATER_BYTES = 1 << 20;
+/** Most of an error answer kept for its message. */
+const MAX_ERROR_BODY = 65536;
 
 function ignore(): void {}
+
+/**
+ * One upstream request's answer, read as text. `ready` settles when the status is known (a
+ * 2xx, or the mapped error); `read` returns everything that arrived since the last read, or
+ * null at the end; `destroy` ends the request at any point (the upstream sees its client go).
+ */
+export class UpstreamStream {
+  /** Resolves on a 2xx status; rejects with a mapped TurbineError otherwise. */
+  readonly ready: Promise<void>;
+  private resolveReady!: () => void;
+  private rejectReady!: (err: TurbineError) => void;
+  private controller: Dispatcher.DispatchController | null = null;
+  private readonly decoder = new StringDecoder("utf8");
+  private chunks: string[] = [];
+  private numBytes = 0;
+  private ended = false;
+  private failure: TurbineError | null = null;
+  private wake: (() => void) | null = null;
+  private destroyed = false;
+  /** The upstream sent the whole answer: its connection goes back to the pool. */
+  complete = false;
+
+  constructor() {
+    this.ready = new Promise<void>((resolve, reject) => {
+      this.resolveReady = resolve;
+      this.rejectReady = reject;
+    });
+    // A rejection nobody awaits (the reader gave up first) must not become unhandled.
+    this.ready.catch(ignore);
+  }
+
+  /** The next text received (all of it since the last call), or null once the answer ended. */
+  async read(): Promise<string | null> {
+    while (this.chunks.length === 0 && !this.ended) await new Promise<void>((r) => (this.wake = r));
+    if (this.chunks.length > 0) {
+      const text = this.chunks.length === 1 ? this.chunks[0]! : this.chunks.join("");
+      this.chunks = [];
+      this.numBytes = 0;
+      if (this.controller?.paused) this.controller.resume();
+      return text;
+    }
+    if (this.failure) throw this.failure;
+    return null;
+  }
+
+  /** Ends the request now (not one the upstream already finished); reads then throw RUNTIME_CANCELLED. */
+  destroy(): void {
+    if (this.destroyed || this.complete) return;
+    this.destroyed = true;
+    this.controller?.abort(new Error("cancelled by Turbine"));
+    this.finish(new TurbineError("RUNTIME_CANCELLED", "the upstream request was cancelled"));
+  }
+
+  // ---- called by the dispatch handler ----
+
+  /** @internal */
+  attach(controller: Dispatcher.DispatchController): void {
+    this.controller = controller;
+    if (this.destroyed) controller.abort(new Error("cancelled by Turbine"));
+  }
+
+  /** @internal */
+  started(): void {
+    this.resolveReady();
+  }
+
+  /** @internal */
+  push(bytes: Buffer): void {
+    if (this.ended) return;
+    const text = this.decoder.write(bytes);
+    if (text.length > 0) this.chunks.push(text);
+    this.numBytes += bytes.length;
+    if (this.numBytes > HIGH_WATER_BYTES) this.controller?.pause();
+    this.notify();
+  }
+
+  /** @internal */
+  end(): void {
+    if (this.ended) return;
+    const rest = this.decoder.end();
+    if (rest.length > 0) this.chunks.push(rest);
+    this.complete = true;
+    this.ended = true;
+    this.notify();
+  }
+
+  /** @internal Fails the answer: before the status, `ready` rejects; after, `read` throws. */
+  finish(err: TurbineError): void {
+    this.rejectReady(err);
+    if (this.ended) return;
+    this.failure = err;
+    this.ended = true;
+    this.notify();
+  }
+
+  private notify(): void {
+    const w = this.wake;
+    this.wake = null;
+    w?.();
+  }
+}
 
 export class UpstreamClient {
   /** The normalized base, ending in "/v1". */
   readonly baseUrl: string;
-  private readonly url: URL;
-  private readonly agent: http.Agent;
-  private readonly request: typeof http.request;
+  private readonly basePath: string;
+  private readonly pool: Pool;
   private readonly headers: Record<string, string>;
 
   constructor(options: UpstreamClientOptions) {
     const base = options.baseUrl.replace(/\/+$/, "");
     this.baseUrl = base.endsWith("/v1") ? base : `${base}/v1`;
-    this.url = new URL(this.baseUrl);
-    const secure = this.url.protocol === "https:";
-    if (!secure && this.url.protocol !== "http:") throw new TurbineError("REQUEST_INVALID", `upstream URL must be http(s): ${options.baseUrl}`);
-    const agentOptions = { keepAlive: true, maxSockets: options.maxSockets ?? 1024, maxFreeSockets: 256, scheduling: "lifo" as const };
-    this.agent = secure ? new https.Agent(agentOptions) : new http.Agent(agentOptions);
-    this.request = secure ? https.request : http.request;
+    const url = new URL(this.baseUrl);
+    if (url.protocol !== "https:" && url.protocol !== "http:") throw new TurbineError("REQUEST_INVALID", `upstream URL must be http(s): ${options.baseUrl}`);
+    this.basePath = url.pathname;
+    // No header or body timeouts: a long prefill may keep a stream silent for minutes, and a
+    // stalled upstream is the frontend's to give up on (it migrates the request).
+    this.pool = new PoolClass(url.origin, { connections: options.maxSockets ?? 1024, pipelining: 1, headersTimeout: 0, bodyTimeout: 0 });
     this.headers = { "content-type": "application/json", accept: "text/event-stream, application/json" };
     if (options.apiKey) this.headers["authorization"] = `Bearer ${options.apiKey}`;
   }
 
-  /** Request options for `path` under the upstream's base path, on the keep-alive agent. */
-  private options(method: string, path: string, headers: Record<string, string | number>): RequestOptions {
-    return {
-      protocol: this.url.protocol,
-      hostname: this.url.hostname,
-      port: this.url.port,
-      path: this.url.pathname + path,
-      method,
-      agent: this.agent,
-      headers,
-    };
-  }
-
   /**
-   * POSTs JSON to `path` (under /v1). Resolves with the response once a 2xx status arrives;
-   * rejects with a mapped TurbineError otherwise. `onRequest` receives the request at once,
-   * so the caller can destroy it (cancellation) before the response comes.
+   * POSTs JSON to `path` (under /v1) and returns the answer at once: await its `ready` for the
+   * status (a non-2xx answer is read whole and mapped to a TurbineError), then `read` it.
    */
-  post(path: string, body: string, onRequest?: (req: ClientRequest) => void): Promise<UpstreamResponse> {
-    return new Promise((resolve, reject) => {
-      const req = this.request(this.options("POST", path, { ...this.headers, "content-length": Buffer.byteLength(body) }));
-      req.on("response", (res) => {
-        const status = res.statusCode ?? 0;
-        if (status >= 200 && status < 300) {
-          // Errors reach the reader through its iterator; between reads (or after the reader
-          // stopped) an abort must not become an uncaught 'error' event.
-          res.on("error", ignore);
-          resolve({ req, res });
-          return;
-        }
-        res.setEncoding("utf8");
-        let text = "";
-        res.on("data", (c: string) => {
-          if (text.length < 65536) text += c;
-        });
-        res.on("end", () => reject(errorOfStatus(this.baseUrl, status, text, res.headers["retry-after"])));
-        res.on("error", (err) => reject(errorOfSocket(this.baseUrl, err)));
-      });
-      req.on("error", (err) => reject(errorOfSocket(this.baseUrl, err)));
-      onRequest?.(req);
-      req.end(body);
-    });
+  post(path: string, body: string): UpstreamStream {
+    const stream = new UpstreamStream();
+    this.dispatch("POST", path, body, stream);
+    return stream;
   }
 
   /** GETs JSON from `path` (under /v1). */
   async getJson(path: string): Promise<unknown> {
-    return new Promise((resolve, reject) => {
-      const req = this.request(this.options("GET", path, this.headers));
-      req.on("response", (res) => {
-        res.setEncoding("utf8");
-        let text = "";
-        res.on("data", (c: string) => (text += c));
-        res.on("end", () => {
-          const status = res.statusCode ?? 0;
-          if (status < 200 || status >= 300) return reject(errorOfStatus(this.baseUrl, status, text, res.headers["retry-after"]));
-          try {
-            resolve(JSON.parse(text));
-          } catch (err) {
-            reject(new TurbineError("ENGINE_FAILED", `upstream ${this.baseUrl}${path} did not answer JSON`, { cause: err }));
-          }
-        });
-      });
-      req.on("error", (err) => reject(errorOfSocket(this.baseUrl, err)));
-      req.end();
-    });
+    const stream = new UpstreamStream();
+    this.dispatch("GET", path, null, stream);
+    await stream.ready;
+    let text = "";
+    for (let t = await stream.read(); t !== null; t = await stream.read()) text += t;
+    try {
+      return JSON.parse(text);
+    } catch (err) {
+      throw new TurbineError("ENGINE_FAILED", `upstream ${this.baseUrl}${path} did not answer JSON`, { cause: err });
+    }
   }
 
+  /** Closes every connection; requests in flight fail. */
   close(): void {
-    this.agent.destroy();
+    this.pool.destroy().catch(ignore);
+  }
+
+  private dispatch(method: "GET" | "POST", path: string, body: string | null, stream: UpstreamStream): void {
+    const baseUrl = this.baseUrl;
+    let status = 0;
+    let retryAfter: string | string[] | undefined;
+    let errorText = "";
+    const ok = (): boolean => status >= 200 && status < 300;
+    const handler: Dispatcher.DispatchHandler = {
+      onRequestStart(controller) {
+        stream.attach(controller);
+      },
+      onResponseStart(_controller, statusCode, headers: IncomingHttpHeaders) {
+        status = statusCode;
+        if (ok()) stream.started();
+        else retryAfter = headers["retry-after"];
+      },
+      onResponseData(_controller, chunk) {
+        if (ok()) stream.push(chunk);
+        else if (errorText.length < MAX_ERROR_BODY) errorText += chunk.toString("utf8");
+      },
+      onResponseEnd() {
+        if (ok()) stream.end();
+        else stream.finish(errorOfStatus(baseUrl, status, errorText.slice(0, MAX_ERROR_BODY), retryAfter));
+      },
+      onResponseError(_controller, err) {
+        stream.finish(errorOfSocket(baseUrl, err));
+      },
+    };
+    try {
+      this.pool.dispatch({ path: this.basePath + path, method, headers: this.headers, body }, handler);
+    } catch (err) {
+      // A closed pool throws at once.
+      stream.finish(errorOfSocket(baseUrl, err));
+    }
   }
 }

@@ -157,3 +157,15 @@ test("openai-proxy - auto prompt format falls back to text for a server that tak
     await new Promise((r) => textOnly.close(r));
   }
 });
+
+test("openai-proxy - loading the engine leaves the process's global fetch dispatcher alone", async () => {
+  // undici's front door installs its Agent as the global dispatcher that Node's fetch uses;
+  // the upstream client loads only undici's Pool, so an application's fetch is unaffected.
+  const { execFileSync } = await import("node:child_process");
+  const script = `
+    const key = Symbol.for("undici.globalDispatcher.1");
+    await import(${JSON.stringify(new URL("../../../src/engines/index.ts", import.meta.url).href)});
+    process.stdout.write(String(globalThis[key] === undefined));`;
+  const out = execFileSync(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], { encoding: "utf8" });
+  assert.equal(out, "true");
+});
