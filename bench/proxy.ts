@@ -1,12 +1,14 @@
 // `npm run bench:proxy`: Turbine (frontend + kv router + one openai-proxy worker) in front of a
-// fast mock OpenAI-compatible upstream, against the same upstream called directly and through
-// nginx (proxy_buffering off), in one run. Streaming chat completions of 16 tokens at
-// concurrency 1, 32 and 128; requests/s and TTFT p50/p99, as ratios against direct.
-// Each piece runs in its own process: upstream, Turbine, nginx, load generator.
+// fast mock OpenAI-compatible upstream, against the same upstream called directly, through
+// nginx (proxy_buffering off) and through a bare Node.js proxy (fastify + undici, no
+// tokenization or routing), in one run. Streaming chat completions of 16 tokens at concurrency
+// 1, 32 and 128; requests/s and TTFT p50/p99 as ratios against direct, and the serving
+// process's CPU per request. Each piece runs in its own process: upstream, Turbine, nginx,
+// the Node.js proxy, load generator.
 import { spawn, execFileSync } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
 import http from "node:http";
-import { mkdtempSync, writeFileSync, rmSync, existsSync } from "node:fs";
+import { mkdtempSync, writeFileSync, rmSync, existsSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { freePort, percentile, sortedCopy } from "./support.ts";
@@ -14,8 +16,9 @@ import { freePort, percentile, sortedCopy } from "./support.ts";
 const NUM_TOKENS = 16;
 // BENCH_CONCURRENCY="32" and BENCH_TARGETS="direct,turbine" narrow a run (profiling).
 const CONCURRENCIES = (process.env["BENCH_CONCURRENCY"] ?? "1,32,128").split(",").map(Number);
-const TARGETS = (process.env["BENCH_TARGETS"] ?? "direct,nginx,turbine").split(",");
+const TARGETS = (process.env["BENCH_TARGETS"] ?? "direct,nginx,node-proxy,turbine").split(",");
 const DURATION_MS = Number(process.env["BENCH_DURATION_MS"] ?? 3000);
+const WARMUP_MS = Number(process.env["BENCH_WARMUP_MS"] ?? 1000);
 // Time between the mock's tokens (ms); 0: all at once (the default: measures proxy overhead only).
 const ITL_MS = Number(process.env["BENCH_ITL_MS"] ?? 0);
 const MODEL = "mock";
@@ -64,6 +67,27 @@ function runUpstream(port: number): void {
   server.listen(port, "127.0.0.1", () => process.send?.("ready"));
 }
 
+// ---- role: the floor of a Node.js proxy ----
+// The same libraries Turbine serves and proxies with (fastify, undici's pool), doing only what
+// any proxy must: parse the JSON body, forward it, pipe the answer's bytes back. No template,
+// tokenizer, routing or SSE re-encoding: the throughput ceiling of a one-process Node.js proxy
+// on this machine, which Turbine's ratio should be read against.
+async function runNodeProxy(port: number, upstream: string): Promise<void> {
+  const { default: Fastify } = await import("fastify");
+  const { Pool } = await import("undici");
+  const pool = new Pool(upstream, { connections: 1024 });
+  const app = Fastify();
+  app.post("/v1/chat/completions", async (req, reply) => {
+    const res = await pool.request({ path: "/v1/chat/completions", method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(req.body) });
+    reply.hijack();
+    reply.raw.writeHead(res.statusCode, { "content-type": "text/event-stream", "cache-control": "no-cache" });
+    for await (const chunk of res.body) reply.raw.write(chunk);
+    reply.raw.end();
+  });
+  await app.listen({ host: "127.0.0.1", port });
+  process.send?.("ready");
+}
+
 // ---- role: Turbine with one openai-proxy worker ----
 async function runTurbine(port: number, upstream: string): Promise<void> {
   const { Runtime } = await import("../src/runtime/index.ts");
@@ -87,7 +111,7 @@ interface LoadResult {
   ttftMs: number[];
 }
 
-async function runLoad(url: string, concurrency: number, durationMs: number): Promise<LoadResult> {
+async function runLoad(url: string, concurrency: number, durationMs: number, onMeasuring: () => void): Promise<LoadResult> {
   const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
   const u = new URL(url);
   const body = JSON.stringify({
@@ -131,11 +155,19 @@ async function runLoad(url: string, concurrency: number, durationMs: number): Pr
       });
       req.end(body);
     });
-  // Warm-up: open the connections.
-  await Promise.all(Array.from({ length: concurrency }, one));
+  // Warm-up at the cell's concurrency, the same for every target: opens the connections and
+  // lets the server's JIT settle (a Node.js server is several times slower in its first second).
+  const warmEnd = performance.now() + WARMUP_MS;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      do await one();
+      while (performance.now() < warmEnd);
+    }),
+  );
   ttft.length = 0;
   numRequests = 0;
   numErrors = 0;
+  onMeasuring();
   const start = performance.now();
   const end = start + durationMs;
   await Promise.all(
@@ -157,12 +189,33 @@ function child(args: string[]): Promise<ChildProcess> {
   });
 }
 
-function load(url: string, concurrency: number): Promise<LoadResult> {
+/** Runs a load generator; `onMeasuring` is called when its warm-up ends and measuring starts. */
+function load(url: string, concurrency: number, onMeasuring: () => void): Promise<LoadResult> {
   return new Promise((resolve, reject) => {
     const c = spawn(process.execPath, ["--import", "tsx", self, "load", url, String(concurrency), String(DURATION_MS)], { stdio: ["ignore", "inherit", "inherit", "ipc"] });
-    c.once("message", (m) => resolve(m as LoadResult));
+    c.on("message", (m) => {
+      if (m === "measuring") onMeasuring();
+      else resolve(m as LoadResult);
+    });
     c.once("exit", (code) => code !== 0 && reject(new Error(`load generator exited with ${code}`)));
   });
+}
+
+/** CPU seconds (user + system) of a process and its children so far (Linux /proc); null elsewhere. */
+function cpuSeconds(pid: number): number | null {
+  try {
+    const ticks = (p: number): number => {
+      const fields = readFileSync(`/proc/${p}/stat`, "utf8").split(") ")[1]!.split(" ");
+      return Number(fields[11]) + Number(fields[12]);
+    };
+    let total = ticks(pid);
+    // nginx serves from a worker process, the master's child.
+    const children = readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim();
+    for (const c of children ? children.split(" ") : []) total += ticks(Number(c));
+    return total / 100; // USER_HZ
+  } catch {
+    return null;
+  }
 }
 
 function nginxBinary(): string | null {
@@ -220,36 +273,51 @@ http {
 
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), "turbine-bench-proxy-"));
-  const [upPort, turbinePort, nginxPort] = [await freePort(), await freePort(), await freePort()];
+  const [upPort, turbinePort, nginxPort, nodeProxyPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
   const procs: ChildProcess[] = [];
   try {
     procs.push(await child(["upstream", String(upPort)]));
     procs.push(await child(["turbine", String(turbinePort), `http://127.0.0.1:${upPort}`]));
+    const nodeProxy = TARGETS.includes("node-proxy") ? await child(["node-proxy", String(nodeProxyPort), `http://127.0.0.1:${upPort}`]) : null;
+    if (nodeProxy) procs.push(nodeProxy);
     const nginx = TARGETS.includes("nginx") ? await startNginx(dir, nginxPort, upPort) : null;
     if (nginx) procs.push(nginx);
     const targets = ([
       ["direct", `http://127.0.0.1:${upPort}`],
       ...(nginx ? ([["nginx", `http://127.0.0.1:${nginxPort}`]] as [string, string][]) : []),
+      ["node-proxy", `http://127.0.0.1:${nodeProxyPort}`],
       ["turbine", `http://127.0.0.1:${turbinePort}`],
     ] as [string, string][]).filter(([name]) => TARGETS.includes(name));
+    // The process that serves each target (direct: the upstream itself), for its CPU per request.
+    const pidOf: Record<string, number | undefined> = { direct: procs[0]?.pid, turbine: procs[1]?.pid, nginx: nginx?.pid, "node-proxy": nodeProxy?.pid };
     const rows: string[] = [];
+    const summary: string[] = [];
     for (const c of CONCURRENCIES) {
       let base: { rps: number; p50: number; p99: number } | null = null;
+      const rpsOf: Record<string, number> = {};
       for (const [name, url] of targets) {
-        const r = await load(url, c);
+        const pid = pidOf[name];
+        let cpu0: number | null = null;
+        const r = await load(url, c, () => (cpu0 = pid ? cpuSeconds(pid) : null));
+        const cpu1 = pid ? cpuSeconds(pid) : null;
         const sorted = sortedCopy(r.ttftMs);
         const m = { rps: r.numRequests / r.seconds, p50: percentile(sorted, 50), p99: percentile(sorted, 99) };
+        rpsOf[name] = m.rps;
         base ??= m;
         const x = (v: number, b: number): string => `${(v / b).toFixed(2)}×`;
+        // The serving process's CPU over the measured part (10 ms resolution), per request.
+        const cpuUs = cpu0 !== null && cpu1 !== null ? (((cpu1 - cpu0) * 1e6) / r.numRequests).toFixed(0) : "n/a";
         rows.push(
-          `| ${c} | ${name} | ${m.rps.toFixed(0)} | ${x(m.rps, base.rps)} | ${m.p50.toFixed(2)} | ${x(m.p50, base.p50)} | ${m.p99.toFixed(2)} | ${x(m.p99, base.p99)} | ${r.numErrors} |`,
+          `| ${c} | ${name} | ${m.rps.toFixed(0)} | ${x(m.rps, base.rps)} | ${m.p50.toFixed(2)} | ${x(m.p50, base.p50)} | ${m.p99.toFixed(2)} | ${x(m.p99, base.p99)} | ${cpuUs} | ${r.numErrors} |`,
         );
       }
+      if (rpsOf["turbine"] && rpsOf["node-proxy"]) summary.push(`concurrency ${c}: Turbine ${(rpsOf["turbine"] / rpsOf["node-proxy"]).toFixed(2)}× the bare Node.js proxy's requests/s`);
     }
     console.log(`\nStreaming chat completions, ${NUM_TOKENS} tokens, mock inter-token time ${ITL_MS} ms, ${DURATION_MS / 1000} s per cell; ratios against direct.\n`);
-    console.log("| concurrency | target | req/s | req/s vs direct | TTFT p50 (ms) | p50 vs direct | TTFT p99 (ms) | p99 vs direct | errors |");
-    console.log("| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+    console.log("| concurrency | target | req/s | req/s vs direct | TTFT p50 (ms) | p50 vs direct | TTFT p99 (ms) | p99 vs direct | server CPU µs/req | errors |");
+    console.log("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
     for (const r of rows) console.log(r);
+    if (summary.length > 0) console.log(`\n${summary.join("\n")}`);
   } finally {
     for (const p of procs) p.kill("SIGTERM");
     rmSync(dir, { recursive: true, force: true });
@@ -259,7 +327,8 @@ async function main(): Promise<void> {
 const role = process.argv[2];
 if (role === "upstream") runUpstream(Number(process.argv[3]));
 else if (role === "turbine") await runTurbine(Number(process.argv[3]), process.argv[4]!);
+else if (role === "node-proxy") await runNodeProxy(Number(process.argv[3]), process.argv[4]!);
 else if (role === "load") {
-  const r = await runLoad(process.argv[3]!, Number(process.argv[4]), Number(process.argv[5]));
+  const r = await runLoad(process.argv[3]!, Number(process.argv[4]), Number(process.argv[5]), () => process.send!("measuring"));
   process.send!(r, () => process.exit(0));
 } else await main();
