@@ -18,7 +18,7 @@ const NUM_TOKENS = 16;
 const CONCURRENCIES = (process.env["BENCH_CONCURRENCY"] ?? "1,32,128").split(",").map(Number);
 const TARGETS = (process.env["BENCH_TARGETS"] ?? "direct,nginx,node-proxy,turbine").split(",");
 const DURATION_MS = Number(process.env["BENCH_DURATION_MS"] ?? 3000);
-const WARMUP_MS = Number(process.env["BENCH_WARMUP_MS"] ?? 1000);
+const WARMUP_MS = Number(process.env["BENCH_WARMUP_MS"] ?? 3000);
 // Time between the mock's tokens (ms); 0: all at once (the default: measures proxy overhead only).
 const ITL_MS = Number(process.env["BENCH_ITL_MS"] ?? 0);
 const MODEL = "mock";
