@@ -237,6 +237,7 @@ export class OpenAIProxyEngine implements Engine {
           }
           if (done) {
             r.complete = true;
+            stream.detach();
             tail = tokens;
             break;
           }

@@ -50,6 +50,8 @@ export class UpstreamStream {
   private failure: TurbineError | null = null;
   private wake: (() => void) | null = null;
   private destroyed = false;
+  /** The reader is done: what still arrives is dropped. */
+  private detached = false;
   /** The upstream sent the whole answer: its connection goes back to the pool. */
   complete = false;
 
@@ -76,12 +78,24 @@ export class UpstreamStream {
     return null;
   }
 
+  /**
+   * The reader has all it needs (it saw [DONE]): the rest of the answer is dropped as it
+   * arrives, never paused on, and the connection goes back to the pool when the answer ends.
+   */
+  detach(): void {
+    this.detached = true;
+    this.chunks = [];
+    this.numBytes = 0;
+    if (this.controller?.paused) this.controller.resume();
+  }
+
   /** Ends the request now (not one the upstream already finished); reads then throw RUNTIME_CANCELLED. */
   destroy(): void {
     if (this.destroyed || this.complete) return;
     this.destroyed = true;
-    this.controller?.abort(new Error("cancelled by Turbine"));
+    // Settled first: the abort reports back synchronously, as a socket error.
     this.finish(new TurbineError("RUNTIME_CANCELLED", "the upstream request was cancelled"));
+    this.controller?.abort(new Error("cancelled by Turbine"));
   }
 
   // ---- called by the dispatch handler ----
@@ -99,7 +113,7 @@ export class UpstreamStream {
 
   /** @internal */
   push(bytes: Buffer): void {
-    if (this.ended) return;
+    if (this.ended || this.detached) return;
     const text = this.decoder.write(bytes);
     if (text.length > 0) this.chunks.push(text);
     this.numBytes += bytes.length;
