@@ -42,7 +42,8 @@ export async function* postprocess(outputs: AsyncIterable<EngineOutput>, options
       throw new TurbineError("ENGINE_FAILED", out.error?.message ?? "the engine failed", { cause: out.error });
     }
     completionTokens += out.tokenIds.length;
-    let text = out.tokenIds.length > 0 ? detokenizer.push(out.tokenIds) : "";
+    // An engine that has the text (an upstream server) is taken at its word; ids are decoded.
+    let text = out.text ?? (out.tokenIds.length > 0 ? detokenizer.push(out.tokenIds) : "");
     if (out.finishReason) text += detokenizer.flush();
     if (jail) {
       const r = jail.push(text);

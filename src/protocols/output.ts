@@ -17,6 +17,12 @@ export interface Usage {
  */
 export interface EngineOutput {
   tokenIds: number[];
+  /**
+   * The text of these tokens as the engine produced it, when it has it (an upstream
+   * OpenAI-compatible server answers text): the frontend sends it as is rather than decoding
+   * `tokenIds`, which for such engines are a re-tokenization of that text, for accounting.
+   */
+  text?: string;
   finishReason?: FinishReason;
   usage?: Usage;
   /** Set with finishReason "error". */
@@ -26,18 +32,22 @@ export interface EngineOutput {
 }
 
 /**
- * Merges consecutive outputs of one stream into one (token ids concatenated; finish reason,
- * usage and error from the last that has them). Used to coalesce tokens under load.
+ * Merges consecutive outputs of one stream into one (token ids concatenated; text concatenated
+ * when every output has it; finish reason, usage and error from the last that has them). Used
+ * to coalesce tokens under load.
  */
 export function mergeEngineOutputs(batch: readonly EngineOutput[]): EngineOutput {
   if (batch.length === 1) return batch[0]!;
   const merged: EngineOutput = { tokenIds: [] };
+  let text: string | undefined = "";
   for (const out of batch) {
     for (const t of out.tokenIds) merged.tokenIds.push(t);
+    text = text !== undefined && out.text !== undefined ? text + out.text : undefined;
     if (out.finishReason !== undefined) merged.finishReason = out.finishReason;
     if (out.usage !== undefined) merged.usage = out.usage;
     if (out.error !== undefined) merged.error = out.error;
     if (out.kvTransfer !== undefined) merged.kvTransfer = out.kvTransfer;
   }
+  if (text !== undefined) merged.text = text;
   return merged;
 }

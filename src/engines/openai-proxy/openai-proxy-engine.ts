@@ -183,7 +183,7 @@ export class OpenAIProxyEngine implements Engine {
     const promptTokens = request.tokenIds.length - k;
     const maxTokens = request.stop.maxTokens - k;
     if (maxTokens <= 0) {
-      yield { tokenIds: [], finishReason: "length", usage: { promptTokens, completionTokens: k, cachedTokens: 0 } };
+      yield { tokenIds: [], text: "", finishReason: "length", usage: { promptTokens, completionTokens: k, cachedTokens: 0 } };
       return;
     }
     if (this.closed) throw new TurbineError("RUNTIME_CONNECTION_LOST", "the openai-proxy engine is closed");
@@ -193,7 +193,7 @@ export class OpenAIProxyEngine implements Engine {
     signal.addEventListener("abort", onAbort, { once: true });
     try {
       if (signal.aborted) {
-        yield { tokenIds: [], finishReason: "cancelled" };
+        yield { tokenIds: [], text: "", finishReason: "cancelled" };
         return;
       }
       let stream: UpstreamStream;
@@ -201,7 +201,7 @@ export class OpenAIProxyEngine implements Engine {
         stream = await this.open(request, maxTokens, r);
       } catch (err) {
         if (r.aborted) {
-          yield { tokenIds: [], finishReason: "cancelled" };
+          yield { tokenIds: [], text: "", finishReason: "cancelled" };
           return;
         }
         throw err;
@@ -210,12 +210,14 @@ export class OpenAIProxyEngine implements Engine {
       let finish: FinishReason | null = null;
       let usage: Usage | undefined;
       let tail: number[] = [];
+      let tailText = "";
       try {
         // Each read returns all that arrived since the last: a fast upstream's many events
         // become one output. After [DONE] the rest of the answer is left to arrive by itself,
         // so the connection goes back to the pool.
         for (let text = await stream.read(); text !== null; text = await stream.read()) {
           const tokens: number[] = [];
+          let deltaText = "";
           let done = false;
           for (const data of parser.push(text)) {
             if (data === "[DONE]") {
@@ -226,6 +228,7 @@ export class OpenAIProxyEngine implements Engine {
             if (event.error) throw errorOfStreamEvent(this.client.baseUrl, event.error);
             const choice = event.choices?.[0];
             if (choice) {
+              if (choice.text) deltaText += choice.text;
               for (const id of this.tokensOf(choice)) tokens.push(id);
               if (choice.finish_reason) finish = finishOf(choice.finish_reason);
             }
@@ -239,26 +242,27 @@ export class OpenAIProxyEngine implements Engine {
             r.complete = true;
             stream.detach();
             tail = tokens;
+            tailText = deltaText;
             break;
           }
-          if (tokens.length > 0) yield { tokenIds: tokens };
+          if (tokens.length > 0 || deltaText.length > 0) yield { tokenIds: tokens, text: deltaText };
         }
       } catch (err) {
         if (r.aborted) {
-          yield { tokenIds: [], finishReason: "cancelled" };
+          yield { tokenIds: [], text: "", finishReason: "cancelled" };
           return;
         }
         throw isTurbineError(err) ? err : errorOfSocket(this.client.baseUrl, err);
       }
       if (r.aborted) {
-        yield { tokenIds: [], finishReason: "cancelled" };
+        yield { tokenIds: [], text: "", finishReason: "cancelled" };
         return;
       }
       if (finish === null) {
         throw new TurbineError("RUNTIME_CONNECTION_LOST", `upstream ${this.client.baseUrl} ended the stream before the request finished`);
       }
       r.complete = true;
-      yield { tokenIds: tail, finishReason: finish, usage: usage ?? { promptTokens, completionTokens: k + r.outputTokens, cachedTokens: 0 } };
+      yield { tokenIds: tail, text: tailText, finishReason: finish, usage: usage ?? { promptTokens, completionTokens: k + r.outputTokens, cachedTokens: 0 } };
     } finally {
       signal.removeEventListener("abort", onAbort);
       this.inFlight.delete(r);

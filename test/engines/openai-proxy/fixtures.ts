@@ -22,13 +22,13 @@ export type ProxyWorkerOptions = Partial<Omit<OpenAIProxyEngineOptions, "card" |
 export async function startProxyFleet(
   upstreams: ProxyWorkerOptions[],
   router: Omit<RouterOptions, "blockSize" | "indexer"> = { policy: "kv" },
+  model: Pick<OpenAIProxyEngineOptions, "card" | "tokenizer"> = builtinByteModel(),
 ): Promise<ProxyFleet> {
   const runtime = Runtime.embedded();
   const namespace = "proxy-test";
   const frontend = await Frontend.start({ runtime, namespace, host: "127.0.0.1", port: 0, router, processMetrics: false });
   const workers: Worker[] = [];
   const engines: OpenAIProxyEngine[] = [];
-  const model = builtinByteModel();
   for (const u of upstreams) {
     const engine = new OpenAIProxyEngine({ upstreamModel: "turbine-byte", ...u, card: model.card, tokenizer: model.tokenizer });
     engines.push(engine);
