@@ -17,6 +17,8 @@ export interface OpenAIProxySpec {
   upstreams: string[];
   upstreamModel?: string;
   upstreamApiKey?: string;
+  /** An upstream silent this long fails the request (it migrates); default 300 s. */
+  upstreamStallTimeoutMs?: number;
   promptFormat?: PromptFormat;
   outputTokens?: OutputTokens;
   /** The i-th upstream's ZMQ KV event publisher (vLLM/SGLang --kv-events-config). */
@@ -64,6 +66,7 @@ export async function prepareEngines(spec: EngineSpec): Promise<EngineFactory> {
           upstream: p.upstreams[i]!,
           upstreamModel: p.upstreamModel,
           upstreamApiKey: p.upstreamApiKey,
+          upstreamStallTimeoutMs: p.upstreamStallTimeoutMs,
           modelPath: spec.modelPath,
           modelName: spec.modelName,
           promptFormat: p.promptFormat,

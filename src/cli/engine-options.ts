@@ -26,6 +26,7 @@ export interface EngineFlags {
   upstream?: string[];
   upstreamModel?: string;
   upstreamApiKey?: string;
+  upstreamStallTimeout: number;
   promptFormat?: "tokens" | "text" | "auto";
   outputTokens?: "retokenize" | "vllm-logprobs";
   kvEventsEndpoint?: string[];
@@ -61,6 +62,7 @@ export function addEngineOptions(cmd: Command): Command {
     .option("--upstream <url...>", "openai-proxy: base URL of an OpenAI-compatible server (repeatable: one worker each)")
     .option("--upstream-model <name>", "openai-proxy: the upstream's model name (default: the first of its /v1/models)")
     .option("--upstream-api-key <key>", "openai-proxy: bearer key for the upstream")
+    .option("--upstream-stall-timeout <s>", "openai-proxy: an upstream silent this long (before its answer, or between chunks) counts as dead: the request migrates", positiveNumber, 300)
     .addOption(new Option("--prompt-format <format>", "openai-proxy: send prompts as token ids or text").choices(["tokens", "text", "auto"]).default("auto"))
     .addOption(new Option("--output-tokens <how>", "openai-proxy: how output token ids are obtained").choices(["retokenize", "vllm-logprobs"]).default("retokenize"))
     .option("--kv-events-endpoint <zmq...>", "openai-proxy: the upstream's ZMQ KV event publisher, e.g. tcp://gpu-1:5557 (one per --upstream)")
@@ -104,6 +106,7 @@ export function engineSpecFromFlags(flags: EngineFlags): EngineSpec {
       upstreams: flags.upstream ?? [],
       upstreamModel: flags.upstreamModel,
       upstreamApiKey: flags.upstreamApiKey ?? process.env["TURBINE_UPSTREAM_API_KEY"],
+      upstreamStallTimeoutMs: flags.upstreamStallTimeout * 1000,
       promptFormat: flags.promptFormat,
       outputTokens: flags.outputTokens,
       kvEventsEndpoints: flags.kvEventsEndpoint,

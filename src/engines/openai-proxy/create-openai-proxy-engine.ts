@@ -14,6 +14,8 @@ export interface CreateOpenAIProxyEngineOptions {
   upstreamModel?: string;
   /** `--upstream-api-key`. */
   upstreamApiKey?: string;
+  /** `--upstream-stall-timeout` in ms (default 300 s). */
+  upstreamStallTimeoutMs?: number;
   /** `--model`: Hugging Face folder of the model (tokenizer, template); default: the byte model. */
   modelPath?: string;
   /** `--model-name`: name clients use; default the upstream model's name. */
@@ -62,6 +64,7 @@ export async function createOpenAIProxyEngine(options: CreateOpenAIProxyEngineOp
     upstream: options.upstream,
     upstreamModel,
     ...(options.upstreamApiKey !== undefined ? { apiKey: options.upstreamApiKey } : {}),
+    ...(options.upstreamStallTimeoutMs !== undefined ? { stallTimeoutMs: options.upstreamStallTimeoutMs } : {}),
     card: {
       ...loaded.card,
       name: options.modelName ?? upstreamModel,

@@ -48,6 +48,11 @@ export interface OpenAIProxyEngineOptions {
   kvEvents?: Omit<ZmqKvEventSourceOptions, "blockSize">;
   /** Connections kept to the upstream (default 1024). */
   maxSockets?: number;
+  /**
+   * An upstream silent this long, before its answer or between two chunks, counts as dead: the
+   * request fails as a lost worker and the frontend migrates it (ms, default 300 000).
+   */
+  stallTimeoutMs?: number;
 }
 
 interface InFlight {
@@ -90,7 +95,7 @@ export class OpenAIProxyEngine implements Engine {
       publishesKvEvents: options.kvEvents !== undefined,
     };
     this.upstreamModel = options.upstreamModel ?? options.card.name;
-    this.client = new UpstreamClient({ baseUrl: options.upstream, apiKey: options.apiKey, maxSockets: options.maxSockets });
+    this.client = new UpstreamClient({ baseUrl: options.upstream, apiKey: options.apiKey, maxSockets: options.maxSockets, stallTimeoutMs: options.stallTimeoutMs });
     this.tokenizer = options.tokenizer;
     this.promptFormat = options.promptFormat ?? "auto";
     this.outputTokens = options.outputTokens ?? "retokenize";

@@ -23,6 +23,8 @@ export interface UpstreamClientOptions {
   apiKey?: string;
   /** Connections kept per upstream (default 1024). */
   maxSockets?: number;
+  /** Silence, before the answer's headers or between its chunks, that fails a request (ms, default 300 000). */
+  stallTimeoutMs?: number;
 }
 
 /** Bytes received and not yet read past which the upstream connection is paused. */
@@ -160,9 +162,11 @@ export class UpstreamClient {
     const url = new URL(this.baseUrl);
     if (url.protocol !== "https:" && url.protocol !== "http:") throw new TurbineError("REQUEST_INVALID", `upstream URL must be http(s): ${options.baseUrl}`);
     this.basePath = url.pathname;
-    // No header or body timeouts: a long prefill may keep a stream silent for minutes, and a
-    // stalled upstream is the frontend's to give up on (it migrates the request).
-    this.pool = new PoolClass(url.origin, { connections: options.maxSockets ?? 1024, pipelining: 1, headersTimeout: 0, bodyTimeout: 0 });
+    // A hung upstream (accepts, then says nothing) fails its requests as a lost worker after
+    // the stall timeout, so they migrate; generous by default, as a long queued prefill is
+    // silent too (vLLM and SGLang send a stream's headers at once, then its first token).
+    const stall = options.stallTimeoutMs ?? 300_000;
+    this.pool = new PoolClass(url.origin, { connections: options.maxSockets ?? 1024, pipelining: 1, headersTimeout: stall, bodyTimeout: stall });
     this.headers = { "content-type": "application/json", accept: "text/event-stream, application/json" };
     if (options.apiKey) this.headers["authorization"] = `Bearer ${options.apiKey}`;
   }

@@ -2,7 +2,9 @@
 // frontend migrates the request to another upstream; the client sees one stream, no error.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { startServer } from "../../support/http.ts";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import { postRaw, startServer } from "../../support/http.ts";
 import { startProxyFleet } from "./fixtures.ts";
 
 test("openai-proxy - a request whose upstream dies mid-stream is migrated to another upstream", async () => {
@@ -45,5 +47,37 @@ test("openai-proxy - a request whose upstream dies mid-stream is migrated to ano
   } finally {
     await fleet.close();
     await Promise.all(upstreams.map((u) => u.close()));
+  }
+});
+
+test("openai-proxy - a request to an upstream that hangs fails over after the stall timeout", async () => {
+  // Accepts the request, sends the stream's headers and one token, then says nothing more.
+  const hung = http.createServer((req, res) => {
+    req.resume();
+    res.writeHead(200, { "content-type": "text/event-stream" });
+    res.write(`data: ${JSON.stringify({ choices: [{ index: 0, text: "x", finish_reason: null }] })}\n\n`);
+  });
+  await new Promise<void>((r) => hung.listen(0, "127.0.0.1", r));
+  const healthy = await startServer({ numWorkers: 1, mocker: { speedup: 20 } });
+  const fleet = await startProxyFleet([{ upstream: `http://127.0.0.1:${(hung.address() as AddressInfo).port}`, stallTimeoutMs: 300 }, { upstream: healthy.url }], { policy: "round-robin" });
+  try {
+    const started = performance.now();
+    // Pinned to the hung upstream's worker; the pin cannot hold once that worker failed.
+    const r = await postRaw(
+      `${fleet.url}/v1/completions`,
+      JSON.stringify({ model: "turbine-byte", prompt: "are you there?", max_tokens: 8, turbine: { worker_id: fleet.workers[0]!.workerId } }),
+    );
+    assert.equal(r.status, 200, JSON.stringify(r.json));
+    const body = r.json as { choices: { text: string }[]; usage: { completion_tokens: number } };
+    assert.ok(body.choices[0]!.text.startsWith("x"), "the hung upstream's one token came first");
+    assert.equal(body.usage.completion_tokens, 8);
+    assert.ok(performance.now() - started >= 300, "it waited the stall timeout out");
+    const metrics = await (await fetch(`${fleet.url}/metrics`)).text();
+    assert.match(metrics, /turbine_request_migrations_total\{model="turbine-byte"\} 1/);
+  } finally {
+    await fleet.close();
+    await healthy.close();
+    hung.closeAllConnections();
+    await new Promise((r) => hung.close(r));
   }
 });
