@@ -1,7 +1,8 @@
 // An external OpenAI-compatible server (vLLM, SGLang, llama.cpp server, another Turbine) as
 // an Engine. Each request goes to the upstream's /v1/completions with the prompt as the
 // token ids the frontend computed (so the prefix cache the upstream builds is the one the
-// router hashes), streamed with usage; the stream's text deltas come back as token ids.
+// router hashes), streamed with usage; the stream's text comes back as it is, with token ids
+// (re-tokenized, or vLLM's own) for the router's accounting and for migration.
 import { DEFAULT_KV_BLOCK_SIZE, TurbineError, isTurbineError } from "../../protocols/index.ts";
 import type { EngineOutput, FinishReason, ModelCard, PreprocessedRequest, Usage } from "../../protocols/index.ts";
 import type { Tokenizer } from "../../model/index.ts";
@@ -198,7 +199,7 @@ export class OpenAIProxyEngine implements Engine {
     signal.addEventListener("abort", onAbort, { once: true });
     try {
       if (signal.aborted) {
-        yield { tokenIds: [], text: "", finishReason: "cancelled" };
+        yield cancelledOutput();
         return;
       }
       let stream: UpstreamStream;
@@ -206,7 +207,7 @@ export class OpenAIProxyEngine implements Engine {
         stream = await this.open(request, maxTokens, r);
       } catch (err) {
         if (r.aborted) {
-          yield { tokenIds: [], text: "", finishReason: "cancelled" };
+          yield cancelledOutput();
           return;
         }
         throw err;
@@ -254,13 +255,13 @@ export class OpenAIProxyEngine implements Engine {
         }
       } catch (err) {
         if (r.aborted) {
-          yield { tokenIds: [], text: "", finishReason: "cancelled" };
+          yield cancelledOutput();
           return;
         }
         throw isTurbineError(err) ? err : errorOfSocket(this.client.baseUrl, err);
       }
       if (r.aborted) {
-        yield { tokenIds: [], text: "", finishReason: "cancelled" };
+        yield cancelledOutput();
         return;
       }
       if (finish === null) {
@@ -347,6 +348,11 @@ function finishOf(reason: string): FinishReason {
       // "stop", "eos", tool calls: the sequence ended normally.
       return "stop";
   }
+}
+
+/** The last output of a request that ended because it was cancelled. */
+function cancelledOutput(): EngineOutput {
+  return { tokenIds: [], text: "", finishReason: "cancelled" };
 }
 
 function abortRequest(r: InFlight): void {

@@ -54,8 +54,7 @@ export class UpstreamStream {
   private destroyed = false;
   /** The reader is done: what still arrives is dropped. */
   private detached = false;
-  /** The upstream sent the whole answer: its connection goes back to the pool. */
-  complete = false;
+  private completed = false;
 
   constructor() {
     this.ready = new Promise<void>((resolve, reject) => {
@@ -64,6 +63,11 @@ export class UpstreamStream {
     });
     // A rejection nobody awaits (the reader gave up first) must not become unhandled.
     this.ready.catch(ignore);
+  }
+
+  /** The upstream sent the whole answer: its connection goes back to the pool. */
+  get complete(): boolean {
+    return this.completed;
   }
 
   /** The next text received (all of it since the last call), or null once the answer ended. */
@@ -93,7 +97,7 @@ export class UpstreamStream {
 
   /** Ends the request now (not one the upstream already finished); reads then throw RUNTIME_CANCELLED. */
   destroy(): void {
-    if (this.destroyed || this.complete) return;
+    if (this.destroyed || this.completed) return;
     this.destroyed = true;
     // Settled first: the abort reports back synchronously, as a socket error.
     this.finish(new TurbineError("RUNTIME_CANCELLED", "the upstream request was cancelled"));
@@ -128,7 +132,7 @@ export class UpstreamStream {
     if (this.ended) return;
     const rest = this.decoder.end();
     if (rest.length > 0) this.chunks.push(rest);
-    this.complete = true;
+    this.completed = true;
     this.ended = true;
     this.notify();
   }
