@@ -189,6 +189,13 @@ export function buildHttpServer(options: HttpServerOptions): FastifyInstance {
     }
   });
 
+  // Before the schema runs, so that a request refused by it is still counted under its model
+  // (a known name only: the label's values stay bounded).
+  app.addHook("preValidation", async (req, reply) => {
+    const name = (req.body as { model?: unknown } | undefined)?.model;
+    if (typeof name === "string" && models.get(name) !== undefined) recordOf(reply).model = name;
+  });
+
   const report = (err: unknown, req: FastifyRequest): ReturnType<typeof toHttpError> => {
     const t = normalizeError(err);
     const e = toHttpError(t);
