@@ -1,6 +1,5 @@
 // The OpenAI-compatible HTTP API on fastify. Per-request work: validate (schema, prepared at
 // start-up), preprocess, route, stream. Everything else is resolved before listening.
-import { isUtf8 } from "node:buffer";
 import { randomUUID, timingSafeEqual } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Socket } from "node:net";
@@ -8,6 +7,7 @@ import Fastify, { LogController } from "fastify";
 import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { TurbineError } from "../protocols/index.ts";
 import type { Usage } from "../protocols/index.ts";
+import { checkJsonBody } from "./json-body.ts";
 import type { FrontendMetrics } from "./metrics.ts";
 import type { ModelManager } from "./model-manager.ts";
 import type { ModelPipeline } from "./model-pipeline.ts";
@@ -87,6 +87,9 @@ interface RequestRecord {
 /** Requests over this many messages yield to the event loop before rendering. */
 const YIELD_BEFORE_RENDER_MESSAGES = 64;
 const CLIENT_REQUEST_ID_MAX = 200;
+/** Objects and arrays a body may hold per allowed message (content parts, ...), plus a base for the rest. */
+const JSON_CONTAINERS_PER_MESSAGE = 8;
+const JSON_CONTAINERS_BASE = 1024;
 
 export function buildHttpServer(options: HttpServerOptions): FastifyInstance {
   const { models, metrics } = options;
@@ -114,6 +117,11 @@ export function buildHttpServer(options: HttpServerOptions): FastifyInstance {
       headersTimeout: Math.min(60_000, limits.requestTimeoutMs || 60_000),
     },
     clientErrorHandler: (err, socket) => onClientError(err, socket),
+    // A URL fastify cannot decode never reaches the hooks or the error handler: answer here.
+    frameworkErrors: (err, req, reply) => {
+      const e = report(err, req);
+      void (reply as FastifyReply).code(e.status).headers(e.headers).send(e.body);
+    },
   });
   app.server.maxConnections = limits.maxConnections;
   const refusals = new RefusalLog(() => app.log);
@@ -158,16 +166,21 @@ export function buildHttpServer(options: HttpServerOptions): FastifyInstance {
     socket.destroy();
   }
 
-  // JSON is UTF-8 (RFC 8259): a body with invalid UTF-8 is refused, not decoded with
-  // replacement characters behind the client's back.
+  // Bodies are checked before they are parsed (json-body.ts): UTF-8, and a bound on objects
+  // and arrays derived from --max-messages; then fastify's parser (prototype-poisoning safe).
+  const maxContainers = JSON_CONTAINERS_PER_MESSAGE * limits.maxMessages + JSON_CONTAINERS_BASE;
   const parseJson = app.getDefaultJsonParser("error", "error");
   app.removeContentTypeParser("application/json");
   app.addContentTypeParser("application/json", { parseAs: "buffer" }, (req, body: Buffer, done) => {
-    if (!isUtf8(body)) {
-      done(new TurbineError("REQUEST_INVALID_JSON", "Request body is not valid UTF-8"), undefined);
+    let text: string;
+    try {
+      const endpoint = req.routeOptions.config.endpoint;
+      text = checkJsonBody(body, maxContainers, endpoint === "chat" ? "messages" : endpoint === "completions" ? "prompt" : undefined);
+    } catch (err) {
+      done(err as Error, undefined);
       return;
     }
-    parseJson(req, body.toString("utf8"), done);
+    parseJson(req, text, done);
   });
 
   const keys = (options.apiKeys ?? []).filter((k) => k.length > 0).map((k) => Buffer.from(k));

@@ -67,7 +67,7 @@ describe("frontend - API keys", () => {
     let reachedWithKey = 0;
     for (const r of routes) {
       for (const s of spellings(r.path, origin)) {
-        const headers = r.body ? { "content-type": "application/json" } : {};
+        const headers: Record<string, string> = r.body ? { "content-type": "application/json" } : {};
         const req = { method: r.method, target: s.target, headers, ...(r.body ? { body: r.body } : {}) };
         const denied = await rawRequest(origin, req);
         // Never served: 401 (deny by default, unknown paths included) or a 400 for a target
