@@ -3,7 +3,6 @@ import assert from "node:assert/strict";
 import { Writable } from "node:stream";
 import { pino } from "pino";
 import type { EmbeddedServer } from "../../src/cli/index.ts";
-import { engineOutputError } from "../../src/protocols/index.ts";
 import { postRaw, startServer, waitFor } from "../support/http.ts";
 import { rawRequest } from "../support/raw-http.ts";
 
@@ -56,7 +55,8 @@ describe("frontend - errors keep their kind, every request is counted once", () 
     assert.equal(stream.status, 400);
   });
 
-  test("frontend - an engine error code is mapped once: known codes kept, unknown ones are ENGINE_FAILED", () => {
+  test("frontend - an engine error code is mapped once: known codes kept, unknown ones are ENGINE_FAILED", async () => {
+    const { engineOutputError } = await import("../../src/protocols/index.ts");
     assert.equal(engineOutputError({ code: "REQUEST_CONTEXT_LENGTH_EXCEEDED", message: "too long" }, "prompt").status, 400);
     assert.equal(engineOutputError({ code: "REQUEST_CONTEXT_LENGTH_EXCEEDED", message: "too long" }, "prompt").param, "prompt");
     assert.equal(engineOutputError({ code: "ENGINE_OVERLOADED", message: "full" }).status, 503);
