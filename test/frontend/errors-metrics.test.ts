@@ -1,6 +1,7 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { Writable } from "node:stream";
+import type { FastifyBaseLogger } from "fastify";
 import { pino } from "pino";
 import type { EmbeddedServer } from "../../src/cli/index.ts";
 import { postRaw, startServer, waitFor } from "../support/http.ts";
@@ -137,7 +138,7 @@ describe("frontend - errors keep their kind, every request is counted once", () 
 test("frontend - the refusal summary writes at most one line per interval, with the counts by code", async () => {
   const { RefusalLog } = await import("../../src/frontend/refusal-log.ts");
   const written: { obj: Record<string, unknown>; msg: string }[] = [];
-  const log = { warn: (obj: Record<string, unknown>, msg: string) => written.push({ obj, msg }) } as unknown as import("fastify").FastifyBaseLogger;
+  const log = { warn: (obj: Record<string, unknown>, msg: string) => written.push({ obj, msg }) } as unknown as FastifyBaseLogger;
   let now = 0;
   const r = new RefusalLog(() => log, 10_000, () => now);
   r.record("router_all_busy"); // the first one is written at once
