@@ -160,7 +160,7 @@ describe("frontend - timeouts and connection limit", () => {
   let server: EmbeddedServer;
   let port: number;
   before(async () => {
-    server = await startServer({ numWorkers: 1, http: { requestTimeoutMs: 1000, idleTimeoutMs: 1500, maxConnections: 4 } });
+    server = await startServer({ numWorkers: 1, http: { requestTimeoutMs: 1000, maxConnections: 4 } });
     port = Number(new URL(server.url).port);
   });
   after(() => server.close());
@@ -189,14 +189,18 @@ describe("frontend - timeouts and connection limit", () => {
     }
   });
 
-  test("frontend - a connection that sends nothing is closed after the idle timeout", async () => {
-    const socket = await connected(port);
-    const done = closed(socket);
+  test("frontend - a connection that goes silent mid-request is closed after the idle timeout", async () => {
+    // No request timeout here: only the idle timeout can close it.
+    const idle = await startServer({ numWorkers: 1, http: { requestTimeoutMs: 0, idleTimeoutMs: 1000 } });
+    const socket = await connected(Number(new URL(idle.url).port));
     try {
-      const guard = new Promise<string>((_, reject) => setTimeout(() => reject(new Error("the idle connection was never closed")), 15_000).unref());
+      const done = closed(socket);
+      socket.write(`POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"model":`);
+      const guard = new Promise<string>((_, reject) => setTimeout(() => reject(new Error("the silent connection was never closed")), 15_000).unref());
       await Promise.race([done, guard]);
     } finally {
       socket.destroy();
+      await idle.close();
     }
   });
 
