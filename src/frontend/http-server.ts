@@ -129,10 +129,15 @@ export function buildHttpServer(options: HttpServerOptions): FastifyInstance {
   // Every request is counted once, with its final status, whatever way it ends: the response's
   // `close` fires exactly once, after it finished or when the client went away.
   const records = new WeakMap<ServerResponse, RequestRecord>();
+  // The request a socket is on, for Node-level errors that end it (a request timeout).
+  const current = new WeakMap<Socket, RequestRecord>();
   const newRecord = (res: ServerResponse): RequestRecord => {
     const record: RequestRecord = { endpoint: "none", model: "" };
     records.set(res, record);
+    const socket = res.socket;
+    if (socket) current.set(socket, record);
     res.once("close", () => {
+      if (socket && current.get(socket) === record) current.delete(socket);
       const finished = res.writableFinished;
       if (!finished) record.abort?.abort();
       const status = record.status ?? (finished ? res.statusCode : 499);
@@ -157,7 +162,10 @@ export function buildHttpServer(options: HttpServerOptions): FastifyInstance {
           ? "The request did not arrive in time"
           : "Malformed HTTP request";
     const e = toHttpError(new TurbineError(code, message));
-    metrics.requests.inc({ model: "", endpoint: "none", status: String(e.status) });
+    // A request already under way (its body too slow) is counted by its own record, with this status.
+    const underWay = current.get(socket);
+    if (underWay) underWay.status = e.status;
+    else metrics.requests.inc({ model: "", endpoint: "none", status: String(e.status) });
     refusals.record(e.body.error.code);
     if (socket.writable) {
       const body = JSON.stringify(e.body);

@@ -183,6 +183,10 @@ describe("frontend - timeouts and connection limit", () => {
       const json = JSON.parse(text.slice(text.indexOf("\r\n\r\n") + 4)) as ErrorJson;
       assert.equal(json.error.code, "request_timeout");
       assert.equal(json.error.type, "invalid_request_error");
+      // Counted once, as a 408 of its endpoint (not also as a 499 of the request cut off).
+      const metrics = await (await fetch(`${server.url}/metrics`)).text();
+      assert.match(metrics, /^turbine_requests_total\{model="",endpoint="completions",status="408"\} 1$/m);
+      assert.doesNotMatch(metrics, /status="499"/);
     } finally {
       clearInterval(trickle);
       socket.destroy();
