@@ -125,6 +125,7 @@ export function buildHttpServer(options: HttpServerOptions): FastifyInstance {
   });
   app.server.maxConnections = limits.maxConnections;
   const refusals = new RefusalLog(() => app.log);
+  app.addHook("onClose", async () => refusals.flush());
 
   // Every request is counted once, with its final status, whatever way it ends: the response's
   // `close` fires exactly once, after it finished or when the client went away.
