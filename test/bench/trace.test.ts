@@ -64,7 +64,7 @@ test("trace - loads from a file", () => {
   assert.throws(() => loadMooncakeTrace(join(dir, "missing.jsonl")), /cannot read trace/);
 });
 
-const FULL = new URL("../../../shared/traces/mooncake_conversation_trace.jsonl", import.meta.url);
+const FULL = new URL("../../bench/data/mooncake_conversation_trace.jsonl", import.meta.url);
 
 test("trace - the whole conversation trace loads", () => {
   const w = loadMooncakeTrace(FULL.pathname);

@@ -8,14 +8,14 @@ import type { ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { Runtime } from "../../src/runtime/index.ts";
 import { TurbineError } from "../../src/protocols/index.ts";
-import { eventually, startEtcd, startNats } from "../support/services.ts";
+import { eventually, startNatsAndEtcd } from "../support/services.ts";
 import type { Service } from "../support/services.ts";
 
 const CHILD = fileURLToPath(new URL("../support/serve-endpoint-child.ts", import.meta.url));
 let nats: Service;
 let etcd: Service;
 before(async () => {
-  [nats, etcd] = await Promise.all([startNats(), startEtcd()]);
+  ({ nats, etcd } = await startNatsAndEtcd());
 });
 after(async () => {
   await Promise.all([nats?.stop(), etcd?.stop()]);
