@@ -177,7 +177,7 @@ export async function startNats(options: ServiceOptions = {}): Promise<Service> 
   return startService(
     "nats",
     () => freePort(),
-    (dir, port) => ["/usr/sbin/nats-server", "-a", host, "-p", String(port), ...(options.extraArgs ?? [])],
+    (_dir, port) => ["/usr/sbin/nats-server", "-a", host, "-p", String(port), ...(options.extraArgs ?? [])],
     (port) => canConnect(port, host),
     (port) => `nats://${host}:${port}`,
   );
