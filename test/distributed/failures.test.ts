@@ -172,3 +172,40 @@ describe("distributed - failures", () => {
     await until("a worker started after the restart", () => health(f.id), (h) => h.find((m) => m.model === "m6")?.workers === 2, 15_000);
   });
 });
+
+describe("distributed - a frozen worker", () => {
+  // A lease longer than the test: only the request plane's heartbeat can find the frozen worker.
+  const fx = useCluster({ leaseTtl: 10, stopGraceMs: 1000 });
+
+  test("distributed - a SIGSTOPped worker leaves routing before its lease expires; its stream migrates and no new request goes to it", async () => {
+    const ws = await Promise.all([0, 1].map(() => startWorker(fx.cluster, ["--engine", "mocker", "--model-name", "f1", "--speedup", "20"]).then((w) => fx.track(w))));
+    const f = fx.track(await startFrontend(fx.cluster));
+    await until("2 workers of f1", () => health(f.id), (h) => h.find((m) => m.model === "f1")?.workers === 2);
+    const body = { model: "f1", prompt: "freeze, then carry on", max_tokens: 150, seed: 9, ignore_eos: true };
+    const reference = await complete(f.id, body);
+    let frozen = "";
+    try {
+      const r = await stream(f.id, body, (n, worker) => {
+        if (!frozen && n >= 20) {
+          frozen = worker;
+          ws.find((w) => w.id === worker)!.kill("SIGSTOP");
+        }
+      });
+      assert.ok(frozen, "a worker was frozen mid-stream");
+      assert.deepEqual(r.errors, [], "no error reached the client");
+      assert.ok(r.done);
+      assert.equal(r.text, reference.text, "the stream finished on the other worker, no token repeated or lost");
+      // Still registered (its 10 s lease holds), but not routable: the heartbeat took it out.
+      const h = (await health(f.id)).find((m) => m.model === "f1")!;
+      assert.equal(h.workers, 2, "the frozen worker is still in discovery");
+      assert.ok(!h.routableWorkers.includes(frozen), "but out of routing");
+      for (let i = 0; i < 8; i++) {
+        const x = await complete(f.id, { ...body, prompt: `while frozen ${i}`, max_tokens: 3 });
+        assert.equal(x.status, 200);
+        assert.notEqual(x.worker, frozen, "no new request goes to the frozen worker");
+      }
+    } finally {
+      for (const w of ws) w.kill("SIGCONT");
+    }
+  });
+});
