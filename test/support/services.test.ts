@@ -3,6 +3,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
+import net from "node:net";
+import { startEtcd, startNats } from "./services.ts";
 
 const here = (f: string) => new URL(f, import.meta.url).pathname;
 
@@ -42,4 +44,23 @@ test("support - a suite whose cluster fixture fails half-way fails and ends on i
   const r = await run(["--import", "tsx", "--test", "--test-reporter=tap", here("half-started-cluster-suite.ts")]);
   assert.equal(r.code, 1, "the run fails");
   assert.match(r.stdout + r.stderr, /no-such-flag/, "with etcd's output");
+});
+
+test("support - a port taken between the probe and the bind is retried on another one", async (t) => {
+  const squatter = net.createServer((socket) => socket.destroy());
+  await new Promise<void>((r) => squatter.listen(0, "127.0.0.1", () => r()));
+  t.after(() => new Promise((r) => squatter.close(r)));
+  const taken = (squatter.address() as net.AddressInfo).port;
+  for (const start of [startNats, startEtcd]) {
+    const service = await start({ port: taken });
+    t.after(() => service.stop());
+    assert.ok(!service.url.endsWith(`:${taken}`), `${service.url} is not on the taken port`);
+    const port = Number(new URL(service.url).port);
+    const reachable = await new Promise<boolean>((resolve) => {
+      const socket = net.connect(port, "127.0.0.1");
+      socket.once("connect", () => (socket.destroy(), resolve(true)));
+      socket.once("error", () => resolve(false));
+    });
+    assert.ok(reachable, `${service.url} serves`);
+  }
 });

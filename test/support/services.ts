@@ -121,7 +121,7 @@ async function startService<P>(
   what: string,
   ports: () => Promise<P>,
   argv: (dir: string, ports: P) => string[],
-  ready: (ports: P) => Promise<boolean>,
+  ready: (ports: P, log: string) => Promise<boolean>,
   url: (ports: P) => string,
 ): Promise<Service> {
   for (let attempt = 1; ; attempt++) {
@@ -131,7 +131,7 @@ async function startService<P>(
     const launch = () => track(spawnLogged(argv(dir, p), log()));
     let child = launch();
     try {
-      await waitUntil(() => ready(p), child, what, log());
+      await waitUntil(() => ready(p, log()), child, what, log());
     } catch (err) {
       await stopChild(child);
       rmSync(dir, { recursive: true, force: true });
@@ -155,7 +155,7 @@ async function startService<P>(
         if (options.downMs) await sleep(options.downMs);
         child = launch();
         try {
-          await waitUntil(() => ready(p), child, what, log());
+          await waitUntil(() => ready(p, log()), child, what, log());
         } catch (err) {
           if (err instanceof ServiceStartError) process.stderr.write(`[test services] ${err.message}\n`);
           throw err;
@@ -170,15 +170,28 @@ export interface ServiceOptions {
   host?: string;
   /** More command-line arguments (tests of the fixtures give bad ones). */
   extraArgs?: string[];
+  /** The port to try first (tests of the fixtures give a taken one); later tries pick free ones. */
+  port?: number;
+}
+
+/** `first` on the first call (when given), `next()` after. */
+function firstThen<P>(first: P | undefined, next: () => Promise<P>): () => Promise<P> {
+  let used = first === undefined;
+  return async () => {
+    if (used) return next();
+    used = true;
+    return first!;
+  };
 }
 
 export async function startNats(options: ServiceOptions = {}): Promise<Service> {
   const host = options.host ?? "127.0.0.1";
   return startService(
     "nats",
-    () => freePort(),
+    firstThen(options.port, () => freePort()),
     (_dir, port) => ["/usr/sbin/nats-server", "-a", host, "-p", String(port), ...(options.extraArgs ?? [])],
-    (port) => canConnect(port, host),
+    // Its own "ready" line first: another process on the port would accept connections too.
+    async (port, log) => readLog(log).includes("Server is ready") && (await canConnect(port, host)),
     (port) => `nats://${host}:${port}`,
   );
 }
@@ -188,7 +201,10 @@ export async function startEtcd(options: ServiceOptions = {}): Promise<Service> 
   const client = (p: { client: number }) => `http://${host}:${p.client}`;
   return startService(
     "etcd",
-    async () => ({ client: await freePort(), peer: await freePort() }),
+    firstThen(
+      options.port === undefined ? undefined : { client: options.port, peer: await freePort() },
+      async () => ({ client: await freePort(), peer: await freePort() }),
+    ),
     (dir, p) => {
       const peer = `http://127.0.0.1:${p.peer}`;
       return [
