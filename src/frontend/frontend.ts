@@ -44,6 +44,9 @@ export class Frontend {
 
   static async start(options: FrontendOptions): Promise<Frontend> {
     const metrics = new FrontendMetrics({ processMetrics: options.processMetrics ?? true });
+    // Models load while the HTTP server is built: their errors go to a logger that exists now
+    // (a model that fails to load fails that model, never the process).
+    let log: FastifyBaseLogger | undefined = options.logger;
     const models = await ModelManager.start({
       runtime: options.runtime,
       namespace: options.namespace,
@@ -53,7 +56,7 @@ export class Frontend {
       migrationLimit: options.migrationLimit,
       disaggregation: options.disaggregation,
       orphanStallMs: options.orphanStallMs,
-      onError: (err) => app.log.error({ err }, "model manager"),
+      onError: (err) => log?.error({ err }, "model manager"),
     });
     const app = buildHttpServer({
       models,
@@ -63,6 +66,7 @@ export class Frontend {
       limits: options.http,
       logger: options.logger,
     });
+    log = app.log;
     const host = options.host ?? "127.0.0.1";
     await app.listen({ host, port: options.port ?? 8000 });
     const addr = app.server.address();

@@ -21,6 +21,7 @@ export const ERROR_CODES = {
   ENGINE_FAILED: { status: 500, type: "server_error" },
   ENGINE_OVERLOADED: { status: 503, type: "service_unavailable" },
   MODEL_LOAD_FAILED: { status: 500, type: "server_error" },
+  INPUT_INVALID: { status: 400, type: "invalid_request_error" },
   INTERNAL: { status: 500, type: "server_error" },
 } as const satisfies Record<string, { status: number; type: string }>;
 
