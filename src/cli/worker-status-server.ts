@@ -47,10 +47,7 @@ export async function startWorkerStatusServer(worker: Worker, host: string, port
       },
     });
   };
-  counter("turbine_worker_kv_imports_total", "KV transfers from prefill workers, by outcome (ok, fallback)", () => {
-    const c = worker.kvTransferCounters;
-    return new Map([["ok", c.imports], ["fallback", c.failures]]);
-  }, "outcome");
+  counter("turbine_worker_kv_imports_total", "KV imported from prefill workers, by path (shm: same host, tcp: another host)", () => worker.kvImportCounts(), "path");
   counter("turbine_worker_kv_import_fallbacks_total", "KV imports that failed, so that the worker prefilled the prompt itself, by reason", () => worker.kvImportFallbackCounts(), "reason");
   gauge("turbine_worker_kv_exports", "KV regions exported for decode workers to pull (prefill workers)", () => worker.kvTransferCounters.exports);
 

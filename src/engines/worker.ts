@@ -65,6 +65,7 @@ export class Worker {
   private numKvImports = 0;
   private numKvImportFailures = 0;
   private readonly kvImportFallbacks = new Map<KvImportFallbackReason, number>();
+  private readonly kvImportsByPath = new Map<"shm" | "tcp", number>();
 
   private constructor(
     private readonly options: WorkerOptions,
@@ -176,18 +177,24 @@ export class Worker {
     let stage: KvImportFallbackReason = "connect_failed";
     try {
       const agent = await this.transferAgent();
-      await agent.connect(params.agent);
+      const peer = await agent.connect(params.agent);
       stage = "fetch_failed";
       const kv = await agent.fetch(params.descriptor, { signal });
       stage = "import_failed";
       await this.options.engine.importPrefilledKv!(request.tokenIds.slice(0, params.numTokens), kv, { signal });
       this.numKvImports++;
+      this.kvImportsByPath.set(peer.path, (this.kvImportsByPath.get(peer.path) ?? 0) + 1);
     } catch (err) {
       if (signal.aborted) throw err;
       this.numKvImportFailures++;
       this.kvImportFallbacks.set(stage, (this.kvImportFallbacks.get(stage) ?? 0) + 1);
       this.options.onKvImportFallback?.(stage, err);
     }
+  }
+
+  /** KV imports that succeeded, by the path the bytes took (shm: same host; tcp: across hosts). */
+  kvImportCounts(): ReadonlyMap<"shm" | "tcp", number> {
+    return this.kvImportsByPath;
   }
 
   /** KV imports that fell back to a local prefill, by reason. */
