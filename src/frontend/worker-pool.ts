@@ -137,8 +137,7 @@ export class WorkerPool {
   }
 
   /** Another router replica's decision about a request of this pool. */
-  applySync(m: RouterSyncMessage): void {
-    const now = Date.now();
+  applySync(m: RouterSyncMessage, now = Date.now()): void {
     this.replicasSeen.set(m.replicaId, now);
     if (m.kind === "routed") {
       if (m.workerId !== undefined && this.workers.has(m.workerId)) {
