@@ -126,7 +126,8 @@ export class ModelPipeline {
       () => pool.route(request),
     );
     if (plan.decision === null) {
-      metrics.localPrefills.inc({ model: this.card.name, reason: plan.place });
+      // A model without any prefill worker is simply served aggregated: not a fallback.
+      if (plan.place !== "no_prefill_workers" || pool.numWorkers > 0) metrics.localPrefills.inc({ model: this.card.name, reason: plan.place });
       return null;
     }
     const chosen = plan.decision;
