@@ -1,5 +1,7 @@
 // A worker process's own HTTP endpoints: /metrics (Prometheus), /health and /live, so that
-// every Turbine process can be scraped and probed, not only frontends.
+// every Turbine process can be scraped and probed, not only frontends; and POST /drain, which a
+// Kubernetes preStop hook calls: it answers when the worker has drained. While draining,
+// /health answers 503 (not ready) and /live stays 200 (do not restart it).
 import { createServer } from "node:http";
 import type { Server } from "node:http";
 import { Gauge, Registry, collectDefaultMetrics } from "prom-client";
@@ -10,7 +12,14 @@ export interface WorkerStatusServer {
   close(): Promise<void>;
 }
 
-export async function startWorkerStatusServer(worker: Worker, host: string, port: number): Promise<WorkerStatusServer> {
+export interface WorkerStatusOptions {
+  /** Drains the worker (deregisters, waits for requests in flight); called once, by POST /drain or by the owner. */
+  drain?: () => Promise<void>;
+}
+
+export async function startWorkerStatusServer(worker: Worker, host: string, port: number, options: WorkerStatusOptions = {}): Promise<WorkerStatusServer & { drain(): Promise<void> }> {
+  let draining: Promise<void> | undefined;
+  const drain = (): Promise<void> => (draining ??= (options.drain ?? (() => Promise.resolve()))());
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: "turbine_" });
   const labels = { worker: worker.workerId, model: worker.engine.card.name, role: worker.engine.card.role };
@@ -47,9 +56,21 @@ export async function startWorkerStatusServer(worker: Worker, host: string, port
           res.end(String(err));
         },
       );
+    } else if (path === "/drain" && req.method === "POST") {
+      drain().then(
+        () => {
+          res.writeHead(200, { "content-type": "application/json" });
+          res.end(JSON.stringify({ status: "drained", workerId: worker.workerId }));
+        },
+        (err: unknown) => {
+          res.writeHead(500, { "content-type": "text/plain" });
+          res.end(String(err));
+        },
+      );
     } else if (path === "/health" || path === "/live") {
-      res.writeHead(200, { "content-type": "application/json" });
-      res.end(JSON.stringify({ status: "ready", workerId: worker.workerId, model: worker.engine.card.name, inFlight: worker.numInFlight, load: worker.engine.load() }));
+      const ready = draining === undefined || path === "/live";
+      res.writeHead(ready ? 200 : 503, { "content-type": "application/json" });
+      res.end(JSON.stringify({ status: draining ? "draining" : "ready", workerId: worker.workerId, model: worker.engine.card.name, inFlight: worker.numInFlight, load: worker.engine.load() }));
     } else {
       res.writeHead(404, { "content-type": "application/json" });
       res.end(JSON.stringify({ error: { message: `No route ${req.method} ${path}`, type: "invalid_request_error", param: null, code: "route_not_found" } }));
@@ -63,6 +84,11 @@ export async function startWorkerStatusServer(worker: Worker, host: string, port
   const actual = typeof addr === "object" && addr ? addr.port : port;
   return {
     url: `http://${host.includes(":") ? `[${host}]` : host}:${actual}`,
-    close: () => new Promise((r) => server.close(() => r())),
+    drain,
+    close: () =>
+      new Promise((r) => {
+        server.close(() => r());
+        server.closeAllConnections();
+      }),
   };
 }
