@@ -8,6 +8,8 @@ export type {
   RoutingTimings,
   RouterStats,
   WorkerLoad,
+  CandidateScore,
+  RouteOptions,
 } from "./router.ts";
 export type { RouterIndexer } from "./router-indexer.ts";
 export { POLICY_NAMES } from "./routing-policy.ts";
