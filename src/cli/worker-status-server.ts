@@ -4,8 +4,9 @@
 // /health answers 503 (not ready) and /live stays 200 (do not restart it).
 import { createServer } from "node:http";
 import type { Server } from "node:http";
-import { Gauge, Registry, collectDefaultMetrics } from "prom-client";
+import { Registry, collectDefaultMetrics } from "prom-client";
 import type { Worker } from "../engines/index.ts";
+import { registerWorkerMetrics } from "./worker-metrics.ts";
 
 export interface WorkerStatusServer {
   readonly url: string;
@@ -22,26 +23,18 @@ export async function startWorkerStatusServer(worker: Worker, host: string, port
   const drain = (): Promise<void> => (draining ??= (options.drain ?? (() => Promise.resolve()))());
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: "turbine_" });
-  const labels = { worker: worker.workerId, model: worker.engine.card.name, role: worker.engine.card.role };
-  const gauge = (name: string, help: string, read: () => number): void => {
-    new Gauge({
-      name,
-      help,
-      labelNames: ["worker", "model", "role"] as const,
-      registers: [registry],
-      collect() {
-        this.set(labels, read());
-      },
-    });
-  };
-  gauge("turbine_worker_kv_active_blocks", "KV blocks held by running sequences", () => worker.engine.load().activeBlocks);
-  gauge("turbine_worker_kv_total_blocks", "KV blocks of the engine", () => worker.engine.load().totalBlocks);
-  gauge("turbine_worker_kv_usage", "Fraction of KV blocks in use", () => worker.engine.load().kvUsage);
-  gauge("turbine_worker_running_sequences", "Sequences being computed", () => worker.engine.load().numRunningSeqs);
-  gauge("turbine_worker_waiting_sequences", "Sequences waiting for the engine", () => worker.engine.load().numWaitingSeqs);
-  gauge("turbine_worker_pending_prefill_tokens", "Prompt tokens admitted but not yet computed", () => worker.engine.load().pendingPrefillTokens);
-  gauge("turbine_worker_prefix_cache_hit_rate", "Prefix-cache hit rate since start", () => worker.engine.load().prefixCacheHitRate);
-  gauge("turbine_worker_requests_in_flight", "Requests being served", () => worker.numInFlight);
+  registerWorkerMetrics(registry, {
+    workerId: worker.workerId,
+    model: worker.engine.card.name,
+    role: worker.engine.card.role,
+    load: () => worker.engine.load(),
+    get numInFlight() {
+      return worker.numInFlight;
+    },
+    get kvTransferCounters() {
+      return worker.kvTransferCounters;
+    },
+  });
 
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? "/").split("?")[0];

@@ -128,17 +128,26 @@ export function buildHttpServer(options: HttpServerOptions): FastifyInstance {
     const m = metrics.forModel(model);
     m.inFlight.inc();
     m.inputTokens.inc(pre.request.tokenIds.length);
+    const fleet = metrics.fleet;
+    fleet.inputSequence.observe({ model }, pre.request.tokenIds.length);
+    fleet.queued.inc({ model });
+    let queued = true;
     let lastTokenAt = 0;
     let status = 200;
     const observe = (d: TextDelta): void => {
       const now = performance.now();
       if (d.numTokens > 0) {
+        if (queued) {
+          queued = false;
+          fleet.queued.dec({ model });
+        }
         if (lastTokenAt === 0) m.ttft.observe((now - start) / 1000);
         else for (let i = 0; i < d.numTokens; i++) m.itl.observe((now - lastTokenAt) / 1000 / d.numTokens);
         lastTokenAt = now;
       }
       if (d.usage) {
         m.outputTokens.inc(d.usage.completionTokens);
+        fleet.outputSequence.observe({ model }, d.usage.completionTokens);
         m.cachedTokens.inc(d.usage.cachedTokens);
       }
     };
@@ -174,6 +183,7 @@ export function buildHttpServer(options: HttpServerOptions): FastifyInstance {
       throw err;
     } finally {
       reply.raw.off("close", onClose);
+      if (queued) fleet.queued.dec({ model });
       m.inFlight.dec();
       m.requestDuration.observe((performance.now() - start) / 1000);
       metrics.requests.inc({ model, endpoint, status: String(abort.signal.aborted ? 499 : status) });

@@ -124,6 +124,7 @@ export class WorkerPool {
     this.options.metrics.workerActiveBlocks.remove(labels);
     this.options.metrics.workerPrefillTokens.remove(labels);
     this.options.metrics.workerKvUsage.remove(labels);
+    this.options.metrics.fleet.forgetWorker(this.model, workerId);
   }
 
   /** Another router replica's decision about a request of this pool. */
@@ -225,12 +226,17 @@ export class WorkerPool {
     m.routerHash.observe(d.timings.hashUs / 1e6);
     m.routerMatch.observe(d.timings.matchUs / 1e6);
     m.routerSchedule.observe(d.timings.scheduleUs / 1e6);
+    this.options.metrics.fleet.decided(this.model, d.workerId);
   }
 
   /** Sets the router-state gauges; run at scrape time, not per request. */
   private collectMetrics(): void {
     const metrics = this.options.metrics;
-    if (this.options.role !== "prefill") metrics.kvHitRate.set({ model: this.model }, this.router.stats().kvHitRate);
+    if (this.options.role !== "prefill") {
+      const stats = this.router.stats();
+      metrics.kvHitRate.set({ model: this.model }, stats.kvHitRate);
+      metrics.fleet.reportRouterStats(this.model, stats.numPromptBlocks, stats.numHitBlocksByTier);
+    }
     for (const workerId of this.workers) {
       const load = this.router.workerLoad(workerId);
       if (!load) continue;
