@@ -1,0 +1,28 @@
+// docs/deploy.md's metrics reference is the one generated from the metric definitions.
+// After changing a metric: TURBINE_WRITE_DOCS=1 node --import tsx --test test/deploy/metrics-reference.test.ts
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync, writeFileSync } from "node:fs";
+import { METRICS_BEGIN, METRICS_END, metricsReference } from "../../src/cli/metrics-reference.ts";
+
+const DOC = new URL("../../docs/deploy.md", import.meta.url).pathname;
+
+test("deploy - the metrics reference in docs/deploy.md matches the code", async () => {
+  const text = readFileSync(DOC, "utf8");
+  const begin = text.indexOf(METRICS_BEGIN);
+  const end = text.indexOf(METRICS_END);
+  assert.ok(begin >= 0 && end > begin, "docs/deploy.md has the generated section's markers");
+  const current = text.slice(begin + METRICS_BEGIN.length, end).trim();
+  const expected = await metricsReference();
+  if (process.env["TURBINE_WRITE_DOCS"] === "1" && current !== expected) {
+    writeFileSync(DOC, text.slice(0, begin + METRICS_BEGIN.length) + "\n" + expected + "\n" + text.slice(end));
+    return;
+  }
+  assert.equal(current, expected, "regenerate: TURBINE_WRITE_DOCS=1 node --import tsx --test test/deploy/metrics-reference.test.ts");
+  // Every family the dashboard queries is documented (planner families come with the planner).
+  const dashboard = readFileSync(new URL("../../deploy/grafana/turbine-dashboard.json", import.meta.url), "utf8");
+  for (const [, name] of dashboard.matchAll(/(turbine_[a-z_]+?)(?:_bucket)?[{\s)]/g)) {
+    if (name!.startsWith("turbine_planner_")) continue;
+    assert.ok(expected.includes(`\`${name}\``), `${name} is in the reference`);
+  }
+});
