@@ -9,6 +9,7 @@ import type { Usage } from "../protocols/index.ts";
 import type { FrontendMetrics } from "./metrics.ts";
 import type { ModelManager } from "./model-manager.ts";
 import type { ModelPipeline } from "./model-pipeline.ts";
+import { registerFleetPage } from "./fleet-page.ts";
 import { toHttpError } from "./openai-errors.ts";
 import { chatCompletionSchema, completionSchema } from "./openai-schemas.ts";
 import type { ChatCompletionBody, CompletionBody } from "./openai-schemas.ts";
@@ -19,12 +20,14 @@ import type { Preprocessed } from "./preprocessor.ts";
 export interface HttpServerOptions {
   models: ModelManager;
   metrics: FrontendMetrics;
-  /** Bearer keys accepted on /v1/*; empty or absent: no authentication. */
+  /** Bearer keys accepted on /v1/* and /fleet; empty or absent: no authentication. */
   apiKeys?: string[];
   /** Largest request body accepted, in bytes (default 8 MiB). */
   bodyLimitBytes?: number;
   /** A pino logger to log with; default: no logs. */
   logger?: FastifyBaseLogger;
+  /** How often the fleet page's event stream sends deltas (ms, default 1000). */
+  fleetTickMs?: number;
 }
 
 type Kind = "chat" | "completion";
@@ -49,7 +52,7 @@ export function buildHttpServer(options: HttpServerOptions): FastifyInstance {
 
   app.addHook("onRequest", async (req, reply) => {
     reply.header("x-request-id", req.id);
-    if (keys.length > 0 && req.url.startsWith("/v1/") && !keyValid(req.headers.authorization)) {
+    if (keys.length > 0 && (req.url.startsWith("/v1/") || req.url.startsWith("/fleet")) && !keyValid(req.headers.authorization)) {
       throw new TurbineError("AUTH_INVALID_API_KEY", "Missing or invalid API key: send 'Authorization: Bearer <key>'");
     }
   });
@@ -81,6 +84,8 @@ export function buildHttpServer(options: HttpServerOptions): FastifyInstance {
     const text = await metrics.registry.metrics();
     return reply.type(metrics.registry.contentType).send(text);
   });
+
+  registerFleetPage(app, metrics.fleetState, { tickMs: options.fleetTickMs });
 
   app.get("/v1/models", async () => ({
     object: "list",

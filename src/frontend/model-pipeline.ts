@@ -237,7 +237,9 @@ export class ModelPipeline {
         attempt.routing = rest;
       }
       this.options.metrics.migrations.inc({ model: this.card.name });
+      const failed = decision.workerId;
       decision = pool.route(attempt);
+      this.options.metrics.fleetState.migrated(this.card.name, failed, decision.workerId);
     }
   }
 }

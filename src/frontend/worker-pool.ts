@@ -16,6 +16,7 @@ import { ApproxIndexer, KvEventIngestor, RadixIndexer } from "../kv/index.ts";
 import { Router } from "../router/index.ts";
 import type { RouterOptions, RoutingDecision } from "../router/index.ts";
 import type { EndpointClient } from "../runtime/index.ts";
+import type { FleetSource } from "./fleet-state.ts";
 import type { FrontendMetrics, ModelMetrics } from "./metrics.ts";
 
 export interface WorkerPoolOptions {
@@ -44,6 +45,9 @@ export class WorkerPool {
   private readonly lostHandlers = new Map<WorkerId, Set<() => void>>();
   private readonly modelMetrics: ModelMetrics;
   private readonly stopCollecting: () => void;
+  private readonly stopFleet: () => void;
+  /** What the fleet page reads of this pool at its ticks. */
+  private readonly fleetSource: FleetSource;
 
   constructor(private readonly options: WorkerPoolOptions) {
     const withEvents = options.card.publishesKvEvents ?? true;
@@ -52,6 +56,13 @@ export class WorkerPool {
     this.router = new Router({ ...options.router, blockSize: options.card.kvBlockSize, indexer });
     this.modelMetrics = options.metrics.forModel(options.card.name);
     this.stopCollecting = options.metrics.onCollect(() => this.collectMetrics());
+    this.fleetSource = {
+      model: options.card.name,
+      role: options.role ?? "decode",
+      stats: () => this.router.stats(),
+      workerLoad: (id) => this.router.workerLoad(id),
+    };
+    this.stopFleet = options.metrics.fleetState.register(this.fleetSource);
   }
 
   get model(): string {
@@ -90,6 +101,7 @@ export class WorkerPool {
     this.workers.add(workerId);
     this.cards.set(workerId, card);
     this.router.addWorker(workerId, { totalBlocks: card.numKvBlocks });
+    this.options.metrics.fleetState.workerAdded(this.fleetSource, workerId, card.role, card.name, card.numKvBlocks);
     // Learn what it already caches (a router that starts late, a worker that restarted).
     this.ingestor?.resync(workerId);
   }
@@ -103,8 +115,10 @@ export class WorkerPool {
     let set = this.lostHandlers.get(workerId);
     if (!set) this.lostHandlers.set(workerId, (set = new Set()));
     set.add(onLost);
+    const fleet = this.options.metrics.fleetState;
+    fleet.streamStarted(workerId);
     return () => {
-      set.delete(onLost);
+      if (set.delete(onLost)) fleet.streamEnded(workerId);
       if (set.size === 0 && this.lostHandlers.get(workerId) === set) this.lostHandlers.delete(workerId);
     };
   }
@@ -117,6 +131,7 @@ export class WorkerPool {
     this.suspended.delete(workerId);
     this.behind.delete(workerId);
     this.cards.delete(workerId);
+    this.options.metrics.fleetState.workerLeft(workerId);
     if (!this.workers.delete(workerId)) return;
     this.router.removeWorker(workerId);
     this.ingestor?.removeWorker(workerId);
@@ -138,19 +153,24 @@ export class WorkerPool {
   applyKvEvent(event: KvCacheEvent): void {
     if (!this.workers.has(event.workerId)) return;
     this.ingestor?.ingest(event);
+    this.options.metrics.fleetState.kvEvent(event);
   }
 
   updateMetrics(m: WorkerLoadMetrics): void {
     if (!this.workers.has(m.workerId)) return;
     this.checkIndexLag(m);
     this.router.updateMetrics(m);
+    this.options.metrics.fleetState.loadMetrics(m);
     this.options.metrics.workerKvUsage.set({ model: this.model, worker: m.workerId }, m.kvUsage);
   }
 
   /** Routes a request (throws 503s when nobody can take it) and tells the other replicas. */
   route(request: PreprocessedRequest): RoutingDecision {
-    const decision = this.router.route(request, Date.now());
+    const fleet = this.options.metrics.fleetState;
+    const explain = fleet.wantsDecision() ? fleet.maxCandidates : 0;
+    const decision = this.router.route(request, Date.now(), explain > 0 ? { explain } : undefined);
     this.recordDecision(decision);
+    if (decision.candidates) fleet.decision(this.model, this.options.role ?? "decode", decision.workerId, decision.promptBlocks, decision.candidates);
     this.options.publishSync?.({
       model: this.model,
       kind: "routed",
@@ -197,6 +217,7 @@ export class WorkerPool {
 
   close(): void {
     this.stopCollecting();
+    this.stopFleet();
     for (const t of this.suspended.values()) clearTimeout(t);
     this.suspended.clear();
   }
@@ -249,6 +270,7 @@ export class WorkerPool {
   private async fetchDump(workerId: WorkerId): Promise<KvBlockSetDump> {
     const [dump] = await this.options.dump.collect(workerId, {});
     if (!dump) throw new TurbineError("RUNTIME_CONNECTION_LOST", `worker ${workerId} returned no block set`);
+    this.options.metrics.fleetState.kvDump(dump);
     return dump;
   }
 }
