@@ -27,8 +27,10 @@ const KEEPALIVE_MS = 15_000;
 
 interface Client {
   raw: ServerResponse;
-  /** Its socket refused a write: it gets a fresh snapshot once it drains, not the deltas it missed. */
-  stale: boolean;
+  /** Its socket buffer is over the high-water mark: deltas are skipped until it drains. */
+  waiting: boolean;
+  /** A delta was skipped: it gets a fresh snapshot once it drains, not the deltas it missed. */
+  missed: boolean;
   unwatch: () => void;
 }
 
@@ -48,10 +50,13 @@ class FleetStream {
   ) {}
 
   add(raw: ServerResponse): void {
-    const client: Client = { raw, stale: false, unwatch: this.state.watch() };
+    const client: Client = { raw, waiting: false, missed: false, unwatch: this.state.watch() };
     this.clients.add(client);
     raw.on("drain", () => {
-      if (client.stale) this.write(client, this.snapshot());
+      client.waiting = false;
+      if (!client.missed) return;
+      client.missed = false;
+      this.write(client, this.snapshot());
     });
     raw.on("close", () => {
       client.unwatch();
@@ -135,12 +140,15 @@ class FleetStream {
       message = `event: delta\ndata: ${JSON.stringify({ upsert, remove, decisions, migrations, hits })}\n\n`;
     }
     this.lastWriteAt = now;
-    for (const c of this.clients) if (!c.stale) this.write(c, message);
+    for (const c of this.clients) {
+      if (c.waiting) c.missed = true;
+      else this.write(c, message);
+    }
   }
 
   private write(client: Client, text: string): void {
     if (client.raw.destroyed) return;
-    client.stale = !client.raw.write(text);
+    if (!client.raw.write(text)) client.waiting = true;
   }
 }
 
