@@ -10,6 +10,7 @@ import type { FrontendMetrics } from "./metrics.ts";
 import type { ModelManager } from "./model-manager.ts";
 import type { ModelPipeline } from "./model-pipeline.ts";
 import { registerFleetPage } from "./fleet-page.ts";
+import { registerRequestTracing, requestContext, traced } from "./request-tracing.ts";
 import { toHttpError } from "./openai-errors.ts";
 import { chatCompletionSchema, completionSchema } from "./openai-schemas.ts";
 import type { ChatCompletionBody, CompletionBody } from "./openai-schemas.ts";
@@ -50,6 +51,7 @@ export function buildHttpServer(options: HttpServerOptions): FastifyInstance {
     return keys.some((k) => k.length === given.length && timingSafeEqual(k, given));
   };
 
+  registerRequestTracing(app);
   app.addHook("onRequest", async (req, reply) => {
     reply.header("x-request-id", req.id);
     if (keys.length > 0 && (req.url.startsWith("/v1/") || req.url.startsWith("/fleet")) && !keyValid(req.headers.authorization)) {
@@ -103,12 +105,14 @@ export function buildHttpServer(options: HttpServerOptions): FastifyInstance {
 
   app.post<{ Body: ChatCompletionBody }>("/v1/chat/completions", { schema: { body: chatCompletionSchema } }, (req, reply) => {
     const pipeline = modelOf(req.body.model);
-    return serve(req, reply, pipeline, "chat", pipeline.preprocessor.chat(req.body, req.id), req.body);
+    const pre = traced(requestContext(req), "preprocess", () => pipeline.preprocessor.chat(req.body, req.id));
+    return serve(req, reply, pipeline, "chat", pre, req.body);
   });
 
   app.post<{ Body: CompletionBody }>("/v1/completions", { schema: { body: completionSchema } }, (req, reply) => {
     const pipeline = modelOf(req.body.model);
-    return serve(req, reply, pipeline, "completion", pipeline.preprocessor.completion(req.body, req.id), req.body);
+    const pre = traced(requestContext(req), "preprocess", () => pipeline.preprocessor.completion(req.body, req.id));
+    return serve(req, reply, pipeline, "completion", pre, req.body);
   });
 
   async function serve(
@@ -128,7 +132,7 @@ export function buildHttpServer(options: HttpServerOptions): FastifyInstance {
       if (!reply.raw.writableFinished) abort.abort();
     };
     reply.raw.on("close", onClose);
-    const routed = pipeline.generate(pre.request, abort.signal);
+    const routed = pipeline.generate(pre.request, abort.signal, requestContext(req));
     reply.header("x-turbine-worker", routed.decision.workerId);
     const m = metrics.forModel(model);
     m.inFlight.inc();

@@ -6,9 +6,13 @@
 import { TurbineError, isTurbineError, mergeEngineOutputs } from "../protocols/index.ts";
 import type { EngineOutput, KvTransferParams, ModelCard, PreprocessedRequest, WorkerId } from "../protocols/index.ts";
 import type { RoutingDecision } from "../router/index.ts";
+import { ROOT_CONTEXT } from "@opentelemetry/api";
+import type { Context } from "@opentelemetry/api";
 import { readAhead } from "../runtime/index.ts";
 import type { ChatTemplate, Tokenizer } from "../model/index.ts";
 import type { FrontendMetrics } from "./metrics.ts";
+import { startHop, tracedRoute } from "./request-tracing.ts";
+import type { Hop } from "./request-tracing.ts";
 import { Preprocessor } from "./preprocessor.ts";
 import { WorkerPool } from "./worker-pool.ts";
 import type { WorkerPoolOptions } from "./worker-pool.ts";
@@ -100,9 +104,9 @@ export class ModelPipeline {
   }
 
   /** Routes a request and streams its tokens. Throws 503s when nobody can take it. */
-  generate(request: PreprocessedRequest, signal: AbortSignal): RoutedStream {
-    const decision = this.decode.route(request);
-    return { decision, outputs: this.stream(decision, request, signal) };
+  generate(request: PreprocessedRequest, signal: AbortSignal, parent: Context = ROOT_CONTEXT): RoutedStream {
+    const decision = tracedRoute(parent, "decode", (explain) => this.decode.route(request, explain));
+    return { decision, outputs: this.stream(decision, request, signal, parent) };
   }
 
   close(): void {
@@ -116,7 +120,7 @@ export class ModelPipeline {
    * waits, or null to prefill locally. A prefill worker that fails costs a local prefill,
    * never the request.
    */
-  private async remotePrefill(request: PreprocessedRequest, decision: RoutingDecision, signal: AbortSignal): Promise<KvTransferParams | null> {
+  private async remotePrefill(request: PreprocessedRequest, decision: RoutingDecision, signal: AbortSignal, parent: Context): Promise<KvTransferParams | null> {
     const pool = this.prefill;
     if (!pool || pool.routableWorkers().length === 0) return null;
     const d = this.options.disaggregation ?? {};
@@ -125,7 +129,7 @@ export class ModelPipeline {
     if (pool.meanPendingPrefillTokens() > (d.maxPrefillQueueTokens ?? 16_384)) return null;
     let chosen: RoutingDecision;
     try {
-      chosen = pool.route(request);
+      chosen = tracedRoute(parent, "prefill", (explain) => pool.route(request, explain));
     } catch {
       return null; // every prefill worker is busy: prefill locally
     }
@@ -140,20 +144,23 @@ export class ModelPipeline {
     const unwatch = pool.onWorkerLost(chosen.workerId, () => {
       stall = setTimeout(() => call.abort(), this.options.orphanStallMs ?? 5000);
     });
+    const hop = startHop(parent, chosen.workerId, { "turbine.disagg_phase": "prefill" });
     try {
       let params: KvTransferParams | null = null;
-      for await (const out of pool.call(chosen.workerId, { ...request, disaggPhase: "prefill" }, call.signal)) {
+      for await (const out of pool.call(chosen.workerId, { ...request, disaggPhase: "prefill" }, call.signal, hop.trace)) {
         if (out.kvTransfer) params = out.kvTransfer;
         if (out.finishReason === "error") throw new TurbineError("ENGINE_FAILED", out.error?.message ?? "prefill failed");
       }
       metrics.remotePrefills.inc({ model: this.card.name, outcome: params ? "ok" : "empty" });
       return params;
     } catch (err) {
+      hop.end(err);
       if (signal.aborted) throw err;
       if (isWorkerFailure(err)) pool.suspend(chosen.workerId);
       metrics.remotePrefills.inc({ model: this.card.name, outcome: "failed" });
       return null;
     } finally {
+      hop.end();
       unwatch();
       clearTimeout(stall);
       signal.removeEventListener("abort", onAbort);
@@ -166,7 +173,7 @@ export class ModelPipeline {
    * to another worker with the tokens generated so far appended to its prompt
    * (`numPrefilledOutputTokens`), so the client sees one stream, no token repeated or lost.
    */
-  private async *stream(first: RoutingDecision, request: PreprocessedRequest, signal: AbortSignal): AsyncGenerator<EngineOutput> {
+  private async *stream(first: RoutingDecision, request: PreprocessedRequest, signal: AbortSignal, parent: Context): AsyncGenerator<EngineOutput> {
     const pool = this.decode;
     const limit = this.options.migrationLimit ?? 1;
     const generated: number[] = [];
@@ -194,12 +201,14 @@ export class ModelPipeline {
       const unwatch = pool.onWorkerLost(decision.workerId, () => {
         stall = setTimeout(giveUp, stallMs);
       });
+      let hop: Hop | undefined;
       try {
         if (migrations === 0) {
-          const kvTransfer = await this.remotePrefill(request, decision, call.signal);
+          const kvTransfer = await this.remotePrefill(request, decision, call.signal, parent);
           if (kvTransfer) attempt = { ...request, kvTransfer };
         }
-        const stream = pool.call(decision.workerId, attempt, call.signal);
+        hop = startHop(parent, decision.workerId, { "turbine.attempt": migrations });
+        const stream = pool.call(decision.workerId, attempt, call.signal, hop.trace);
         for await (const batch of readAhead(stream, READ_AHEAD_OUTPUTS)) {
           const out = mergeEngineOutputs(batch);
           stall?.refresh();
@@ -215,10 +224,12 @@ export class ModelPipeline {
         throw new TurbineError("RUNTIME_CONNECTION_LOST", `worker ${decision.workerId} ended the stream before the request finished`);
       } catch (caught) {
         const err = lost && !signal.aborted ? new TurbineError("RUNTIME_CONNECTION_LOST", `worker ${decision.workerId} left the fleet mid-request`, { cause: caught }) : caught;
+        hop?.end(err);
         if (signal.aborted || !isWorkerFailure(err) || migrations >= limit) throw err;
         finished = true; // this attempt is over; don't abort the next one's signal
         pool.suspend(decision.workerId);
       } finally {
+        hop?.end();
         unwatch();
         clearTimeout(stall);
         signal.removeEventListener("abort", onAbort);
@@ -238,7 +249,7 @@ export class ModelPipeline {
       }
       this.options.metrics.migrations.inc({ model: this.card.name });
       const failed = decision.workerId;
-      decision = pool.route(attempt);
+      decision = tracedRoute(parent, "decode", (explain) => pool.route(attempt, explain));
       this.options.metrics.fleetState.migrated(this.card.name, failed, decision.workerId);
     }
   }

@@ -15,7 +15,7 @@ import type {
 import { ApproxIndexer, KvEventIngestor, RadixIndexer } from "../kv/index.ts";
 import { Router } from "../router/index.ts";
 import type { RouterOptions, RoutingDecision } from "../router/index.ts";
-import type { EndpointClient } from "../runtime/index.ts";
+import type { EndpointClient, TraceCarrier } from "../runtime/index.ts";
 import type { FleetSource } from "./fleet-state.ts";
 import type { FrontendMetrics, ModelMetrics } from "./metrics.ts";
 
@@ -165,9 +165,9 @@ export class WorkerPool {
   }
 
   /** Routes a request (throws 503s when nobody can take it) and tells the other replicas. */
-  route(request: PreprocessedRequest): RoutingDecision {
+  route(request: PreprocessedRequest, explainCandidates = 0): RoutingDecision {
     const fleet = this.options.metrics.fleetState;
-    const explain = fleet.wantsDecision() ? fleet.maxCandidates : 0;
+    const explain = Math.max(explainCandidates, fleet.wantsDecision() ? fleet.maxCandidates : 0);
     const decision = this.router.route(request, Date.now(), explain > 0 ? { explain } : undefined);
     this.recordDecision(decision);
     if (decision.candidates) fleet.decision(this.model, this.options.role ?? "decode", decision.workerId, decision.promptBlocks, decision.candidates);
@@ -182,8 +182,8 @@ export class WorkerPool {
     return decision;
   }
 
-  call(workerId: WorkerId, request: PreprocessedRequest, signal: AbortSignal): AsyncIterable<EngineOutput> {
-    return this.options.generate.call(workerId, request, { signal });
+  call(workerId: WorkerId, request: PreprocessedRequest, signal: AbortSignal, trace?: TraceCarrier): AsyncIterable<EngineOutput> {
+    return this.options.generate.call(workerId, request, trace ? { signal, trace } : { signal });
   }
 
   markPrefillDone(request: PreprocessedRequest): void {
