@@ -28,7 +28,7 @@ const TRACED_ROLES = new Set(["serve", "frontend", "worker", "planner"]);
 export async function main(argv: string[]): Promise<void> {
   const role = argv[2] ?? "";
   if (TRACED_ROLES.has(role)) {
-    const tracing = startTracing(`turbine-${role}`);
+    const tracing = await startTracing(`turbine-${role}`);
     if (tracing) beforeExit(() => tracing.shutdown());
   }
   try {

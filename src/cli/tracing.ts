@@ -3,7 +3,7 @@
 // OTEL_EXPORTER_OTLP_PROTOCOL: http/protobuf by default, http/json, grpc), or OTEL_TRACES_EXPORTER
 // (otlp, console, zipkin). OTEL_SDK_DISABLED=true or OTEL_TRACES_EXPORTER=none keep it off.
 // The Node SDK reads the rest (sampler, batch delays, resource attributes, headers) itself.
-import { NodeSDK } from "@opentelemetry/sdk-node";
+// The SDK (about a second to load) is imported only when tracing is on.
 
 export interface Tracing {
   /** Flushes the spans not yet exported and stops the SDK. */
@@ -19,8 +19,9 @@ export function tracingRequested(env: NodeJS.ProcessEnv = process.env): boolean 
 }
 
 /** Starts the SDK when the environment asks for it; null (and nothing started) otherwise. */
-export function startTracing(serviceName: string, env: NodeJS.ProcessEnv = process.env): Tracing | null {
+export async function startTracing(serviceName: string, env: NodeJS.ProcessEnv = process.env): Promise<Tracing | null> {
   if (!tracingRequested(env)) return null;
+  const { NodeSDK } = await import("@opentelemetry/sdk-node");
   const sdk = new NodeSDK({
     // OTEL_SERVICE_NAME, when set, names the service; else the process role does.
     ...(env["OTEL_SERVICE_NAME"] ? {} : { serviceName }),

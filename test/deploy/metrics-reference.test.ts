@@ -3,7 +3,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync, writeFileSync } from "node:fs";
-import { METRICS_BEGIN, METRICS_END, metricsReference } from "../../src/cli/metrics-reference.ts";
+import { METRICS_BEGIN, METRICS_END, metricsReference } from "../../src/cli/index.ts";
 
 const DOC = new URL("../../docs/deploy.md", import.meta.url).pathname;
 

@@ -8,7 +8,7 @@ import { createServer } from "node:http";
 import type { Server } from "node:http";
 import { ROOT_CONTEXT } from "@opentelemetry/api";
 import { injectTrace } from "../../src/runtime/index.ts";
-import { tracingRequested } from "../../src/cli/tracing.ts";
+import { tracingRequested } from "../../src/cli/index.ts";
 import { health, startFrontend, startWorker, until, useCluster } from "../support/fleet.ts";
 
 interface OtlpValue {
