@@ -36,18 +36,19 @@ function table(title: string, where: string, list: Row[]): string {
 export async function metricsReference(): Promise<string> {
   const frontend = new FrontendMetrics({ processMetrics: false });
   const worker = new Registry();
-  registerWorkerMetrics(worker, {
+  const source = {
     workerId: "w",
     model: "m",
     role: "aggregated",
     load: () => ({ activeBlocks: 0, totalBlocks: 1, kvUsage: 0, numRunningSeqs: 0, numWaitingSeqs: 0, pendingPrefillTokens: 0, prefixCacheHitRate: 0 }),
     numInFlight: 0,
     kvTransferCounters: { imports: 0, failures: 0, exports: 0 },
-  });
+  };
+  registerWorkerMetrics(worker, () => [source]);
   return [
     table("Frontend and router", "On the `/metrics` of `turbine serve` and `turbine frontend` (port 8000). Histograms also have `_bucket`, `_sum` and `_count` series.", await rows(frontend.registry)),
     "",
-    table("Worker", "On the `/metrics` of each `turbine worker` (`--metrics-port`, 9090 in the Kubernetes manifests).", await rows(worker)),
+    table("Worker", "On the `/metrics` of each `turbine worker` (`--metrics-port`, 9090 in the Kubernetes manifests). `turbine serve` exports them on its own `/metrics` for each of its workers, except `turbine_worker_kv_usage`, which there is the router's family of the same name.", await rows(worker)),
     "",
     "Every process also exports Node's process metrics with the `turbine_` prefix (`turbine_process_cpu_seconds_total`, `turbine_nodejs_heap_size_used_bytes`, …).",
   ].join("\n");

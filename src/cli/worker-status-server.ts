@@ -6,7 +6,7 @@ import { createServer } from "node:http";
 import type { Server } from "node:http";
 import { Registry, collectDefaultMetrics } from "prom-client";
 import type { Worker } from "../engines/index.ts";
-import { registerWorkerMetrics } from "./worker-metrics.ts";
+import { registerWorkerMetrics, workerMetricsSource } from "./worker-metrics.ts";
 
 export interface WorkerStatusServer {
   readonly url: string;
@@ -23,18 +23,8 @@ export async function startWorkerStatusServer(worker: Worker, host: string, port
   const drain = (): Promise<void> => (draining ??= (options.drain ?? (() => Promise.resolve()))());
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: "turbine_" });
-  registerWorkerMetrics(registry, {
-    workerId: worker.workerId,
-    model: worker.engine.card.name,
-    role: worker.engine.card.role,
-    load: () => worker.engine.load(),
-    get numInFlight() {
-      return worker.numInFlight;
-    },
-    get kvTransferCounters() {
-      return worker.kvTransferCounters;
-    },
-  });
+  const source = [workerMetricsSource(worker)];
+  registerWorkerMetrics(registry, () => source);
 
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? "/").split("?")[0];

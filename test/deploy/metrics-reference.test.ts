@@ -4,6 +4,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync, writeFileSync } from "node:fs";
 import { METRICS_BEGIN, METRICS_END, metricsReference } from "../../src/cli/index.ts";
+import { startServer } from "../support/http.ts";
 
 const DOC = new URL("../../docs/deploy.md", import.meta.url).pathname;
 
@@ -24,5 +25,20 @@ test("deploy - the metrics reference in docs/deploy.md matches the code", async 
   for (const [, name] of dashboard.matchAll(/(turbine_[a-z_]+?)(?:_bucket)?[{\s)]/g)) {
     if (name!.startsWith("turbine_planner_")) continue;
     assert.ok(expected.includes(`\`${name}\``), `${name} is in the reference`);
+  }
+});
+
+test("deploy - turbine serve exports its workers' families on its own /metrics", async () => {
+  const server = await startServer({ numWorkers: 2, port: 0 });
+  try {
+    const text = await (await fetch(`${server.url}/metrics`)).text();
+    for (const w of server.workers) {
+      assert.match(text, new RegExp(`turbine_worker_running_sequences\\{worker="${w.workerId}",model="[^"]+",role="aggregated"\\} 0`));
+      assert.match(text, new RegExp(`turbine_kv_transfers_total\\{worker="${w.workerId}",[^}]*direction="export",outcome="ok"\\} 0`));
+    }
+    // One turbine_worker_kv_usage family: the router's (model, worker).
+    assert.equal(text.match(/^# TYPE turbine_worker_kv_usage /gm)?.length, 1);
+  } finally {
+    await server.close();
   }
 });
