@@ -51,6 +51,8 @@ export function workerCommand(): Command {
       engine,
       namespace: flags.namespace,
       component: flags.component ?? (flags.role === "prefill" ? "prefill" : undefined),
+      // KV transfers go between hosts (pods): the agent listens where the request plane does.
+      transferHost: flags.advertiseHost,
     });
     // One drain, whoever asks first: a preStop hook (POST /drain) or SIGTERM.
     const status = await startWorkerStatusServer(worker, flags.metricsHost, flags.metricsPort, {
