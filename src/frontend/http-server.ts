@@ -11,6 +11,8 @@ import { checkJsonBody } from "./json-body.ts";
 import type { FrontendMetrics } from "./metrics.ts";
 import type { ModelManager } from "./model-manager.ts";
 import type { ModelPipeline } from "./model-pipeline.ts";
+import { registerFleetPage } from "./fleet-page.ts";
+import { registerRequestTracing, requestContext, traced } from "./request-tracing.ts";
 import { isExpectedRefusal, normalizeError, toHttpError } from "./openai-errors.ts";
 import { chatCompletionSchemaWith, completionSchema } from "./openai-schemas.ts";
 import type { ChatCompletionBody, CompletionBody } from "./openai-schemas.ts";
@@ -70,6 +72,8 @@ export interface HttpServerOptions {
   limits?: HttpServerLimits;
   /** A pino logger to log with; default: no logs. */
   logger?: FastifyBaseLogger;
+  /** How often the fleet page's event stream sends deltas (ms, default 1000). */
+  fleetTickMs?: number;
 }
 
 type Kind = "chat" | "completion";
@@ -200,6 +204,7 @@ export function buildHttpServer(options: HttpServerOptions): FastifyInstance {
     return keys.some((k) => k.length === given.length && timingSafeEqual(k, given));
   };
 
+  registerRequestTracing(app);
   app.addHook("onRequest", async (req, reply) => {
     const config = req.routeOptions.config;
     recordOf(reply).endpoint = config.endpoint ?? "none";
@@ -253,6 +258,8 @@ export function buildHttpServer(options: HttpServerOptions): FastifyInstance {
     return reply.type(metrics.registry.contentType).send(text);
   });
 
+  registerFleetPage(app, metrics.fleetState, { tickMs: options.fleetTickMs });
+
   app.get("/v1/models", { config: { endpoint: "models" } }, async () => ({
     object: "list",
     data: models
@@ -274,13 +281,15 @@ export function buildHttpServer(options: HttpServerOptions): FastifyInstance {
     checkPromptBounds(req.body, bounds);
     // Rendering is synchronous: let the requests already waiting go first.
     if (req.body.messages.length > YIELD_BEFORE_RENDER_MESSAGES) await new Promise<void>((r) => setImmediate(r));
-    return serve(req, reply, pipeline, "chat", pipeline.preprocessor.chat(req.body, req.id), req.body);
+    const pre = traced(requestContext(req), "preprocess", () => pipeline.preprocessor.chat(req.body, req.id));
+    return serve(req, reply, pipeline, "chat", pre, req.body);
   });
 
   app.post<{ Body: CompletionBody }>("/v1/completions", { schema: { body: completionSchema }, config: { endpoint: "completions" } }, async (req, reply) => {
     const pipeline = modelOf(req.body.model, reply);
     checkPromptBounds(req.body, bounds);
-    return serve(req, reply, pipeline, "completion", pipeline.preprocessor.completion(req.body, req.id), req.body);
+    const pre = traced(requestContext(req), "preprocess", () => pipeline.preprocessor.completion(req.body, req.id));
+    return serve(req, reply, pipeline, "completion", pre, req.body);
   });
 
   async function serve(
@@ -298,21 +307,30 @@ export function buildHttpServer(options: HttpServerOptions): FastifyInstance {
     const record = recordOf(reply);
     const abort = new AbortController();
     record.abort = abort;
-    const routed = pipeline.generate(pre.request, abort.signal);
+    const routed = pipeline.generate(pre.request, abort.signal, requestContext(req));
     reply.header("x-turbine-worker", routed.decision.workerId);
     const m = metrics.forModel(model);
     m.inFlight.inc();
     m.inputTokens.inc(pre.request.tokenIds.length);
+    const fleet = metrics.fleet;
+    fleet.inputSequence.observe({ model }, pre.request.tokenIds.length);
+    fleet.queued.inc({ model });
+    let queued = true;
     let lastTokenAt = 0;
     const observe = (d: TextDelta): void => {
       const now = performance.now();
       if (d.numTokens > 0) {
+        if (queued) {
+          queued = false;
+          fleet.queued.dec({ model });
+        }
         if (lastTokenAt === 0) m.ttft.observe((now - start) / 1000);
         else for (let i = 0; i < d.numTokens; i++) m.itl.observe((now - lastTokenAt) / 1000 / d.numTokens);
         lastTokenAt = now;
       }
       if (d.usage) {
         m.outputTokens.inc(d.usage.completionTokens);
+        fleet.outputSequence.observe({ model }, d.usage.completionTokens);
         m.cachedTokens.inc(d.usage.cachedTokens);
       }
     };
@@ -352,6 +370,7 @@ export function buildHttpServer(options: HttpServerOptions): FastifyInstance {
       }
     } finally {
       if (abort.signal.aborted) record.status = 499;
+      if (queued) fleet.queued.dec({ model });
       m.inFlight.dec();
       m.requestDuration.observe((performance.now() - start) / 1000);
     }
