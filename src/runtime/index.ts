@@ -25,5 +25,7 @@ export { NatsEventPlane } from "./nats-event-plane.ts";
 export type { NatsEventPlaneOptions } from "./nats-event-plane.ts";
 export { NatsRequestPlane } from "./nats-request-plane.ts";
 export type { NatsRequestPlaneOptions } from "./nats-request-plane.ts";
+export { ClusterAuth } from "./cluster-auth.ts";
+export type { ClusterAuthOptions, HandshakeSide } from "./cluster-auth.ts";
 export { TcpRequestPlane } from "./tcp-request-plane.ts";
 export type { TcpRequestPlaneOptions } from "./tcp-request-plane.ts";

@@ -7,6 +7,7 @@ import net from "node:net";
 import { TurbineError } from "../protocols/index.ts";
 import type { EndpointAddress } from "./address.ts";
 import { CallerStream } from "./caller-stream.ts";
+import type { ClusterAuth } from "./cluster-auth.ts";
 import type { InstanceInfo, TransportInfo } from "./discovery.ts";
 import type { CallOptions, RequestPlane, ServedHandler, StreamHandler } from "./request-plane.ts";
 import { ServedRegistry, servedKey } from "./served-registry.ts";
@@ -24,6 +25,8 @@ export interface TcpRequestPlaneOptions {
   window?: number;
   /** Connections a caller opens to one target, streams spread over them (default 1). */
   connectionsPerTarget?: number;
+  /** Cluster-secret handshake on every connection, both ways (absent: none). */
+  auth?: ClusterAuth | null;
 }
 
 interface RequestPayload {
@@ -37,6 +40,7 @@ export class TcpRequestPlane implements RequestPlane {
   private readonly port: number;
   readonly window: number;
   private readonly connectionsPerTarget: number;
+  private readonly auth: ClusterAuth | null;
   private readonly registry = new ServedRegistry();
   private server: net.Server | null = null;
   private listening: Promise<number> | null = null;
@@ -51,6 +55,7 @@ export class TcpRequestPlane implements RequestPlane {
     this.port = options.port ?? 0;
     this.window = Math.max(1, options.window ?? 32);
     this.connectionsPerTarget = Math.max(1, options.connectionsPerTarget ?? 1);
+    this.auth = options.auth ?? null;
   }
 
   async serve(instanceId: string, address: EndpointAddress, handler: StreamHandler): Promise<ServedHandler> {
@@ -107,7 +112,7 @@ export class TcpRequestPlane implements RequestPlane {
       await conn.ready;
       return conn;
     }
-    const conn = new TcpClientConnection(host, port, (unexpected) => {
+    const conn = new TcpClientConnection(host, port, this.auth, (unexpected) => {
       const p = this.pools.get(targetKey);
       const i = p?.indexOf(conn) ?? -1;
       if (i >= 0) p!.splice(i, 1);
@@ -139,6 +144,15 @@ export class TcpRequestPlane implements RequestPlane {
     socket.setNoDelay(true);
     socket.setKeepAlive(true, 1000);
     this.serverSockets.add(socket);
+    // Nothing of a request is read before the peer proved the cluster secret.
+    if (!this.auth) return this.serveSocket(socket, Buffer.alloc(0));
+    this.auth.accept(socket).then(
+      (rest) => this.serveSocket(socket, rest),
+      () => this.serverSockets.delete(socket),
+    );
+  }
+
+  private serveSocket(socket: net.Socket, received: Buffer): void {
     const streams = new Map<number, ServerStream>();
     const send = (frame: Buffer): void => {
       if (!socket.destroyed) socket.write(frame);
@@ -163,6 +177,9 @@ export class TcpRequestPlane implements RequestPlane {
       for (const s of streams.values()) s.cancel();
       streams.clear();
     });
+    if (socket.destroyed) this.serverSockets.delete(socket);
+    if (received.length > 0) reader.push(received);
+    socket.resume();
   }
 
   private startStream(id: number, p: RequestPayload, streams: Map<number, ServerStream>, send: (f: Buffer) => void): void {
@@ -197,24 +214,29 @@ class TcpClientConnection {
   private destroyed = false;
 
   /** `onGone(unexpected)`: the connection ended; unexpected when it was up and we did not end it. */
-  constructor(host: string, port: number, onGone: (unexpected: boolean) => void) {
+  constructor(host: string, port: number, auth: ClusterAuth | null, onGone: (unexpected: boolean) => void) {
     const socket = net.connect({ host, port });
     this.socket = socket;
     socket.setNoDelay(true);
     socket.setKeepAlive(true, 1000);
     let connected = false;
+    const reader = new FrameReader((type, id, payload) => this.onFrame(type, id, payload));
     this.ready = new Promise((resolve, reject) => {
       socket.once("connect", () => {
-        connected = true;
-        resolve();
+        const handshake = auth ? auth.connect(socket) : Promise.resolve(Buffer.alloc(0));
+        handshake.then((rest) => {
+          connected = true;
+          socket.on("data", (chunk: Buffer) => reader.push(chunk));
+          if (rest.length > 0) reader.push(rest);
+          socket.resume();
+          resolve();
+        }, reject);
       });
       socket.once("error", (e) => {
         if (!connected) reject(new TurbineError("RUNTIME_NO_INSTANCE", `cannot connect to ${host}:${port}: ${e.message}`, { cause: e }));
       });
     });
     this.ready.catch(() => undefined);
-    const reader = new FrameReader((type, id, payload) => this.onFrame(type, id, payload));
-    socket.on("data", (chunk: Buffer) => reader.push(chunk));
     socket.on("error", () => undefined); // "close" follows
     socket.on("close", () => {
       this.lost = new TurbineError("RUNTIME_CONNECTION_LOST", `connection to ${host}:${port} lost`);
