@@ -19,7 +19,7 @@ export { encodeWire, decodeWire, encodeWireBytes, decodeWireBytes, errorToWire, 
 export type { WireError } from "./wire-codec.ts";
 export { EtcdDiscovery } from "./etcd-discovery.ts";
 export type { EtcdDiscoveryOptions } from "./etcd-discovery.ts";
-export { connectNats } from "./nats-connection.ts";
+export { connectNats, splitNatsCredentials } from "./nats-connection.ts";
 export type { NatsConnectOptions } from "./nats-connection.ts";
 export { NatsEventPlane } from "./nats-event-plane.ts";
 export type { NatsEventPlaneOptions } from "./nats-event-plane.ts";

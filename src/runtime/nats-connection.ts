@@ -18,9 +18,35 @@ export interface NatsConnectOptions {
   tls?: { ca?: string; cert?: string; key?: string };
 }
 
+/**
+ * Takes `user:pass@` (or a `token@`) out of NATS URLs: nats.js wants credentials as options,
+ * and the URLs end up in logs.
+ */
+export function splitNatsCredentials(url: string | string[]): { servers: string[]; user?: string; pass?: string; token?: string } {
+  const out: { servers: string[]; user?: string; pass?: string; token?: string } = { servers: [] };
+  for (const u of Array.isArray(url) ? url : url.split(",")) {
+    const m = /^([a-z]+:\/\/)([^@/]*)@(.*)$/i.exec(u.trim());
+    if (!m) {
+      out.servers.push(u.trim());
+      continue;
+    }
+    const [user, pass] = m[2]!.split(":", 2).map((x) => decodeURIComponent(x));
+    if (pass === undefined) out.token = user;
+    else {
+      out.user = user;
+      out.pass = pass;
+    }
+    out.servers.push(m[1]! + m[3]!);
+  }
+  return out;
+}
+
 export function connectNats(url: string | string[], options: NatsConnectOptions = {}): Promise<NatsConnection> {
+  const { servers, user, pass, token } = splitNatsCredentials(url);
   return connect({
-    servers: url,
+    servers,
+    ...(user !== undefined ? { user, pass } : {}),
+    ...(token !== undefined ? { token } : {}),
     name: options.name ?? "turbine",
     maxReconnectAttempts: -1,
     reconnectTimeWait: options.reconnectTimeWaitMs ?? 250,
