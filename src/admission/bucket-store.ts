@@ -64,6 +64,12 @@ export class MemoryBucketStore implements BucketStore {
     else byReplica.delete(replica);
   }
 
+  /** A peer's whole set of in-flight counts (tenants it does not list have none). */
+  setRemoteSnapshot(replica: string, counts: Readonly<Record<string, number>>, nowMs: number): void {
+    this.dropReplica(replica);
+    for (const [tenant, n] of Object.entries(counts)) this.setRemoteInFlight(replica, tenant, n, nowMs);
+  }
+
   /** Forgets every report of one replica (it said it is leaving). */
   dropReplica(replica: string): void {
     for (const m of this.remote.values()) m.delete(replica);

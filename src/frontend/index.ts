@@ -14,3 +14,5 @@ export type { IncrementalDetokenizerOptions } from "./detokenizer.ts";
 export { StopJail } from "./stop-jail.ts";
 export type { StopJailResult } from "./stop-jail.ts";
 export { toHttpError } from "./openai-errors.ts";
+export { SharedBucketStore } from "./shared-bucket-store.ts";
+export type { SharedBucketStoreOptions } from "./shared-bucket-store.ts";
