@@ -14,6 +14,8 @@ export class AdmissionMetrics {
   readonly queueWait: Histogram<"tenant" | "class">;
   readonly queueLength: Gauge<"model" | "class">;
   readonly sharedStore: Gauge;
+  /** Read at scrape time: 1 while limits are shared, 0 otherwise. */
+  sharedProbe: () => number = () => 0;
 
   constructor(registry: Registry) {
     const registers = [registry];
@@ -30,6 +32,14 @@ export class AdmissionMetrics {
     });
     this.queueWait = new Histogram({ name: "turbine_admission_queue_wait_seconds", help: "Time admitted requests waited in the admission queue", labelNames: ["tenant", "class"], buckets: WAIT_BUCKETS_S, registers });
     this.queueLength = new Gauge({ name: "turbine_admission_queue_length", help: "Requests waiting in the admission queue, by model and class", labelNames: ["model", "class"], registers });
-    this.sharedStore = new Gauge({ name: "turbine_admission_shared_limits", help: "1 while rate limits are shared with the other frontend replicas, 0 while this replica limits alone", registers });
+    const probe = (): number => this.sharedProbe();
+    this.sharedStore = new Gauge({
+      name: "turbine_admission_shared_limits",
+      help: "1 while rate limits are shared with the other frontend replicas, 0 while this replica limits alone",
+      registers,
+      collect() {
+        this.set(probe());
+      },
+    });
   }
 }

@@ -3,6 +3,8 @@
 import type { FastifyBaseLogger, FastifyInstance } from "fastify";
 import type { Runtime } from "../runtime/index.ts";
 import type { RouterOptions } from "../router/index.ts";
+import { createAdmission } from "./admission-setup.ts";
+import type { AdmissionOptions } from "./admission-setup.ts";
 import { buildHttpServer } from "./http-server.ts";
 import { FrontendMetrics } from "./metrics.ts";
 import { ModelManager } from "./model-manager.ts";
@@ -29,6 +31,8 @@ export interface FrontendOptions {
   logger?: FastifyBaseLogger;
   /** Also export Node process metrics (default true). */
   processMetrics?: boolean;
+  /** Tenants (keys file), rate limits and the admission queue. */
+  admission?: AdmissionOptions;
 }
 
 export class Frontend {
@@ -37,6 +41,7 @@ export class Frontend {
     readonly models: ModelManager,
     readonly metrics: FrontendMetrics,
     readonly url: string,
+    private readonly closeAdmission: () => void,
   ) {}
 
   static async start(options: FrontendOptions): Promise<Frontend> {
@@ -52,7 +57,9 @@ export class Frontend {
       orphanStallMs: options.orphanStallMs,
       onError: (err) => app.log.error({ err }, "model manager"),
     });
+    const admission = createAdmission(options.admission ?? {}, { runtime: options.runtime, metrics, apiKeys: options.apiKeys, onError: (err) => app.log.error({ err }, "api keys file") });
     const app = buildHttpServer({
+      admission: admission.http,
       models,
       metrics,
       apiKeys: options.apiKeys,
@@ -64,11 +71,12 @@ export class Frontend {
     const addr = app.server.address();
     const port = typeof addr === "object" && addr ? addr.port : options.port;
     const shownHost = host.includes(":") ? `[${host}]` : host === "0.0.0.0" ? "127.0.0.1" : host;
-    return new Frontend(app, models, metrics, `http://${shownHost}:${port}`);
+    return new Frontend(app, models, metrics, `http://${shownHost}:${port}`, admission.close);
   }
 
   async close(): Promise<void> {
     this.models.close();
+    this.closeAdmission();
     await this.app.close();
   }
 }

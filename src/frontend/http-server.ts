@@ -6,6 +6,7 @@ import Fastify, { LogController } from "fastify";
 import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { TurbineError } from "../protocols/index.ts";
 import type { Usage } from "../protocols/index.ts";
+import type { HttpAdmission } from "./admission-http.ts";
 import type { FrontendMetrics } from "./metrics.ts";
 import type { ModelManager } from "./model-manager.ts";
 import type { ModelPipeline } from "./model-pipeline.ts";
@@ -25,6 +26,8 @@ export interface HttpServerOptions {
   bodyLimitBytes?: number;
   /** A pino logger to log with; default: no logs. */
   logger?: FastifyBaseLogger;
+  /** Tenants, rate limits and the admission queue (absent: 503 at once when every worker is busy). */
+  admission?: HttpAdmission;
 }
 
 type Kind = "chat" | "completion";
@@ -39,6 +42,8 @@ export function buildHttpServer(options: HttpServerOptions): FastifyInstance {
     genReqId: () => randomUUID(),
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
   });
+
+  options.admission?.install(app);
 
   const keys = (options.apiKeys ?? []).filter((k) => k.length > 0).map((k) => Buffer.from(k));
   const keyValid = (header: string | undefined): boolean => {
@@ -123,7 +128,9 @@ export function buildHttpServer(options: HttpServerOptions): FastifyInstance {
       if (!reply.raw.writableFinished) abort.abort();
     };
     reply.raw.on("close", onClose);
-    const routed = pipeline.generate(pre.request, abort.signal);
+    const admitted = options.admission ? await options.admission.start(req, reply, model, pipeline, pre.request, body.turbine?.priority, abort.signal) : null;
+    const routed = admitted?.routed ?? pipeline.generate(pre.request, abort.signal);
+    let outputTokens = 0;
     reply.header("x-turbine-worker", routed.decision.workerId);
     const m = metrics.forModel(model);
     m.inFlight.inc();
@@ -138,6 +145,7 @@ export function buildHttpServer(options: HttpServerOptions): FastifyInstance {
         lastTokenAt = now;
       }
       if (d.usage) {
+        outputTokens = d.usage.completionTokens;
         m.outputTokens.inc(d.usage.completionTokens);
         m.cachedTokens.inc(d.usage.cachedTokens);
       }
@@ -177,6 +185,7 @@ export function buildHttpServer(options: HttpServerOptions): FastifyInstance {
       m.inFlight.dec();
       m.requestDuration.observe((performance.now() - start) / 1000);
       metrics.requests.inc({ model, endpoint, status: String(abort.signal.aborted ? 499 : status) });
+      admitted?.finish(outputTokens, abort.signal.aborted ? 499 : status);
     }
   }
 

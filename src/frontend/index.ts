@@ -16,3 +16,7 @@ export type { StopJailResult } from "./stop-jail.ts";
 export { toHttpError } from "./openai-errors.ts";
 export { SharedBucketStore } from "./shared-bucket-store.ts";
 export type { SharedBucketStoreOptions } from "./shared-bucket-store.ts";
+export type { AdmissionOptions } from "./admission-setup.ts";
+export type { AdmissionQueueConfig } from "./admission-controller.ts";
+export { AdmissionController, rateLimitHeaders, formatReset } from "./admission-controller.ts";
+export { ApiKeysFile } from "./api-keys-file.ts";
