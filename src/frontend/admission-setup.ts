@@ -26,6 +26,7 @@ export interface AdmissionOptions {
 
 export interface AdmissionSetup {
   http: HttpAdmission;
+  controller: AdmissionController;
   close: () => void;
 }
 
@@ -45,6 +46,7 @@ export function createAdmission(
   if (shared) metrics.sharedProbe = () => (shared.mode === "shared" ? 1 : 0);
   return {
     http: new HttpAdmission(controller, metrics),
+    controller,
     close: () => {
       controller.close();
       shared?.close();

@@ -4,7 +4,7 @@ import type { FastifyBaseLogger, FastifyInstance } from "fastify";
 import type { Runtime } from "../runtime/index.ts";
 import type { RouterOptions } from "../router/index.ts";
 import { createAdmission } from "./admission-setup.ts";
-import type { AdmissionOptions } from "./admission-setup.ts";
+import type { AdmissionOptions, AdmissionSetup } from "./admission-setup.ts";
 import { buildHttpServer } from "./http-server.ts";
 import { FrontendMetrics } from "./metrics.ts";
 import { ModelManager } from "./model-manager.ts";
@@ -41,7 +41,7 @@ export class Frontend {
     readonly models: ModelManager,
     readonly metrics: FrontendMetrics,
     readonly url: string,
-    private readonly closeAdmission: () => void,
+    private readonly admission: AdmissionSetup,
   ) {}
 
   static async start(options: FrontendOptions): Promise<Frontend> {
@@ -71,12 +71,17 @@ export class Frontend {
     const addr = app.server.address();
     const port = typeof addr === "object" && addr ? addr.port : options.port;
     const shownHost = host.includes(":") ? `[${host}]` : host === "0.0.0.0" ? "127.0.0.1" : host;
-    return new Frontend(app, models, metrics, `http://${shownHost}:${port}`, admission.close);
+    return new Frontend(app, models, metrics, `http://${shownHost}:${port}`, admission);
+  }
+
+  /** Requests waiting in a model's admission queue now. */
+  admissionQueueLength(model: string): number {
+    return this.admission.controller.queueLength(model);
   }
 
   async close(): Promise<void> {
     this.models.close();
-    this.closeAdmission();
+    this.admission.close();
     await this.app.close();
   }
 }
