@@ -173,3 +173,18 @@ test("cluster auth - the secret comes from a flag or a file, once, and must be l
   assert.throws(() => ClusterAuth.fromOptions({ secret: SECRET, secretFile: "/x" }), (e) => e instanceof TurbineError && e.code === "REQUEST_INVALID");
   assert.throws(() => new ClusterAuth("short"), (e) => e instanceof TurbineError);
 });
+
+test("cluster auth - without a secret, internal planes may listen beyond loopback only with --insecure-internal, which warns", async () => {
+  const { clusterAuthFromFlags, isLoopbackHost } = await import("../../src/cli/index.ts");
+  const warnings: unknown[] = [];
+  const log = { warn: (...args: unknown[]) => warnings.push(args) } as unknown as Parameters<typeof clusterAuthFromFlags>[2];
+  const flags = { etcd: "", nats: "", requestPlane: "tcp" as const, advertiseHost: "10.0.0.5", leaseTtl: 10, requestPlanePort: 0 };
+  assert.ok(isLoopbackHost("127.0.0.1") && isLoopbackHost("::1") && isLoopbackHost("[::1]") && !isLoopbackHost("0.0.0.0") && !isLoopbackHost("10.0.0.5"));
+  assert.equal(clusterAuthFromFlags({ ...flags, advertiseHost: "127.0.0.1" }, ["127.0.0.1"], log), null);
+  assert.throws(() => clusterAuthFromFlags(flags, ["10.0.0.5"], log), (e) => e instanceof TurbineError && /--cluster-secret/.test(e.message));
+  assert.equal(warnings.length, 0);
+  assert.equal(clusterAuthFromFlags({ ...flags, insecureInternal: true }, ["10.0.0.5"], log), null);
+  assert.equal(warnings.length, 1);
+  assert.match(JSON.stringify(warnings[0]), /WITHOUT authentication/);
+  assert.ok(clusterAuthFromFlags({ ...flags, clusterSecret: SECRET }, ["10.0.0.5"], log) instanceof ClusterAuth);
+});
