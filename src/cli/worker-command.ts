@@ -20,6 +20,7 @@ interface WorkerFlags extends EngineFlags, DistributedFlags {
   component?: string;
   role: WorkerRole;
   drainTimeoutMs: number;
+  loadMetricsIntervalMs: number;
   metricsHost: string;
   metricsPort: number;
   logLevel: string;
@@ -33,6 +34,7 @@ export function workerCommand(): Command {
     .addOption(new Option("--role <role>", "what the worker does").choices(["aggregated", "prefill", "decode"]).default("aggregated"))
     .option("--metrics-host <addr>", "address of the worker's /metrics, /health and /live", "127.0.0.1")
     .option("--metrics-port <n>", "port of the worker's /metrics, /health and /live (0: any free port)", nonNegativeInt, 0)
+    .option("--load-metrics-interval-ms <n>", "how often the worker publishes its load metrics to the routers", positiveInt, 100)
     .option("--drain-timeout-ms <n>", "on SIGTERM, how long requests in flight may take to finish", positiveInt, 60_000)
     .addOption(new Option("--log-level <level>", "log level").choices(["trace", "debug", "info", "warn", "error", "silent"]).default("info"));
   addEngineOptions(cmd);
@@ -51,6 +53,7 @@ export function workerCommand(): Command {
       engine,
       namespace: flags.namespace,
       component: flags.component ?? (flags.role === "prefill" ? "prefill" : undefined),
+      metricsIntervalMs: flags.loadMetricsIntervalMs,
     });
     const status = await startWorkerStatusServer(worker, flags.metricsHost, flags.metricsPort);
     log.info({ workerId: worker.workerId, engine: spec.engine, model: engine.card.name, role: flags.role, metrics: status.url }, "worker ready");

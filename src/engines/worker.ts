@@ -1,12 +1,14 @@
 // A worker serves one engine as the `generate` endpoint of a component, registers its model
 // card, publishes its KV events and load metrics, and serves its block set on `kv_dump`
-// so that a router that missed events can resync.
+// so that a router that missed events can resync, and its tokenizer files on `model_files` so
+// that a frontend that cannot read the worker's paths can serve the model.
 import {
   TurbineError,
   mergeEngineOutputs,
   BACKEND_COMPONENT,
   GENERATE_ENDPOINT,
   KV_DUMP_ENDPOINT,
+  MODEL_FILES_ENDPOINT,
   asWorkerId,
   kvEventsSubject,
   loadMetricsSubject,
@@ -16,10 +18,12 @@ import type {
   KvBlockSetDump,
   ModelCard,
   PreprocessedRequest,
+  TokenizerFileChunk,
   WorkerId,
   WorkerLoadMetrics,
 } from "../protocols/index.ts";
 import { KvBlockSet } from "../kv/index.ts";
+import { tokenizerFileChunks, withTokenizerDigest } from "../model/index.ts";
 import { newInstanceId, readAhead } from "../runtime/index.ts";
 import { TransferAgent } from "../transfer/index.ts";
 import type { HandlerContext, Runtime, ServedEndpoint } from "../runtime/index.ts";
@@ -105,7 +109,15 @@ export class Worker {
       events.publish(kvSubject, this.blockSet.apply(e.tier, e.data));
     });
     const component = runtime.namespace(namespace).component(this.component);
-    const metadata: WorkerMetadata = { modelCard: engine.card };
+    // The card names its tokenizer files by digest; the files are read once, here, and kept.
+    const { card, files } = await withTokenizerDigest(engine.card);
+    const metadata: WorkerMetadata = { modelCard: card };
+    const modelFiles = await component.endpoint(MODEL_FILES_ENDPOINT).serve<unknown, TokenizerFileChunk>(
+      async function* (this: void, _req: unknown) {
+        yield* tokenizerFileChunks(files);
+      },
+      { instanceId: this.workerId },
+    );
     const dump = await component.endpoint(KV_DUMP_ENDPOINT).serve<unknown, KvBlockSetDump>(
       async function* (this: void, _req: unknown) {
         yield dumpOf();
@@ -117,7 +129,7 @@ export class Worker {
       (request: PreprocessedRequest, ctx: HandlerContext) => this.handle(request, ctx),
       { instanceId: this.workerId, metadata },
     );
-    this.served = [generate, dump];
+    this.served = [generate, dump, modelFiles];
     const metricsSubject = loadMetricsSubject(namespace, this.component);
     this.metricsTimer = setInterval(
       () => events.publish(metricsSubject, this.loadMetrics()),

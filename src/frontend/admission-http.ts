@@ -37,7 +37,7 @@ export class HttpAdmission {
   install(app: FastifyInstance): void {
     if (!this.controller.authenticates) return;
     app.addHook("onRequest", async (req) => {
-      if ((req.routeOptions.config as { public?: boolean }).public === true) return;
+      if (req.routeOptions.config.public === true) return;
       this.tenants.set(req.raw, this.controller.authenticate(bearer(req.headers.authorization)));
     });
   }

@@ -6,6 +6,7 @@ import type { RouterOptions } from "../router/index.ts";
 import { createAdmission } from "./admission-setup.ts";
 import type { AdmissionOptions, AdmissionSetup } from "./admission-setup.ts";
 import { buildHttpServer } from "./http-server.ts";
+import type { HttpServerLimits } from "./http-server.ts";
 import { FrontendMetrics } from "./metrics.ts";
 import { ModelManager } from "./model-manager.ts";
 import type { DisaggregationOptions } from "./model-pipeline.ts";
@@ -21,6 +22,8 @@ export interface FrontendOptions {
   router?: Omit<RouterOptions, "blockSize" | "indexer">;
   apiKeys?: string[];
   bodyLimitBytes?: number;
+  /** HTTP timeouts, connection limit, prompt bounds, whether /metrics is public. */
+  http?: HttpServerLimits;
   /** Resends of a request whose worker fails mid-stream (default 1). */
   migrationLimit?: number;
   /** When prompts go to prefill workers (disaggregated serving). */
@@ -46,6 +49,9 @@ export class Frontend {
 
   static async start(options: FrontendOptions): Promise<Frontend> {
     const metrics = new FrontendMetrics({ processMetrics: options.processMetrics ?? true });
+    // Models load while the HTTP server is built: their errors go to a logger that exists now
+    // (a model that fails to load fails that model, never the process).
+    let log: FastifyBaseLogger | undefined = options.logger;
     const models = await ModelManager.start({
       runtime: options.runtime,
       namespace: options.namespace,
@@ -55,7 +61,7 @@ export class Frontend {
       migrationLimit: options.migrationLimit,
       disaggregation: options.disaggregation,
       orphanStallMs: options.orphanStallMs,
-      onError: (err) => app.log.error({ err }, "model manager"),
+      onError: (err) => log?.error({ err }, "model manager"),
     });
     const admission = createAdmission(options.admission ?? {}, { runtime: options.runtime, metrics, apiKeys: options.apiKeys, onError: (err) => app.log.error({ err }, "api keys file") });
     const app = buildHttpServer({
@@ -64,8 +70,10 @@ export class Frontend {
       metrics,
       apiKeys: options.apiKeys,
       bodyLimitBytes: options.bodyLimitBytes,
+      limits: options.http,
       logger: options.logger,
     });
+    log = app.log;
     const host = options.host ?? "127.0.0.1";
     await app.listen({ host, port: options.port ?? 8000 });
     const addr = app.server.address();

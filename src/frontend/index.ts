@@ -20,3 +20,5 @@ export type { AdmissionOptions } from "./admission-setup.ts";
 export type { AdmissionQueueConfig } from "./admission-controller.ts";
 export { AdmissionController, rateLimitHeaders, formatReset } from "./admission-controller.ts";
 export { ApiKeysFile } from "./api-keys-file.ts";
+export { DEFAULT_HTTP_LIMITS } from "./http-server.ts";
+export type { HttpServerLimits } from "./http-server.ts";

@@ -2,8 +2,8 @@
 export { asWorkerId, asRequestId, asLocalBlockHash, asSequenceHash } from "./ids.ts";
 export type { WorkerId, RequestId, LocalBlockHash, SequenceHash } from "./ids.ts";
 export type { SamplingOptions, StopConditions, RoutingHints, PreprocessedRequest, KvTransferParams } from "./request.ts";
-export { mergeEngineOutputs } from "./output.ts";
-export type { FinishReason, Usage, EngineOutput } from "./output.ts";
+export { engineOutputError, mergeEngineOutputs } from "./output.ts";
+export type { FinishReason, Usage, EngineOutput, EngineOutputError } from "./output.ts";
 export { STORAGE_TIERS } from "./kv-events.ts";
 export type {
   StorageTier,
@@ -17,7 +17,7 @@ export type {
 } from "./kv-events.ts";
 export type { WorkerLoadMetrics, RouterSyncMessage } from "./metrics.ts";
 export { DEFAULT_KV_BLOCK_SIZE } from "./model-card.ts";
-export type { ModelCard, TokenizerSource, WorkerRole } from "./model-card.ts";
-export { ERROR_CODES, TurbineError, isTurbineError } from "./errors.ts";
+export type { ModelCard, TokenizerFileChunk, TokenizerSource, WorkerRole } from "./model-card.ts";
+export { ERROR_CODES, TurbineError, isErrorCode, isTurbineError } from "./errors.ts";
 export type { ErrorCode, TurbineErrorOptions } from "./errors.ts";
-export { PREFILL_COMPONENT, GENERATE_ENDPOINT, KV_DUMP_ENDPOINT, BACKEND_COMPONENT, kvEventsSubject, loadMetricsSubject, routerSyncSubject } from "./subjects.ts";
+export { PREFILL_COMPONENT, GENERATE_ENDPOINT, KV_DUMP_ENDPOINT, MODEL_FILES_ENDPOINT, BACKEND_COMPONENT, kvEventsSubject, loadMetricsSubject, routerSyncSubject } from "./subjects.ts";

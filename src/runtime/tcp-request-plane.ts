@@ -2,7 +2,11 @@
 // for all its endpoints and advertises { kind: "tcp", host, port }; callers multiplex
 // streams over a small pool of connections per target. Backpressure is a credit window per
 // stream; a dropped connection fails every stream on it at once (caller side:
-// RUNTIME_CONNECTION_LOST) and aborts every handler on it (serving side).
+// RUNTIME_CONNECTION_LOST) and aborts every handler on it (serving side). A peer that stops
+// answering without closing (a frozen process: SIGSTOP, a partition) is found by heartbeats:
+// the caller pings a quiet connection and, with nothing heard for heartbeatTimeoutMs, drops it
+// as lost, so its streams fail over and its worker leaves routing within about two seconds
+// instead of when its discovery lease expires.
 import net from "node:net";
 import { TurbineError } from "../protocols/index.ts";
 import type { EndpointAddress } from "./address.ts";
@@ -25,9 +29,16 @@ export interface TcpRequestPlaneOptions {
   window?: number;
   /** Connections a caller opens to one target, streams spread over them (default 1). */
   connectionsPerTarget?: number;
+  /** A caller pings a connection it heard nothing on for this long (ms, default 500). */
+  heartbeatIntervalMs?: number;
+  /** A connection silent this long (no frame, no pong) is lost (ms, default 2000). */
+  heartbeatTimeoutMs?: number;
   /** Cluster-secret handshake on every connection, both ways (absent: none). */
   auth?: ClusterAuth | null;
 }
+
+export const DEFAULT_HEARTBEAT_INTERVAL_MS = 500;
+export const DEFAULT_HEARTBEAT_TIMEOUT_MS = 2000;
 
 interface RequestPayload {
   key: string;
@@ -40,6 +51,7 @@ export class TcpRequestPlane implements RequestPlane {
   private readonly port: number;
   readonly window: number;
   private readonly connectionsPerTarget: number;
+  private readonly heartbeat: { intervalMs: number; timeoutMs: number };
   private readonly auth: ClusterAuth | null;
   private readonly registry = new ServedRegistry();
   private server: net.Server | null = null;
@@ -55,7 +67,9 @@ export class TcpRequestPlane implements RequestPlane {
     this.port = options.port ?? 0;
     this.window = Math.max(1, options.window ?? 32);
     this.connectionsPerTarget = Math.max(1, options.connectionsPerTarget ?? 1);
+    const intervalMs = Math.max(10, options.heartbeatIntervalMs ?? DEFAULT_HEARTBEAT_INTERVAL_MS);
     this.auth = options.auth ?? null;
+    this.heartbeat = { intervalMs, timeoutMs: Math.max(2 * intervalMs, options.heartbeatTimeoutMs ?? DEFAULT_HEARTBEAT_TIMEOUT_MS) };
   }
 
   async serve(instanceId: string, address: EndpointAddress, handler: StreamHandler): Promise<ServedHandler> {
@@ -112,7 +126,7 @@ export class TcpRequestPlane implements RequestPlane {
       await conn.ready;
       return conn;
     }
-    const conn = new TcpClientConnection(host, port, this.auth, (unexpected) => {
+    const conn = new TcpClientConnection(host, port, this.heartbeat, this.auth, (unexpected) => {
       const p = this.pools.get(targetKey);
       const i = p?.indexOf(conn) ?? -1;
       if (i >= 0) p!.splice(i, 1);
@@ -168,6 +182,9 @@ export class TcpRequestPlane implements RequestPlane {
         case FrameType.cancel:
           streams.get(id)?.cancel();
           break;
+        case FrameType.ping:
+          send(encodeFrame(FrameType.pong, 0));
+          break;
       }
     });
     socket.on("data", (chunk: Buffer) => reader.push(chunk));
@@ -212,21 +229,30 @@ class TcpClientConnection {
   private lost: TurbineError | null = null;
 
   private destroyed = false;
+  /** When the peer was last heard from (any bytes). */
+  private lastHeard = Date.now();
+  private silentTooLong = false;
 
   /** `onGone(unexpected)`: the connection ended; unexpected when it was up and we did not end it. */
-  constructor(host: string, port: number, auth: ClusterAuth | null, onGone: (unexpected: boolean) => void) {
+  constructor(host: string, port: number, heartbeat: { intervalMs: number; timeoutMs: number }, auth: ClusterAuth | null, onGone: (unexpected: boolean) => void) {
     const socket = net.connect({ host, port });
     this.socket = socket;
     socket.setNoDelay(true);
     socket.setKeepAlive(true, 1000);
     let connected = false;
     const reader = new FrameReader((type, id, payload) => this.onFrame(type, id, payload));
+    const onData = (chunk: Buffer): void => {
+      this.lastHeard = Date.now();
+      reader.push(chunk);
+    };
     this.ready = new Promise((resolve, reject) => {
       socket.once("connect", () => {
+        // The cluster handshake (when a secret is set) comes first; frames only after it.
         const handshake = auth ? auth.connect(socket) : Promise.resolve(Buffer.alloc(0));
         handshake.then((rest) => {
           connected = true;
-          socket.on("data", (chunk: Buffer) => reader.push(chunk));
+          this.lastHeard = Date.now();
+          socket.on("data", onData);
           if (rest.length > 0) reader.push(rest);
           socket.resume();
           resolve();
@@ -237,9 +263,24 @@ class TcpClientConnection {
       });
     });
     this.ready.catch(() => undefined);
+    // Liveness: ping when quiet; silence past the deadline is a lost peer (it may be frozen,
+    // its kernel still accepting bytes, so no error would ever come).
+    const beat = setInterval(() => {
+      if (!connected) return;
+      const quiet = Date.now() - this.lastHeard;
+      if (quiet >= heartbeat.timeoutMs) {
+        this.silentTooLong = true;
+        socket.destroy();
+      } else if (quiet >= heartbeat.intervalMs) {
+        this.send(encodeFrame(FrameType.ping, 0));
+      }
+    }, heartbeat.intervalMs / 2);
+    beat.unref();
     socket.on("error", () => undefined); // "close" follows
     socket.on("close", () => {
-      this.lost = new TurbineError("RUNTIME_CONNECTION_LOST", `connection to ${host}:${port} lost`);
+      clearInterval(beat);
+      const why = this.silentTooLong ? ` (silent for ${heartbeat.timeoutMs} ms)` : "";
+      this.lost = new TurbineError("RUNTIME_CONNECTION_LOST", `connection to ${host}:${port} lost${why}`);
       onGone(connected && !this.destroyed);
       for (const s of this.streams.values()) s.end(this.lost);
       this.streams.clear();

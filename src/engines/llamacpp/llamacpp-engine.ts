@@ -4,7 +4,7 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import type { LlamaContext, LlamaContextSequence, LlamaModel, Token, BatchItem, PrioritizedBatchItem } from "node-llama-cpp";
 import { DEFAULT_KV_BLOCK_SIZE, TurbineError } from "../../protocols/index.ts";
-import type { EngineOutput, ModelCard, PreprocessedRequest, Usage, WorkerRole } from "../../protocols/index.ts";
+import type { EngineOutput, ErrorCode, ModelCard, PreprocessedRequest, Usage, WorkerRole } from "../../protocols/index.ts";
 import { computeLocalBlockHashes, chainSequenceHashes } from "../../kv/index.ts";
 import { completeModelCard, loadGgufModel, sharedLlama } from "../../model/index.ts";
 import type { ModelCardDraft } from "../../model/index.ts";
@@ -433,7 +433,7 @@ export class LlamaCppEngine implements Engine {
   }
 }
 
-function errorOutput(code: string, message: string, usage: Usage): EngineOutput {
+function errorOutput(code: ErrorCode, message: string, usage: Usage): EngineOutput {
   return { tokenIds: [], finishReason: "error", usage, error: { code, message } };
 }
 

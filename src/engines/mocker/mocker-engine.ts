@@ -4,7 +4,7 @@
 // so sub-millisecond steps (high speedups) accumulate into real timers instead of being
 // rounded up, and timer overshoot is paid back by the next steps; between steps the loop
 // always yields to the event loop (setImmediate at least), so HTTP keeps being served.
-import { DEFAULT_KV_BLOCK_SIZE, TurbineError } from "../../protocols/index.ts";
+import { DEFAULT_KV_BLOCK_SIZE, TurbineError, engineOutputError } from "../../protocols/index.ts";
 import type { EngineOutput, ModelCard, PreprocessedRequest, RequestId } from "../../protocols/index.ts";
 import type { Engine, EngineKvEvent, EngineLoad, GenerateOptions } from "../engine.ts";
 import { MOCKER_DEFAULTS, MockerCore } from "./mocker-core.ts";
@@ -120,7 +120,7 @@ export class MockerEngine implements Engine {
   async prefillForTransfer(request: PreprocessedRequest, options: GenerateOptions): Promise<Uint8Array> {
     const prefill: PreprocessedRequest = { ...request, stop: { ...request.stop, maxTokens: 1, ignoreEos: true } };
     for await (const out of this.generate(prefill, options)) {
-      if (out.finishReason === "error") throw new TurbineError("ENGINE_FAILED", out.error?.message ?? "prefill failed");
+      if (out.finishReason === "error") throw engineOutputError(out.error);
       if (out.finishReason === "cancelled") throw new TurbineError("RUNTIME_CANCELLED", "prefill cancelled");
     }
     return new Uint8Array(request.tokenIds.length * this.kvBytesPerToken);
