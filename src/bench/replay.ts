@@ -4,18 +4,21 @@
 //   arrival ──▶ Router.route (RadixIndexer, active sequences, policy) ──▶ MockerCore.addRequest
 //   engine step at t ──▶ outputs at t + durationMs ──▶ first token: markPrefillDone
 //                                                      last token:  markFinished, record
-//   MockerCore KV events ──(optional delay)──▶ Router.applyKvEvent
+//   MockerCore KV events ──(optional delay)──▶ KvEventIngestor.ingest (the live path's one writer)
 //   every metricsIntervalMs of sim time ──▶ Router.updateMetrics(engine.load())
+//   disaggregation: planPrefill (src/router, the frontend's rule) ──▶ prefill engine ──▶
+//                   KV transfer (measured cost) ──▶ decode engine
 //
 // Events pop in (time, sequence number) order, so a run is a pure function of the workload
 // and the options: the same run twice gives identical records.
-import { chainSequenceHashes, computeLocalBlockHashes, RadixIndexer } from "../kv/index.ts";
+import { chainSequenceHashes, computeLocalBlockHashes, KvEventIngestor, RadixIndexer } from "../kv/index.ts";
+import type { KvEventIngestorStats } from "../kv/index.ts";
 import { MockerCore } from "../engines/index.ts";
 import type { StepOutput, TimingModel } from "../engines/index.ts";
-import { asRequestId, asWorkerId, isTurbineError } from "../protocols/index.ts";
+import { TurbineError, asRequestId, asWorkerId, isTurbineError } from "../protocols/index.ts";
 import type { KvCacheEvent, PreprocessedRequest, WorkerId } from "../protocols/index.ts";
-import { createSeededRandom, Router } from "../router/index.ts";
-import type { PolicyName, PolicyOptions } from "../router/index.ts";
+import { createSeededRandom, planPrefill, Router } from "../router/index.ts";
+import type { PolicyName, PolicyOptions, PrefillPlace, RouterOptions } from "../router/index.ts";
 import { summarize } from "./metrics.ts";
 import type { BenchSummary, RequestRecord } from "./metrics.ts";
 import { Prng } from "./prng.ts";
@@ -51,14 +54,24 @@ export interface ReplayProgress {
   simMs: number;
 }
 
+/**
+ * KV transfer bandwidth between workers that replay assumes by default, GB/s: bench:transfer's
+ * TCP figure for 64 MiB reads on the reference machine (1.49 GB/s, 2026-12-01) (docs/benchmarks.md, "KV transfer").
+ */
+export const MEASURED_TRANSFER_GBPS = 1.5;
+/** The same benchmark's shared-memory figure (prefill and decode workers on one host), 64 MiB reads. */
+export const MEASURED_SHM_TRANSFER_GBPS = 5.6;
+
 /** Disaggregated serving in the simulation: prefill workers beside the decode workers. */
 export interface ReplayDisaggregation {
   numPrefillWorkers: number;
-  /** Prompts whose uncached part on the chosen decode worker is shorter are prefilled there. Default 512; 0: all remote. */
+  /** The router's rule (planPrefill): prompts whose uncached part on the chosen decode worker is shorter are prefilled there. Default 512; 0: all remote. */
   maxLocalPrefillTokens?: number;
+  /** The router's rule: prefill locally while the prefill workers have more prompt tokens queued each. Default 16384. */
+  maxPrefillQueueTokens?: number;
   /** KV bytes per token moved from prefill to decode. Default 131072 (an 8B model in fp16). */
   kvBytesPerToken?: number;
-  /** Transfer bandwidth between workers, GB/s. Default 25 (an RDMA-class link). */
+  /** Transfer bandwidth between workers, GB/s. Default MEASURED_TRANSFER_GBPS (bench:transfer, TCP). */
   transferGBps?: number;
 }
 
@@ -70,6 +83,8 @@ export interface ReplayOptions extends ReplayEngineOptions {
   /** Default "kv". */
   policy?: PolicyName;
   policyOptions?: PolicyOptions;
+  /** The routers' busy thresholds (default: the router's own, derived from the engines' capacity as the product does). */
+  busy?: Pick<RouterOptions, "maxActiveDecodeBlocks" | "maxActivePrefillTokens" | "maxActiveRequestsPerSeq">;
   /** Default: trace when every request has arrivalMs, else concurrency 4 · numWorkers. */
   mode?: ReplayMode;
   /** Delay between an engine's KV event and the router's indexer seeing it, ms. Default 0. */
@@ -110,6 +125,10 @@ export interface ReplayResult {
   engines: ReplayEngineCounters;
   /** Requests prefilled on a prefill worker (disaggregation). */
   numRemotePrefills: number;
+  /** With disaggregation: requests per place the rule chose (remote, short_prompt, ...). */
+  prefillPlaces: Partial<Record<PrefillPlace, number>>;
+  /** The KV event ingestor's counters (decode and prefill routers summed). */
+  kvEvents: KvEventIngestorStats;
 }
 
 const ARRIVAL = 0;
@@ -142,27 +161,29 @@ export function replay(workload: readonly WorkloadRequest[], options: ReplayOpti
   const mode: ReplayMode =
     options.mode ?? (n > 0 && workload.every((r) => r.arrivalMs !== undefined) ? { kind: "trace" } : { kind: "concurrency", concurrency: 4 * numWorkers });
 
-  // The fleet.
+  // The fleet. KV events reach each router's index through the live path's ingestor. Events
+  // arrive in order here, so a gap would be a bug: its dump request fails loudly (see the end).
+  const noDump = (): Promise<never> => Promise.reject(new TurbineError("INTERNAL", "replay engines serve no KV dump"));
+  const busy = options.busy ?? {};
+  const indexer = new RadixIndexer({ expectedBlocks: Math.min(numWorkers * numKvBlocks, 1 << 22) });
+  const ingestor = new KvEventIngestor(indexer, { requestDump: noDump });
   const router = new Router({
     blockSize,
-    indexer: new RadixIndexer({ expectedBlocks: Math.min(numWorkers * numKvBlocks, 1 << 22) }),
+    indexer,
     policy: options.policy ?? "kv",
     policyOptions: options.policyOptions,
     random: createSeededRandom(seed),
     // Router overhead is not part of simulated time; a constant clock skips the timing calls.
     clock: () => 0,
+    ...busy,
   });
   const disagg = options.disaggregation;
   const numPrefill = disagg?.numPrefillWorkers ?? 0;
+  const prefillIndexer = numPrefill > 0 ? new RadixIndexer({ expectedBlocks: Math.min(numPrefill * numKvBlocks, 1 << 22) }) : null;
+  const prefillIngestor = prefillIndexer !== null ? new KvEventIngestor(prefillIndexer, { requestDump: noDump }) : null;
   const prefillRouter =
-    numPrefill > 0
-      ? new Router({
-          blockSize,
-          indexer: new RadixIndexer({ expectedBlocks: Math.min(numPrefill * numKvBlocks, 1 << 22) }),
-          policy: "kv",
-          random: createSeededRandom(seed + 1),
-          clock: () => 0,
-        })
+    prefillIndexer !== null
+      ? new Router({ blockSize, indexer: prefillIndexer, policy: "kv", random: createSeededRandom(seed + 1), clock: () => 0, ...busy })
       : null;
   // Slots 0..numWorkers-1 generate; the numPrefill slots after them prefill.
   const numEngines = numWorkers + numPrefill;
@@ -187,6 +208,7 @@ export function replay(workload: readonly WorkloadRequest[], options: ReplayOpti
     const isPrefill = w >= numWorkers;
     const workerId = asWorkerId(isPrefill ? `prefill-${w - numWorkers}` : `worker-${w}`);
     const owner = isPrefill ? prefillRouter! : router;
+    const feed = isPrefill ? prefillIngestor! : ingestor;
     let eventId = 0;
     core.onKvEvent((e) => {
       const event: KvCacheEvent = { workerId, eventId: eventId++, tier: e.tier, data: e.data };
@@ -194,16 +216,17 @@ export function replay(workload: readonly WorkloadRequest[], options: ReplayOpti
         kvFifo.push(event);
         kvFifoAt.push(now + kvDelay);
       } else {
-        owner.applyKvEvent(event);
+        feed.ingest(event);
       }
     });
-    owner.addWorker(workerId, { totalBlocks: numKvBlocks });
+    owner.addWorker(workerId, { totalBlocks: numKvBlocks, maxNumSeqs: options.maxNumSeqs ?? 256 });
     engines.push(core);
     workerIds.push(workerId);
     pendingOutputs.push([]);
   }
-  const maxLocalPrefill = disagg?.maxLocalPrefillTokens ?? 512;
-  const transferMsPerToken = ((disagg?.kvBytesPerToken ?? 128 * 1024) / ((disagg?.transferGBps ?? 25) * 1e9)) * 1000;
+  const disaggRule = { maxLocalPrefillTokens: disagg?.maxLocalPrefillTokens, maxPrefillQueueTokens: disagg?.maxPrefillQueueTokens };
+  const prefillPlaces: Partial<Record<PrefillPlace, number>> = {};
+  const transferMsPerToken = ((disagg?.kvBytesPerToken ?? 128 * 1024) / ((disagg?.transferGBps ?? MEASURED_TRANSFER_GBPS) * 1e9)) * 1000;
   /** Per request sent to a prefill worker: its decode slot, and the request to start there. */
   const awaitingKv = new Map<number, { slot: number; request: PreprocessedRequest; hashes: { local: ReturnType<typeof computeLocalBlockHashes>; sequence: ReturnType<typeof chainSequenceHashes> } }>();
   let numRemotePrefills = 0;
@@ -306,10 +329,24 @@ export function replay(workload: readonly WorkloadRequest[], options: ReplayOpti
       sampling: {},
       stop: { maxTokens: req.outputTokens, stopTokenIds: [], ignoreEos: true },
     };
-    if (prefillRouter !== null && tokens.length - cachedOnDecode >= maxLocalPrefill && prefillRouter.numWorkers > 0) {
+    const pid = asRequestId(`p${i}`);
+    const plan =
+      prefillRouter !== null
+        ? planPrefill(
+            {
+              promptTokens: tokens.length,
+              cachedTokens: cachedOnDecode,
+              numPrefillWorkers: prefillRouter.numWorkers,
+              prefillQueueTokens: prefillRouter.meanActivePrefillTokens(),
+            },
+            disaggRule,
+            () => prefillRouter.route({ requestId: pid, tokenIds: tokens }, now),
+          )
+        : null;
+    if (plan !== null) prefillPlaces[plan.place] = (prefillPlaces[plan.place] ?? 0) + 1;
+    if (plan !== null && plan.decision !== null) {
       // Disaggregated: prefill on a prefill worker (prompt and first token), then move the KV.
-      const pid = asRequestId(`p${i}`);
-      const p = slotOf.get(prefillRouter.route({ requestId: pid, tokenIds: tokens }, now).workerId)!;
+      const p = slotOf.get(plan.decision.workerId)!;
       const prefillReq: PreprocessedRequest = { ...pre, requestId: pid, stop: { maxTokens: 1, stopTokenIds: [], ignoreEos: true } };
       awaitingKv.set(i, { slot: w, request: pre, hashes: { local, sequence } });
       numRemotePrefills++;
@@ -318,7 +355,7 @@ export function replay(workload: readonly WorkloadRequest[], options: ReplayOpti
         return;
       }
       awaitingKv.delete(i); // refused by the prefill engine: prefill locally
-      prefillRouter.markFinished(pid);
+      prefillRouter!.markFinished(pid);
     }
     startOnDecode(i, w, pre, { local, sequence });
   };
@@ -375,7 +412,7 @@ export function replay(workload: readonly WorkloadRequest[], options: ReplayOpti
   while (queue.pop()) {
     now = queue.time;
     while (kvHead < kvFifo.length && kvFifoAt[kvHead]! <= now) {
-      router.applyKvEvent(kvFifo[kvHead]!);
+      ingestor.ingest(kvFifo[kvHead]!);
       kvHead++;
       if (kvHead > 4096 && kvHead * 2 > kvFifo.length) {
         kvFifo.splice(0, kvHead);
@@ -426,6 +463,16 @@ export function replay(workload: readonly WorkloadRequest[], options: ReplayOpti
     }
   }
   if (done < n) throw new Error(`replay stalled: ${n - done} of ${n} requests never finished (an engine that cannot admit them?)`);
+  const kvEvents = ingestor.stats;
+  if (prefillIngestor !== null) {
+    const p = prefillIngestor.stats;
+    kvEvents.eventsApplied += p.eventsApplied;
+    kvEvents.duplicates += p.duplicates;
+    kvEvents.gaps += p.gaps;
+    kvEvents.resyncs += p.resyncs;
+    kvEvents.resyncFailures += p.resyncFailures;
+  }
+  if (kvEvents.gaps > 0) throw new Error(`replay: ${kvEvents.gaps} gaps in the KV event stream (events are delivered in order here: a bug)`);
   options.onProgress?.({ done, total: n, simMs: now });
 
   const records: RequestRecord[] = new Array<RequestRecord>(n);
@@ -469,5 +516,7 @@ export function replay(workload: readonly WorkloadRequest[], options: ReplayOpti
     wallMs: performance.now() - wallStart,
     engines: counters,
     numRemotePrefills,
+    prefillPlaces,
+    kvEvents,
   };
 }

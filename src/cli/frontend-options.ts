@@ -7,7 +7,7 @@ import { DEFAULT_HTTP_LIMITS } from "../frontend/index.ts";
 import type { AdmissionOptions, DisaggregationOptions, HttpServerLimits } from "../frontend/index.ts";
 import { POLICY_NAMES } from "../router/index.ts";
 import type { PolicyName, RouterOptions } from "../router/index.ts";
-import { nonNegativeInt, nonNegativeNumber, positiveInt, positiveNumber } from "./options.ts";
+import { busyThreshold, nonNegativeInt, nonNegativeNumber, positiveInt } from "./options.ts";
 
 export interface FrontendFlags {
   host: string;
@@ -18,6 +18,7 @@ export interface FrontendFlags {
   routerTemperature?: number;
   busyDecodeBlocks?: number;
   busyPrefillTokens?: number;
+  busyRequestsPerSeq?: number;
   migrationLimit: number;
   maxLocalPrefillTokens: number;
   maxPrefillQueueTokens: number;
@@ -46,8 +47,9 @@ export function addFrontendOptions(cmd: Command): Command {
     .option("--prefill-load-scale <x>", "kv router: weight of prefill work against decode work (default 16)", nonNegativeNumber)
     .option("--new-block-weight <x>", "kv router: weight of the prompt's uncached blocks against prefill already queued (default 16)", nonNegativeNumber)
     .option("--router-temperature <t>", "kv router: softmax temperature (0: always the lowest cost)", nonNegativeNumber)
-    .option("--busy-decode-blocks <fraction>", "a worker above this fraction of its KV blocks in use takes no new requests", positiveNumber)
-    .option("--busy-prefill-tokens <n>", "a worker with more prompt tokens waiting for prefill takes no new requests", positiveInt)
+    .option("--busy-decode-blocks <fraction>", "a worker above this fraction of its KV blocks in use takes no new requests (default 1; off: never busy)", busyThreshold)
+    .option("--busy-prefill-tokens <n>", "a worker with more prompt tokens waiting for prefill takes no new requests (default: no limit)", busyThreshold)
+    .option("--busy-requests-per-seq <x>", "a worker with this many times its model card's max sequences running or waiting takes no new requests (default 2; off: never busy)", busyThreshold)
     .option("--migration-limit <n>", "resend a request this many times when its worker fails mid-stream", nonNegativeInt, 1)
     .option("--max-local-prefill-tokens <n>", "disaggregated serving: prefill on the decode worker when the prompt's uncached part is shorter (0: always on a prefill worker)", nonNegativeInt, 512)
     .option("--max-prefill-queue-tokens <n>", "disaggregated serving: prefill locally while prefill workers have more prompt tokens queued each", nonNegativeInt, 16384)
@@ -83,6 +85,7 @@ export function routerFromFlags(flags: FrontendFlags): Omit<RouterOptions, "bloc
     policyOptions: { prefillLoadScale: flags.prefillLoadScale, newBlockWeight: flags.newBlockWeight, temperature: flags.routerTemperature },
     maxActiveDecodeBlocks: flags.busyDecodeBlocks,
     maxActivePrefillTokens: flags.busyPrefillTokens,
+    maxActiveRequestsPerSeq: flags.busyRequestsPerSeq,
   };
 }
 

@@ -54,6 +54,9 @@ export function workerCommand(): Command {
       namespace: flags.namespace,
       component: flags.component ?? (flags.role === "prefill" ? "prefill" : undefined),
       metricsIntervalMs: flags.loadMetricsIntervalMs,
+      // Peers on other hosts pull KV from this address: the one the request plane advertises.
+      transferHost: flags.advertiseHost,
+      onKvImportFallback: (reason, err) => log.warn({ reason, err: (err as Error)?.message ?? String(err) }, "KV import failed: prefilling locally"),
     });
     const status = await startWorkerStatusServer(worker, flags.metricsHost, flags.metricsPort);
     log.info({ workerId: worker.workerId, engine: spec.engine, model: engine.card.name, role: flags.role, metrics: status.url }, "worker ready");

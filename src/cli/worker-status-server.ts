@@ -2,7 +2,7 @@
 // every Turbine process can be scraped and probed, not only frontends.
 import { createServer } from "node:http";
 import type { Server } from "node:http";
-import { Gauge, Registry, collectDefaultMetrics } from "prom-client";
+import { Counter, Gauge, Registry, collectDefaultMetrics } from "prom-client";
 import type { Worker } from "../engines/index.ts";
 
 export interface WorkerStatusServer {
@@ -33,6 +33,23 @@ export async function startWorkerStatusServer(worker: Worker, host: string, port
   gauge("turbine_worker_pending_prefill_tokens", "Prompt tokens admitted but not yet computed", () => worker.engine.load().pendingPrefillTokens);
   gauge("turbine_worker_prefix_cache_hit_rate", "Prefix-cache hit rate since start", () => worker.engine.load().prefixCacheHitRate);
   gauge("turbine_worker_requests_in_flight", "Requests being served", () => worker.numInFlight);
+  // Disaggregation: KV imported from prefill workers, and each fallback to a local prefill by
+  // reason (a transfer that fails must show, not hide behind identical tokens).
+  const counter = (name: string, help: string, read: () => ReadonlyMap<string, number>, labelName: string): void => {
+    new Counter({
+      name,
+      help,
+      labelNames: ["worker", "model", "role", labelName] as const,
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const [key, n] of read()) this.inc({ ...labels, [labelName]: key }, n);
+      },
+    });
+  };
+  counter("turbine_worker_kv_imports_total", "KV imported from prefill workers, by path (shm: same host, tcp: another host)", () => worker.kvImportCounts(), "path");
+  counter("turbine_worker_kv_import_fallbacks_total", "KV imports that failed, so that the worker prefilled the prompt itself, by reason", () => worker.kvImportFallbackCounts(), "reason");
+  gauge("turbine_worker_kv_exports", "KV regions exported for decode workers to pull (prefill workers)", () => worker.kvTransferCounters.exports);
 
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? "/").split("?")[0];

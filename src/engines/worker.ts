@@ -44,7 +44,12 @@ export interface WorkerOptions {
   transferHost?: string;
   /** How long an exported KV region waits to be pulled (ms, default 30000). */
   kvRegionTtlMs?: number;
+  /** Told of every KV import that failed, before the engine prefills the prompt itself (to log it). */
+  onKvImportFallback?: (reason: KvImportFallbackReason, error: unknown) => void;
 }
+
+/** Why a decode worker prefilled a prompt itself instead of importing its KV. */
+export type KvImportFallbackReason = "connect_failed" | "fetch_failed" | "import_failed";
 
 /** Metadata a worker registers with its generate endpoint. */
 export interface WorkerMetadata {
@@ -63,6 +68,8 @@ export class Worker {
   private numExports = 0;
   private numKvImports = 0;
   private numKvImportFailures = 0;
+  private readonly kvImportFallbacks = new Map<KvImportFallbackReason, number>();
+  private readonly kvImportsByPath = new Map<"shm" | "tcp", number>();
 
   private constructor(
     private readonly options: WorkerOptions,
@@ -179,16 +186,32 @@ export class Worker {
   /** Pulls a prefill worker's KV into the engine. On failure the engine prefills itself: the request never fails for it. */
   private async pullKv(request: PreprocessedRequest, signal: AbortSignal): Promise<void> {
     const params = request.kvTransfer!;
+    let stage: KvImportFallbackReason = "connect_failed";
     try {
       const agent = await this.transferAgent();
-      await agent.connect(params.agent);
+      const peer = await agent.connect(params.agent);
+      stage = "fetch_failed";
       const kv = await agent.fetch(params.descriptor, { signal });
+      stage = "import_failed";
       await this.options.engine.importPrefilledKv!(request.tokenIds.slice(0, params.numTokens), kv, { signal });
       this.numKvImports++;
+      this.kvImportsByPath.set(peer.path, (this.kvImportsByPath.get(peer.path) ?? 0) + 1);
     } catch (err) {
       if (signal.aborted) throw err;
       this.numKvImportFailures++;
+      this.kvImportFallbacks.set(stage, (this.kvImportFallbacks.get(stage) ?? 0) + 1);
+      this.options.onKvImportFallback?.(stage, err);
     }
+  }
+
+  /** KV imports that succeeded, by the path the bytes took (shm: same host; tcp: across hosts). */
+  kvImportCounts(): ReadonlyMap<"shm" | "tcp", number> {
+    return this.kvImportsByPath;
+  }
+
+  /** KV imports that fell back to a local prefill, by reason. */
+  kvImportFallbackCounts(): ReadonlyMap<KvImportFallbackReason, number> {
+    return this.kvImportFallbacks;
   }
 
   /** The worker's transfer agent, started on first use. */

@@ -72,6 +72,12 @@ export class FrontendMetrics {
     labelNames: ["model", "outcome"] as const,
     registers: [this.registry],
   });
+  readonly localPrefills = new Counter({
+    name: "turbine_local_prefills_total",
+    help: "Prompts of a model with prefill workers prefilled on their decode worker instead, by reason (short_prompt, prefill_queue_full, prefill_busy, no_prefill_workers, prefill_failed, prefill_empty)",
+    labelNames: ["model", "reason"] as const,
+    registers: [this.registry],
+  });
   readonly routerOverhead = new Histogram({
     name: "turbine_router_overhead_seconds",
     help: "Time the router spent per request, by phase (hash, match, schedule)",

@@ -242,6 +242,9 @@ export class ModelManager {
           migrationLimit: this.options.migrationLimit,
           disaggregation: this.options.disaggregation,
           orphanStallMs: this.options.orphanStallMs,
+          // A failed remote prefill is counted (turbine_local_prefills_total) and reported here.
+          onPrefillFallback: (worker, err) =>
+            this.options.onError?.(new TurbineError("ENGINE_FAILED", `prefill worker ${worker} failed: prefilling on the decode worker instead`, { cause: err })),
         });
         this.pipelines.set(card.name, pipeline);
         return pipeline;

@@ -5,7 +5,8 @@
 // stream ends, migrating it when its worker fails mid-stream.
 import { TurbineError, engineOutputError, isTurbineError, mergeEngineOutputs } from "../protocols/index.ts";
 import type { EngineOutput, KvTransferParams, ModelCard, PreprocessedRequest, WorkerId } from "../protocols/index.ts";
-import type { RoutingDecision } from "../router/index.ts";
+import { planPrefill } from "../router/index.ts";
+import type { DisaggregationOptions, RoutingDecision } from "../router/index.ts";
 import { readAhead } from "../runtime/index.ts";
 import type { ChatTemplate, Tokenizer } from "../model/index.ts";
 import type { FrontendMetrics } from "./metrics.ts";
@@ -13,17 +14,8 @@ import { Preprocessor } from "./preprocessor.ts";
 import { WorkerPool } from "./worker-pool.ts";
 import type { WorkerPoolOptions } from "./worker-pool.ts";
 
-/** When a prompt is prefilled on a prefill worker rather than on its decode worker. */
-export interface DisaggregationOptions {
-  /**
-   * Prompts whose uncached part (on the chosen decode worker) is shorter than this are
-   * prefilled locally, on the decode worker; 0 sends every prompt to a prefill worker.
-   * Default 512.
-   */
-  maxLocalPrefillTokens?: number;
-  /** Prefill locally while the prefill workers have more than this many prompt tokens queued each. Default 16384. */
-  maxPrefillQueueTokens?: number;
-}
+/** When a prompt is prefilled on a prefill worker: the router's rule (src/router). */
+export type { DisaggregationOptions };
 
 export interface ModelPipelineOptions {
   card: ModelCard;
@@ -45,6 +37,8 @@ export interface ModelPipelineOptions {
    * on and migrated (ms, default 5000). A draining worker keeps sending, so it is not affected.
    */
   orphanStallMs?: number;
+  /** Told when a remote prefill failed and the request is prefilled locally instead (to log it). */
+  onPrefillFallback?: (prefillWorker: WorkerId, error: unknown) => void;
 }
 
 /** Outputs read ahead of a slow client, to be sent to it merged. */
@@ -111,25 +105,32 @@ export class ModelPipeline {
   }
 
   /**
-   * Prefill on a prefill worker when it pays: the prompt's uncached part on the chosen decode
-   * worker is long enough, and the prefill workers are not too busy. Returns where the KV
-   * waits, or null to prefill locally. A prefill worker that fails costs a local prefill,
-   * never the request.
+   * Prefill on a prefill worker when it pays (the router's rule, planPrefill: the prompt's
+   * uncached part on the chosen decode worker is long enough, the prefill workers are not too
+   * busy). Returns where the KV waits, or null to prefill locally. A prefill worker that fails
+   * costs a local prefill, never the request; every local prefill of a model with prefill
+   * workers is counted with its reason, and a failed remote one is logged.
    */
   private async remotePrefill(request: PreprocessedRequest, decision: RoutingDecision, signal: AbortSignal): Promise<KvTransferParams | null> {
     const pool = this.prefill;
-    if (!pool || pool.routableWorkers().length === 0) return null;
-    const d = this.options.disaggregation ?? {};
-    const uncached = request.tokenIds.length - decision.cachedTokens;
-    if (uncached < (d.maxLocalPrefillTokens ?? 512)) return null;
-    if (pool.meanPendingPrefillTokens() > (d.maxPrefillQueueTokens ?? 16_384)) return null;
-    let chosen: RoutingDecision;
-    try {
-      chosen = pool.route(request);
-    } catch {
-      return null; // every prefill worker is busy: prefill locally
-    }
+    if (!pool) return null;
     const metrics = this.options.metrics;
+    const plan = planPrefill(
+      {
+        promptTokens: request.tokenIds.length,
+        cachedTokens: decision.cachedTokens,
+        numPrefillWorkers: pool.routableWorkers().length,
+        prefillQueueTokens: pool.router.meanActivePrefillTokens(),
+      },
+      this.options.disaggregation ?? {},
+      () => pool.route(request),
+    );
+    if (plan.decision === null) {
+      // A model without any prefill worker is simply served aggregated: not a fallback.
+      if (plan.place !== "no_prefill_workers" || pool.numWorkers > 0) metrics.localPrefills.inc({ model: this.card.name, reason: plan.place });
+      return null;
+    }
+    const chosen = plan.decision;
     // Our own signal: a prefill worker that leaves the fleet mid-request is given up on.
     const call = new AbortController();
     const onAbort = (): void => call.abort();
@@ -147,11 +148,14 @@ export class ModelPipeline {
         if (out.finishReason === "error") throw engineOutputError(out.error);
       }
       metrics.remotePrefills.inc({ model: this.card.name, outcome: params ? "ok" : "empty" });
+      if (!params) metrics.localPrefills.inc({ model: this.card.name, reason: "prefill_empty" });
       return params;
     } catch (err) {
       if (signal.aborted) throw err;
       if (isWorkerFailure(err)) pool.suspend(chosen.workerId);
       metrics.remotePrefills.inc({ model: this.card.name, outcome: "failed" });
+      metrics.localPrefills.inc({ model: this.card.name, reason: "prefill_failed" });
+      this.options.onPrefillFallback?.(chosen.workerId, err);
       return null;
     } finally {
       unwatch();
@@ -197,7 +201,11 @@ export class ModelPipeline {
       try {
         if (migrations === 0) {
           const kvTransfer = await this.remotePrefill(request, decision, call.signal);
-          if (kvTransfer) attempt = { ...request, kvTransfer };
+          if (kvTransfer) {
+            attempt = { ...request, kvTransfer };
+            // It reaches its decode worker only now: its booking there is young again.
+            pool.markDispatched(request);
+          }
         }
         const stream = pool.call(decision.workerId, attempt, call.signal);
         for await (const batch of readAhead(stream, READ_AHEAD_OUTPUTS)) {

@@ -1,7 +1,7 @@
 // The workers of one model in one role (aggregated/decode, or prefill), with the router that
 // chooses among them and the KV index fed by their events. A pool owns its workers' routing
 // state: membership, suspension after a failure, index resyncs.
-import { TurbineError } from "../protocols/index.ts";
+import { TurbineError, asRequestId } from "../protocols/index.ts";
 import type {
   EngineOutput,
   KvBlockSetDump,
@@ -30,6 +30,13 @@ export interface WorkerPoolOptions {
   suspendMs?: number;
   /** Which pool this is; only the generating pool reports the model's KV hit rate. Default "decode". */
   role?: "decode" | "prefill";
+  /**
+   * With publishSync: how often this replica says it is alive (ms, default 2000); a replica not
+   * heard from for `replicaTimeoutMs` (default 10000, an etcd lease) has left, and the bookings
+   * it shared are released.
+   */
+  replicaHeartbeatMs?: number;
+  replicaTimeoutMs?: number;
 }
 
 export class WorkerPool {
@@ -44,6 +51,9 @@ export class WorkerPool {
   private readonly lostHandlers = new Map<WorkerId, Set<() => void>>();
   private readonly modelMetrics: ModelMetrics;
   private readonly stopCollecting: () => void;
+  /** Other router replicas: when each was last heard from (ms). */
+  private readonly replicasSeen = new Map<string, number>();
+  private readonly heartbeat: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: WorkerPoolOptions) {
     const withEvents = options.card.publishesKvEvents ?? true;
@@ -52,6 +62,15 @@ export class WorkerPool {
     this.router = new Router({ ...options.router, blockSize: options.card.kvBlockSize, indexer });
     this.modelMetrics = options.metrics.forModel(options.card.name);
     this.stopCollecting = options.metrics.onCollect(() => this.collectMetrics());
+    if (options.publishSync) {
+      const publish = options.publishSync;
+      const every = options.replicaHeartbeatMs ?? 2000;
+      this.heartbeat = setInterval(() => {
+        publish({ model: this.model, kind: "heartbeat", requestId: asRequestId("") });
+        this.dropSilentReplicas(Date.now());
+      }, every);
+      this.heartbeat.unref();
+    }
   }
 
   get model(): string {
@@ -72,15 +91,6 @@ export class WorkerPool {
     return this.router.workerIds();
   }
 
-  /** Prompt tokens routed to the pool and not yet prefilled, per routable worker. */
-  meanPendingPrefillTokens(): number {
-    const ids = this.router.workerIds();
-    if (ids.length === 0) return Infinity;
-    let sum = 0;
-    for (const id of ids) sum += this.router.workerLoad(id)?.activePrefillTokens ?? 0;
-    return sum / ids.length;
-  }
-
   hasWorker(workerId: WorkerId): boolean {
     return this.workers.has(workerId);
   }
@@ -89,7 +99,7 @@ export class WorkerPool {
     if (this.workers.has(workerId)) return;
     this.workers.add(workerId);
     this.cards.set(workerId, card);
-    this.router.addWorker(workerId, { totalBlocks: card.numKvBlocks });
+    this.router.addWorker(workerId, capacityOf(card));
     // Learn what it already caches (a router that starts late, a worker that restarted).
     this.ingestor?.resync(workerId);
   }
@@ -127,11 +137,27 @@ export class WorkerPool {
   }
 
   /** Another router replica's decision about a request of this pool. */
-  applySync(m: RouterSyncMessage): void {
+  applySync(m: RouterSyncMessage, now = Date.now()): void {
+    this.replicasSeen.set(m.replicaId, now);
     if (m.kind === "routed") {
-      if (m.workerId !== undefined && this.workers.has(m.workerId)) this.router.applyRemoteRouted(m.requestId, m.workerId, m.prefillTokens ?? 0, m.blocks ?? 0);
+      if (m.workerId !== undefined && this.workers.has(m.workerId)) {
+        const booking = { requestId: m.requestId, workerId: m.workerId, prefillTokens: m.prefillTokens ?? 0, blocks: m.blocks ?? 0, replicaId: m.replicaId };
+        this.router.applyRemoteRouted(booking, now);
+      }
     } else if (m.kind === "prefill_done") this.router.markPrefillDone(m.requestId);
-    else this.router.markFinished(m.requestId);
+    else if (m.kind === "finished") this.router.markFinished(m.requestId);
+  }
+
+  /** Releases the bookings of replicas silent for longer than the timeout (they left). */
+  dropSilentReplicas(now: number): number {
+    const timeout = this.options.replicaTimeoutMs ?? 10_000;
+    let n = 0;
+    for (const [id, seen] of this.replicasSeen) {
+      if (now - seen <= timeout) continue;
+      this.replicasSeen.delete(id);
+      n += this.router.dropReplica(id);
+    }
+    return n;
   }
 
   applyKvEvent(event: KvCacheEvent): void {
@@ -171,6 +197,11 @@ export class WorkerPool {
     }
   }
 
+  /** The request reaches its worker only now (after a remote prefill): see Router.markDispatched. */
+  markDispatched(request: PreprocessedRequest): void {
+    this.router.markDispatched(request.requestId, Date.now());
+  }
+
   markFinished(request: PreprocessedRequest): void {
     this.router.markFinished(request.requestId);
     this.options.publishSync?.({ model: this.model, kind: "finished", requestId: request.requestId });
@@ -186,7 +217,7 @@ export class WorkerPool {
       this.suspended.delete(workerId);
       // Still registered after the lease would have expired: it is alive, take it back.
       if (this.workers.has(workerId) && this.options.generate.instance(workerId)) {
-        this.router.addWorker(workerId, { totalBlocks: card.numKvBlocks });
+        this.router.addWorker(workerId, capacityOf(card));
         this.ingestor?.resync(workerId);
       }
     }, this.options.suspendMs ?? 15_000);
@@ -196,6 +227,7 @@ export class WorkerPool {
 
   close(): void {
     this.stopCollecting();
+    clearInterval(this.heartbeat);
     for (const t of this.suspended.values()) clearTimeout(t);
     this.suspended.clear();
   }
@@ -245,4 +277,9 @@ export class WorkerPool {
     if (!dump) throw new TurbineError("RUNTIME_CONNECTION_LOST", `worker ${workerId} returned no block set`);
     return dump;
   }
+}
+
+/** What the router needs of a worker's card. */
+function capacityOf(card: ModelCard): { totalBlocks: number; maxNumSeqs?: number } {
+  return card.maxNumSeqs !== undefined ? { totalBlocks: card.numKvBlocks, maxNumSeqs: card.maxNumSeqs } : { totalBlocks: card.numKvBlocks };
 }

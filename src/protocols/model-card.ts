@@ -33,6 +33,8 @@ export interface ModelCard {
   kvBlockSize: number;
   /** KV blocks of the engine (capacity). */
   numKvBlocks: number;
+  /** Sequences the engine runs at once (its batch), when it has such a bound; routers derive busy thresholds from it. */
+  maxNumSeqs?: number;
   role: WorkerRole;
   eosTokenIds: number[];
   /**

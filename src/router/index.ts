@@ -8,7 +8,10 @@ export type {
   RoutingTimings,
   RouterStats,
   WorkerLoad,
+  RemoteBooking,
 } from "./router.ts";
+export { decideDisaggregation, planPrefill } from "./disaggregation-policy.ts";
+export type { DisaggregationInput, DisaggregationOptions, PrefillPlace, PrefillPlan } from "./disaggregation-policy.ts";
 export type { RouterIndexer } from "./router-indexer.ts";
 export { POLICY_NAMES } from "./routing-policy.ts";
 export type { PolicyName, RoutingPolicy, RoutingContext } from "./routing-policy.ts";
@@ -25,6 +28,7 @@ export type { SglangPolicyOptions } from "./sglang-policy.ts";
 export { LlmdPolicy } from "./llmd-policy.ts";
 export type { LlmdPolicyOptions } from "./llmd-policy.ts";
 export { ActiveSequences } from "./active-sequences.ts";
+export type { Booking, BookingInput } from "./active-sequences.ts";
 export { WorkerState, compareLoad } from "./worker-state.ts";
 export type { WorkerCapacity } from "./worker-state.ts";
 export { createSeededRandom, mathRandom } from "./random-source.ts";
