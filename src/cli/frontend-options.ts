@@ -7,7 +7,7 @@ import { DEFAULT_HTTP_LIMITS } from "../frontend/index.ts";
 import type { AdmissionOptions, DisaggregationOptions, HttpServerLimits } from "../frontend/index.ts";
 import { POLICY_NAMES } from "../router/index.ts";
 import type { PolicyName, RouterOptions } from "../router/index.ts";
-import { busyThreshold, nonNegativeInt, nonNegativeNumber, positiveInt } from "./options.ts";
+import { busyThreshold, nonNegativeInt, nonNegativeNumber, positiveInt, positiveNumber } from "./options.ts";
 
 export interface FrontendFlags {
   host: string;
