@@ -52,6 +52,8 @@ export class Frontend {
     // Models load while the HTTP server is built: their errors go to a logger that exists now
     // (a model that fails to load fails that model, never the process).
     let log: FastifyBaseLogger | undefined = options.logger;
+    // First: a keys file that does not parse stops the start before anything else runs.
+    const admission = createAdmission(options.admission ?? {}, { runtime: options.runtime, metrics, apiKeys: options.apiKeys, onError: (err) => log?.error({ err }, "api keys file: kept the previous version") });
     const models = await ModelManager.start({
       runtime: options.runtime,
       namespace: options.namespace,
@@ -63,7 +65,6 @@ export class Frontend {
       orphanStallMs: options.orphanStallMs,
       onError: (err) => log?.error({ err }, "model manager"),
     });
-    const admission = createAdmission(options.admission ?? {}, { runtime: options.runtime, metrics, apiKeys: options.apiKeys, onError: (err) => app.log.error({ err }, "api keys file") });
     const app = buildHttpServer({
       admission: admission.http,
       models,
