@@ -111,7 +111,7 @@ describe("admission over HTTP: keys, models and limits", () => {
 /** A prompt that alone puts the one worker over its busy threshold (13 blocks of 16 tokens > 10% of 64). */
 const saturating = "y".repeat(200);
 
-async function startSaturable(queue: { size?: number; timeoutMs?: number }, keys: string): Promise<EmbeddedServer> {
+async function startSaturable(queue: { size?: number; timeoutMs?: number; quantumTokens?: number }, keys: string): Promise<EmbeddedServer> {
   return startServer({
     numWorkers: 1,
     router: { policy: "kv", maxActiveDecodeBlocks: 0.1 },
@@ -164,6 +164,41 @@ describe("admission over HTTP: the queue", () => {
       const text = await (await fetch(`${server.url}/metrics`, { headers: auth("sk-gold") })).text();
       assert.match(text, /turbine_tenant_queued_total\{tenant="gold",class="high"\} 1/);
       assert.match(text, /turbine_admission_queue_wait_seconds_count\{tenant="gold",class="low"\} 1/);
+    } finally {
+      ctrl.abort();
+      await server.close();
+    }
+  });
+
+  test("admission - under saturation a light tenant gets its weight's share of what is served while a heavy one sends 4x the requests", async () => {
+    const fairKeys = keysFile("fair-keys.json", [
+      { name: "heavy", weight: 1, keys: [`sha256:${hashApiKey("sk-heavy")}`] },
+      { name: "light", weight: 1, keys: [`sha256:${hashApiKey("sk-light")}`] },
+    ]);
+    // A quantum below one request's tokens: turns alternate request by request.
+    const server = await startSaturable({ size: 64, timeoutMs: 60_000, quantumTokens: 64 }, fairKeys);
+    const ctrl = new AbortController();
+    try {
+      await holdWorker(server.url, "sk-heavy", ctrl);
+      const served: string[] = [];
+      const send = (tenant: string): Promise<void> =>
+        postRaw(`${server.url}/v1/completions`, JSON.stringify({ model: "turbine-byte", prompt: saturating, max_tokens: 3 }), auth(`sk-${tenant}`)).then((r) => {
+          assert.equal(r.status, 200);
+          served.push(tenant);
+        });
+      // The heavy tenant queues first and 4x as much; the light one after it.
+      const done: Promise<void>[] = [];
+      for (let i = 0; i < 40; i++) done.push(send("heavy"));
+      await waitFor(() => server.frontend.admissionQueueLength("turbine-byte") === 40, 5000, "the heavy backlog");
+      for (let i = 0; i < 10; i++) done.push(send("light"));
+      await waitFor(() => server.frontend.admissionQueueLength("turbine-byte") === 50, 5000, "the light requests");
+      ctrl.abort();
+      await Promise.all(done);
+      // While both were backlogged (up to the light tenant's last request), the light tenant had
+      // its weight's share of the served tokens (all requests cost the same), within 10%.
+      const window = served.slice(0, served.lastIndexOf("light") + 1);
+      const share = window.filter((t) => t === "light").length / window.length;
+      assert.ok(Math.abs(share - 0.5) <= 0.05, `light's share while both waited: ${share.toFixed(3)} (${served.join(" ")})`);
     } finally {
       ctrl.abort();
       await server.close();
