@@ -32,14 +32,14 @@ export interface AdmissionSetup {
 
 export function createAdmission(
   options: AdmissionOptions,
-  ctx: { runtime: Runtime; metrics: FrontendMetrics; apiKeys?: string[]; onError: (err: Error) => void },
+  ctx: { runtime: Runtime; namespace: string; metrics: FrontendMetrics; apiKeys?: string[]; onError: (err: Error) => void },
 ): AdmissionSetup {
   if (options.apiKeysFile !== undefined && (ctx.apiKeys ?? []).some((k) => k.length > 0)) {
     throw new TurbineError("REQUEST_INVALID", "give either --api-keys-file or --api-key (TURBINE_API_KEY), not both");
   }
   const metrics = new AdmissionMetrics(ctx.metrics.registry);
   const file = options.apiKeysFile === undefined ? null : new ApiKeysFile(options.apiKeysFile, { onError: ctx.onError });
-  const shared = options.sharedLimits ? new SharedBucketStore(ctx.runtime.events, { heartbeatMs: options.sharedLimitsHeartbeatMs }) : null;
+  const shared = options.sharedLimits ? new SharedBucketStore(ctx.runtime.events, { subject: `${ctx.namespace}.admission.buckets`, heartbeatMs: options.sharedLimitsHeartbeatMs }) : null;
   const store: BucketStore = shared ?? new MemoryBucketStore();
   const controller = new AdmissionController({ tenants: file ? () => file.tenants : null, store, queue: options.queue, metrics });
   // The gauge says whether limits are shared now; read at scrape time.

@@ -53,7 +53,7 @@ export class Frontend {
     // (a model that fails to load fails that model, never the process).
     let log: FastifyBaseLogger | undefined = options.logger;
     // First: a keys file that does not parse stops the start before anything else runs.
-    const admission = createAdmission(options.admission ?? {}, { runtime: options.runtime, metrics, apiKeys: options.apiKeys, onError: (err) => log?.error({ err }, "api keys file: kept the previous version") });
+    const admission = createAdmission(options.admission ?? {}, { runtime: options.runtime, namespace: options.namespace, metrics, apiKeys: options.apiKeys, onError: (err) => log?.error({ err }, "api keys file: kept the previous version") });
     const models = await ModelManager.start({
       runtime: options.runtime,
       namespace: options.namespace,
