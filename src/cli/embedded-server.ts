@@ -9,6 +9,7 @@ import type { AdmissionOptions, DisaggregationOptions, HttpServerLimits } from "
 import type { RouterOptions } from "../router/index.ts";
 import { prepareEngines } from "./engine-factory.ts";
 import type { EngineKind, EngineSpec } from "./engine-factory.ts";
+import { registerWorkerMetrics, workerMetricsSource } from "./worker-metrics.ts";
 
 export interface EmbeddedServerOptions extends Partial<Omit<EngineSpec, "engine" | "role">> {
   host?: string;
@@ -85,6 +86,8 @@ export class EmbeddedServer {
         }
       }
       await frontend.models.settled();
+      // The workers' own families on the frontend's /metrics (the router already has kv_usage).
+      registerWorkerMetrics(frontend.metrics.registry, () => workers.map(workerMetricsSource), { withoutKvUsage: true });
       return server;
     } catch (err) {
       await Promise.all(workers.map((w) => w.stop()));

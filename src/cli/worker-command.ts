@@ -58,12 +58,15 @@ export function workerCommand(): Command {
       transferHost: flags.advertiseHost,
       onKvImportFallback: (reason, err) => log.warn({ reason, err: (err as Error)?.message ?? String(err) }, "KV import failed: prefilling locally"),
     });
-    const status = await startWorkerStatusServer(worker, flags.metricsHost, flags.metricsPort);
+    // One drain, whoever asks first: a preStop hook (POST /drain) or SIGTERM.
+    const status = await startWorkerStatusServer(worker, flags.metricsHost, flags.metricsPort, {
+      drain: () => worker.stop({ drain: true, drainTimeoutMs: flags.drainTimeoutMs }),
+    });
     log.info({ workerId: worker.workerId, engine: spec.engine, model: engine.card.name, role: flags.role, metrics: status.url }, "worker ready");
     process.stdout.write(`Turbine worker ${worker.workerId} serving ${engine.card.name} (${spec.engine}, ${flags.role}); metrics at ${status.url}/metrics\n`);
     onShutdown(log, async () => {
+      await status.drain();
       await status.close();
-      await worker.stop({ drain: true, drainTimeoutMs: flags.drainTimeoutMs });
       await runtime.close();
     });
   });

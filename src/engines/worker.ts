@@ -28,6 +28,7 @@ import { newInstanceId, readAhead } from "../runtime/index.ts";
 import { TransferAgent } from "../transfer/index.ts";
 import type { HandlerContext, Runtime, ServedEndpoint } from "../runtime/index.ts";
 import type { Engine } from "./engine.ts";
+import { WorkerRequestTrace } from "./worker-tracing.ts";
 
 /** Outputs a worker reads ahead of a slow caller, to send them merged. */
 const READ_AHEAD_OUTPUTS = 256;
@@ -148,14 +149,43 @@ export class Worker {
   /** One request on `generate`: a disaggregated prefill, or a generation (after pulling its KV, if a prefill worker made it). */
   private async *handle(request: PreprocessedRequest, ctx: HandlerContext): AsyncGenerator<EngineOutput> {
     const engine = this.options.engine;
+    const tr = WorkerRequestTrace.start(ctx.trace, {
+      "turbine.worker_id": this.workerId,
+      "turbine.role": engine.card.role,
+      "turbine.request_id": request.requestId,
+      "turbine.prompt_tokens": request.tokenIds.length,
+      ...(request.disaggPhase ? { "turbine.disagg_phase": request.disaggPhase } : {}),
+    });
+    try {
+      yield* this.generateTraced(request, ctx, tr);
+    } catch (err) {
+      tr.finish(err);
+      throw err;
+    } finally {
+      tr.finish();
+    }
+  }
+
+  private async *generateTraced(request: PreprocessedRequest, ctx: HandlerContext, tr: WorkerRequestTrace): AsyncGenerator<EngineOutput> {
+    const engine = this.options.engine;
     if (request.disaggPhase === "prefill") {
-      yield await this.prefillForTransfer(request, ctx.signal);
+      tr.begin("queue");
+      yield await this.prefillForTransfer(request, ctx.signal, tr);
       return;
     }
-    if (request.kvTransfer && engine.importPrefilledKv) await this.pullKv(request, ctx.signal);
+    if (request.kvTransfer && engine.importPrefilledKv) {
+      tr.begin("kv_transfer", { "turbine.kv_tokens": request.kvTransfer.numTokens });
+      tr.annotate({ "turbine.kv_transfer.outcome": (await this.pullKv(request, ctx.signal)) ? "ok" : "failed" });
+    }
+    tr.begin("queue");
+    let first = true;
     // Tokens the caller has not taken yet go out together: one message, not one per token.
-    for await (const batch of readAhead(engine.generate(request, { signal: ctx.signal }), READ_AHEAD_OUTPUTS)) {
+    for await (const batch of readAhead(engine.generate(request, { signal: ctx.signal, onScheduled: tr.scheduled }), READ_AHEAD_OUTPUTS)) {
       const out = mergeEngineOutputs(batch);
+      if (first && out.tokenIds.length > 0) {
+        first = false;
+        tr.firstToken();
+      }
       // Stopped under the request (not drained): to the caller this worker failed, so the
       // request is migrated rather than ended as "cancelled".
       if (out.finishReason === "cancelled" && this.stopped && !ctx.signal.aborted) {
@@ -166,12 +196,13 @@ export class Worker {
   }
 
   /** Computes the prompt's KV and leaves it in a registered region for the decode worker to pull. */
-  private async prefillForTransfer(request: PreprocessedRequest, signal: AbortSignal): Promise<EngineOutput> {
+  private async prefillForTransfer(request: PreprocessedRequest, signal: AbortSignal, tr: WorkerRequestTrace): Promise<EngineOutput> {
     const engine = this.options.engine;
     if (!engine.prefillForTransfer) {
       throw new TurbineError("REQUEST_UNSUPPORTED", `the ${engine.card.name} engine of worker ${this.workerId} cannot export KV`);
     }
-    const kv = await engine.prefillForTransfer(request, { signal });
+    const kv = await engine.prefillForTransfer(request, { signal, onScheduled: tr.scheduled });
+    tr.begin("kv_export", { "turbine.kv_bytes": kv.byteLength });
     const agent = await this.transferAgent();
     const region = agent.register({ regionId: `kv-${this.workerId}-${++this.numExports}`, data: kv });
     // The decode worker pulls it at once; a region nobody pulled goes after a while.
@@ -184,7 +215,7 @@ export class Worker {
   }
 
   /** Pulls a prefill worker's KV into the engine. On failure the engine prefills itself: the request never fails for it. */
-  private async pullKv(request: PreprocessedRequest, signal: AbortSignal): Promise<void> {
+  private async pullKv(request: PreprocessedRequest, signal: AbortSignal): Promise<boolean> {
     const params = request.kvTransfer!;
     let stage: KvImportFallbackReason = "connect_failed";
     try {
@@ -196,11 +227,13 @@ export class Worker {
       await this.options.engine.importPrefilledKv!(request.tokenIds.slice(0, params.numTokens), kv, { signal });
       this.numKvImports++;
       this.kvImportsByPath.set(peer.path, (this.kvImportsByPath.get(peer.path) ?? 0) + 1);
+      return true;
     } catch (err) {
       if (signal.aborted) throw err;
       this.numKvImportFailures++;
       this.kvImportFallbacks.set(stage, (this.kvImportFallbacks.get(stage) ?? 0) + 1);
       this.options.onKvImportFallback?.(stage, err);
+      return false;
     }
   }
 

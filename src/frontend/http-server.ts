@@ -12,6 +12,8 @@ import { checkJsonBody } from "./json-body.ts";
 import type { FrontendMetrics } from "./metrics.ts";
 import type { ModelManager } from "./model-manager.ts";
 import type { ModelPipeline } from "./model-pipeline.ts";
+import { registerFleetPage } from "./fleet-page.ts";
+import { registerRequestTracing, requestContext, traced } from "./request-tracing.ts";
 import { isExpectedRefusal, normalizeError, toHttpError } from "./openai-errors.ts";
 import { chatCompletionSchemaWith, completionSchema } from "./openai-schemas.ts";
 import type { ChatCompletionBody, CompletionBody } from "./openai-schemas.ts";
@@ -73,6 +75,8 @@ export interface HttpServerOptions {
   logger?: FastifyBaseLogger;
   /** Tenants, rate limits and the admission queue (absent: 503 at once when every worker is busy). */
   admission?: HttpAdmission;
+  /** How often the fleet page's event stream sends deltas (ms, default 1000). */
+  fleetTickMs?: number;
 }
 
 type Kind = "chat" | "completion";
@@ -203,6 +207,7 @@ export function buildHttpServer(options: HttpServerOptions): FastifyInstance {
     return keys.some((k) => k.length === given.length && timingSafeEqual(k, given));
   };
 
+  registerRequestTracing(app);
   app.addHook("onRequest", async (req, reply) => {
     const config = req.routeOptions.config;
     recordOf(reply).endpoint = config.endpoint ?? "none";
@@ -258,6 +263,8 @@ export function buildHttpServer(options: HttpServerOptions): FastifyInstance {
     return reply.type(metrics.registry.contentType).send(text);
   });
 
+  registerFleetPage(app, metrics.fleetState, { tickMs: options.fleetTickMs });
+
   app.get("/v1/models", { config: { endpoint: "models" } }, async () => ({
     object: "list",
     data: models
@@ -279,13 +286,15 @@ export function buildHttpServer(options: HttpServerOptions): FastifyInstance {
     checkPromptBounds(req.body, bounds);
     // Rendering is synchronous: let the requests already waiting go first.
     if (req.body.messages.length > YIELD_BEFORE_RENDER_MESSAGES) await new Promise<void>((r) => setImmediate(r));
-    return serve(req, reply, pipeline, "chat", pipeline.preprocessor.chat(req.body, req.id), req.body);
+    const pre = traced(requestContext(req), "preprocess", () => pipeline.preprocessor.chat(req.body, req.id));
+    return serve(req, reply, pipeline, "chat", pre, req.body);
   });
 
   app.post<{ Body: CompletionBody }>("/v1/completions", { schema: { body: completionSchema }, config: { endpoint: "completions" } }, async (req, reply) => {
     const pipeline = modelOf(req.body.model, reply);
     checkPromptBounds(req.body, bounds);
-    return serve(req, reply, pipeline, "completion", pipeline.preprocessor.completion(req.body, req.id), req.body);
+    const pre = traced(requestContext(req), "preprocess", () => pipeline.preprocessor.completion(req.body, req.id));
+    return serve(req, reply, pipeline, "completion", pre, req.body);
   });
 
   async function serve(
@@ -304,18 +313,27 @@ export function buildHttpServer(options: HttpServerOptions): FastifyInstance {
     const abort = new AbortController();
     record.abort = abort;
     // Tenant, limits and the admission queue (it waits there while every worker is busy).
-    const admitted = options.admission ? await options.admission.start(req, reply, model, pipeline, pre.request, body.turbine?.priority, abort.signal) : null;
-    const routed = admitted?.routed ?? pipeline.generate(pre.request, abort.signal);
+    const context = requestContext(req);
+    const admitted = options.admission ? await options.admission.start(req, reply, model, { generate: (r, sig) => pipeline.generate(r, sig, context) }, pre.request, body.turbine?.priority, abort.signal) : null;
+    const routed = admitted?.routed ?? pipeline.generate(pre.request, abort.signal, context);
     let outputTokens = 0;
     let failedStatus: number | undefined;
     reply.header("x-turbine-worker", routed.decision.workerId);
     const m = metrics.forModel(model);
     m.inFlight.inc();
     m.inputTokens.inc(pre.request.tokenIds.length);
+    const fleet = metrics.fleet;
+    fleet.inputSequence.observe({ model }, pre.request.tokenIds.length);
+    fleet.queued.inc({ model });
+    let queued = true;
     let lastTokenAt = 0;
     const observe = (d: TextDelta): void => {
       const now = performance.now();
       if (d.numTokens > 0) {
+        if (queued) {
+          queued = false;
+          fleet.queued.dec({ model });
+        }
         if (lastTokenAt === 0) m.ttft.observe((now - start) / 1000);
         else for (let i = 0; i < d.numTokens; i++) m.itl.observe((now - lastTokenAt) / 1000 / d.numTokens);
         lastTokenAt = now;
@@ -323,6 +341,7 @@ export function buildHttpServer(options: HttpServerOptions): FastifyInstance {
       if (d.usage) {
         outputTokens = d.usage.completionTokens;
         m.outputTokens.inc(d.usage.completionTokens);
+        fleet.outputSequence.observe({ model }, d.usage.completionTokens);
         m.cachedTokens.inc(d.usage.cachedTokens);
       }
     };
@@ -365,6 +384,7 @@ export function buildHttpServer(options: HttpServerOptions): FastifyInstance {
       throw err;
     } finally {
       if (abort.signal.aborted) record.status = 499;
+      if (queued) fleet.queued.dec({ model });
       m.inFlight.dec();
       m.requestDuration.observe((performance.now() - start) / 1000);
       admitted?.finish(outputTokens, abort.signal.aborted ? 499 : (record.status ?? failedStatus ?? 200));

@@ -2,6 +2,10 @@
 export { Frontend } from "./frontend.ts";
 export type { FrontendOptions } from "./frontend.ts";
 export { FrontendMetrics } from "./metrics.ts";
+export { FleetState } from "./fleet-state.ts";
+export type { FleetSource, FleetWorkerRow, FleetWorkerState, FleetDecision, FleetMigration, FleetHitRate, FleetStateOptions } from "./fleet-state.ts";
+export { registerFleetPage, FLEET_COLUMNS } from "./fleet-page.ts";
+export type { FleetPageOptions } from "./fleet-page.ts";
 export { ModelManager } from "./model-manager.ts";
 export { ModelPipeline } from "./model-pipeline.ts";
 export type { DisaggregationOptions } from "./model-pipeline.ts";

@@ -7,9 +7,13 @@ import { TurbineError, engineOutputError, isTurbineError, mergeEngineOutputs } f
 import type { EngineOutput, KvTransferParams, ModelCard, PreprocessedRequest, WorkerId } from "../protocols/index.ts";
 import { planPrefill } from "../router/index.ts";
 import type { DisaggregationOptions, RoutingDecision } from "../router/index.ts";
+import { ROOT_CONTEXT } from "@opentelemetry/api";
+import type { Context } from "@opentelemetry/api";
 import { readAhead } from "../runtime/index.ts";
 import type { ChatTemplate, Tokenizer } from "../model/index.ts";
 import type { FrontendMetrics } from "./metrics.ts";
+import { startHop, tracedRoute } from "./request-tracing.ts";
+import type { Hop } from "./request-tracing.ts";
 import { Preprocessor } from "./preprocessor.ts";
 import { WorkerPool } from "./worker-pool.ts";
 import type { WorkerPoolOptions } from "./worker-pool.ts";
@@ -94,9 +98,9 @@ export class ModelPipeline {
   }
 
   /** Routes a request and streams its tokens. Throws 503s when nobody can take it. */
-  generate(request: PreprocessedRequest, signal: AbortSignal): RoutedStream {
-    const decision = this.decode.route(request);
-    return { decision, outputs: this.stream(decision, request, signal) };
+  generate(request: PreprocessedRequest, signal: AbortSignal, parent: Context = ROOT_CONTEXT): RoutedStream {
+    const decision = tracedRoute(parent, "decode", (explain) => this.decode.route(request, explain));
+    return { decision, outputs: this.stream(decision, request, signal, parent) };
   }
 
   close(): void {
@@ -111,7 +115,7 @@ export class ModelPipeline {
    * costs a local prefill, never the request; every local prefill of a model with prefill
    * workers is counted with its reason, and a failed remote one is logged.
    */
-  private async remotePrefill(request: PreprocessedRequest, decision: RoutingDecision, signal: AbortSignal): Promise<KvTransferParams | null> {
+  private async remotePrefill(request: PreprocessedRequest, decision: RoutingDecision, signal: AbortSignal, parent: Context): Promise<KvTransferParams | null> {
     const pool = this.prefill;
     if (!pool) return null;
     const metrics = this.options.metrics;
@@ -123,7 +127,7 @@ export class ModelPipeline {
         prefillQueueTokens: pool.router.meanActivePrefillTokens(),
       },
       this.options.disaggregation ?? {},
-      () => pool.route(request),
+      () => tracedRoute(parent, "prefill", (explain) => pool.route(request, explain)),
     );
     if (plan.decision === null) {
       // A model without any prefill worker is simply served aggregated: not a fallback.
@@ -141,9 +145,10 @@ export class ModelPipeline {
     const unwatch = pool.onWorkerLost(chosen.workerId, () => {
       stall = setTimeout(() => call.abort(), this.options.orphanStallMs ?? 5000);
     });
+    const hop = startHop(parent, chosen.workerId, { "turbine.disagg_phase": "prefill" });
     try {
       let params: KvTransferParams | null = null;
-      for await (const out of pool.call(chosen.workerId, { ...request, disaggPhase: "prefill" }, call.signal)) {
+      for await (const out of pool.call(chosen.workerId, { ...request, disaggPhase: "prefill" }, call.signal, hop.trace)) {
         if (out.kvTransfer) params = out.kvTransfer;
         if (out.finishReason === "error") throw engineOutputError(out.error);
       }
@@ -151,6 +156,7 @@ export class ModelPipeline {
       if (!params) metrics.localPrefills.inc({ model: this.card.name, reason: "prefill_empty" });
       return params;
     } catch (err) {
+      hop.end(err);
       if (signal.aborted) throw err;
       if (isWorkerFailure(err)) pool.suspend(chosen.workerId);
       metrics.remotePrefills.inc({ model: this.card.name, outcome: "failed" });
@@ -158,6 +164,7 @@ export class ModelPipeline {
       this.options.onPrefillFallback?.(chosen.workerId, err);
       return null;
     } finally {
+      hop.end();
       unwatch();
       clearTimeout(stall);
       signal.removeEventListener("abort", onAbort);
@@ -170,7 +177,7 @@ export class ModelPipeline {
    * to another worker with the tokens generated so far appended to its prompt
    * (`numPrefilledOutputTokens`), so the client sees one stream, no token repeated or lost.
    */
-  private async *stream(first: RoutingDecision, request: PreprocessedRequest, signal: AbortSignal): AsyncGenerator<EngineOutput> {
+  private async *stream(first: RoutingDecision, request: PreprocessedRequest, signal: AbortSignal, parent: Context): AsyncGenerator<EngineOutput> {
     const pool = this.decode;
     const limit = this.options.migrationLimit ?? 1;
     const generated: number[] = [];
@@ -198,16 +205,18 @@ export class ModelPipeline {
       const unwatch = pool.onWorkerLost(decision.workerId, () => {
         stall = setTimeout(giveUp, stallMs);
       });
+      let hop: Hop | undefined;
       try {
         if (migrations === 0) {
-          const kvTransfer = await this.remotePrefill(request, decision, call.signal);
+          const kvTransfer = await this.remotePrefill(request, decision, call.signal, parent);
           if (kvTransfer) {
             attempt = { ...request, kvTransfer };
             // It reaches its decode worker only now: its booking there is young again.
             pool.markDispatched(request);
           }
         }
-        const stream = pool.call(decision.workerId, attempt, call.signal);
+        hop = startHop(parent, decision.workerId, { "turbine.attempt": migrations });
+        const stream = pool.call(decision.workerId, attempt, call.signal, hop.trace);
         for await (const batch of readAhead(stream, READ_AHEAD_OUTPUTS)) {
           const out = mergeEngineOutputs(batch);
           stall?.refresh();
@@ -223,10 +232,12 @@ export class ModelPipeline {
         throw new TurbineError("RUNTIME_CONNECTION_LOST", `worker ${decision.workerId} ended the stream before the request finished`);
       } catch (caught) {
         const err = lost && !signal.aborted ? new TurbineError("RUNTIME_CONNECTION_LOST", `worker ${decision.workerId} left the fleet mid-request`, { cause: caught }) : caught;
+        hop?.end(err);
         if (signal.aborted || !isWorkerFailure(err) || migrations >= limit) throw err;
         finished = true; // this attempt is over; don't abort the next one's signal
         pool.suspend(decision.workerId);
       } finally {
+        hop?.end();
         unwatch();
         clearTimeout(stall);
         signal.removeEventListener("abort", onAbort);
@@ -245,7 +256,9 @@ export class ModelPipeline {
         attempt.routing = rest;
       }
       this.options.metrics.migrations.inc({ model: this.card.name });
-      decision = pool.route(attempt);
+      const failed = decision.workerId;
+      decision = tracedRoute(parent, "decode", (explain) => pool.route(attempt, explain));
+      this.options.metrics.fleetState.migrated(this.card.name, failed, decision.workerId);
     }
   }
 }

@@ -15,7 +15,8 @@ import type {
 import { ApproxIndexer, KvEventIngestor, RadixIndexer } from "../kv/index.ts";
 import { Router } from "../router/index.ts";
 import type { RouterOptions, RoutingDecision } from "../router/index.ts";
-import type { EndpointClient } from "../runtime/index.ts";
+import type { EndpointClient, TraceCarrier } from "../runtime/index.ts";
+import type { FleetSource } from "./fleet-state.ts";
 import type { FrontendMetrics, ModelMetrics } from "./metrics.ts";
 
 export interface WorkerPoolOptions {
@@ -54,6 +55,9 @@ export class WorkerPool {
   /** Other router replicas: when each was last heard from (ms). */
   private readonly replicasSeen = new Map<string, number>();
   private readonly heartbeat: NodeJS.Timeout | undefined;
+  private readonly stopFleet: () => void;
+  /** What the fleet page reads of this pool at its ticks. */
+  private readonly fleetSource: FleetSource;
 
   constructor(private readonly options: WorkerPoolOptions) {
     const withEvents = options.card.publishesKvEvents ?? true;
@@ -71,6 +75,13 @@ export class WorkerPool {
       }, every);
       this.heartbeat.unref();
     }
+    this.fleetSource = {
+      model: options.card.name,
+      role: options.role ?? "decode",
+      stats: () => this.router.stats(),
+      workerLoad: (id) => this.router.workerLoad(id),
+    };
+    this.stopFleet = options.metrics.fleetState.register(this.fleetSource);
   }
 
   get model(): string {
@@ -100,6 +111,7 @@ export class WorkerPool {
     this.workers.add(workerId);
     this.cards.set(workerId, card);
     this.router.addWorker(workerId, capacityOf(card));
+    this.options.metrics.fleetState.workerAdded(this.fleetSource, workerId, card.role, card.name, card.numKvBlocks);
     // Learn what it already caches (a router that starts late, a worker that restarted).
     this.ingestor?.resync(workerId);
   }
@@ -113,8 +125,10 @@ export class WorkerPool {
     let set = this.lostHandlers.get(workerId);
     if (!set) this.lostHandlers.set(workerId, (set = new Set()));
     set.add(onLost);
+    const fleet = this.options.metrics.fleetState;
+    fleet.streamStarted(workerId);
     return () => {
-      set.delete(onLost);
+      if (set.delete(onLost)) fleet.streamEnded(workerId);
       if (set.size === 0 && this.lostHandlers.get(workerId) === set) this.lostHandlers.delete(workerId);
     };
   }
@@ -127,6 +141,7 @@ export class WorkerPool {
     this.suspended.delete(workerId);
     this.behind.delete(workerId);
     this.cards.delete(workerId);
+    this.options.metrics.fleetState.workerLeft(workerId);
     if (!this.workers.delete(workerId)) return;
     this.router.removeWorker(workerId);
     this.ingestor?.removeWorker(workerId);
@@ -134,6 +149,7 @@ export class WorkerPool {
     this.options.metrics.workerActiveBlocks.remove(labels);
     this.options.metrics.workerPrefillTokens.remove(labels);
     this.options.metrics.workerKvUsage.remove(labels);
+    this.options.metrics.fleet.forgetWorker(this.model, workerId);
   }
 
   /** Another router replica's decision about a request of this pool. */
@@ -163,19 +179,24 @@ export class WorkerPool {
   applyKvEvent(event: KvCacheEvent): void {
     if (!this.workers.has(event.workerId)) return;
     this.ingestor?.ingest(event);
+    this.options.metrics.fleetState.kvEvent(event);
   }
 
   updateMetrics(m: WorkerLoadMetrics): void {
     if (!this.workers.has(m.workerId)) return;
     this.checkIndexLag(m);
     this.router.updateMetrics(m);
+    this.options.metrics.fleetState.loadMetrics(m);
     this.options.metrics.workerKvUsage.set({ model: this.model, worker: m.workerId }, m.kvUsage);
   }
 
   /** Routes a request (throws 503s when nobody can take it) and tells the other replicas. */
-  route(request: PreprocessedRequest): RoutingDecision {
-    const decision = this.router.route(request, Date.now());
+  route(request: PreprocessedRequest, explainCandidates = 0): RoutingDecision {
+    const fleet = this.options.metrics.fleetState;
+    const explain = Math.max(explainCandidates, fleet.wantsDecision() ? fleet.maxCandidates : 0);
+    const decision = this.router.route(request, Date.now(), explain > 0 ? { explain } : undefined);
     this.recordDecision(decision);
+    if (decision.candidates) fleet.decision(this.model, this.options.role ?? "decode", decision.workerId, decision.promptBlocks, decision.candidates);
     this.options.publishSync?.({
       model: this.model,
       kind: "routed",
@@ -187,8 +208,8 @@ export class WorkerPool {
     return decision;
   }
 
-  call(workerId: WorkerId, request: PreprocessedRequest, signal: AbortSignal): AsyncIterable<EngineOutput> {
-    return this.options.generate.call(workerId, request, { signal });
+  call(workerId: WorkerId, request: PreprocessedRequest, signal: AbortSignal, trace?: TraceCarrier): AsyncIterable<EngineOutput> {
+    return this.options.generate.call(workerId, request, trace ? { signal, trace } : { signal });
   }
 
   markPrefillDone(request: PreprocessedRequest): void {
@@ -228,6 +249,7 @@ export class WorkerPool {
   close(): void {
     this.stopCollecting();
     clearInterval(this.heartbeat);
+    this.stopFleet();
     for (const t of this.suspended.values()) clearTimeout(t);
     this.suspended.clear();
   }
@@ -257,12 +279,17 @@ export class WorkerPool {
     m.routerHash.observe(d.timings.hashUs / 1e6);
     m.routerMatch.observe(d.timings.matchUs / 1e6);
     m.routerSchedule.observe(d.timings.scheduleUs / 1e6);
+    this.options.metrics.fleet.decided(this.model, d.workerId);
   }
 
   /** Sets the router-state gauges; run at scrape time, not per request. */
   private collectMetrics(): void {
     const metrics = this.options.metrics;
-    if (this.options.role !== "prefill") metrics.kvHitRate.set({ model: this.model }, this.router.stats().kvHitRate);
+    if (this.options.role !== "prefill") {
+      const stats = this.router.stats();
+      metrics.kvHitRate.set({ model: this.model }, stats.kvHitRate);
+      metrics.fleet.reportRouterStats(this.model, stats.numPromptBlocks, stats.numHitBlocksByTier);
+    }
     for (const workerId of this.workers) {
       const load = this.router.workerLoad(workerId);
       if (!load) continue;
@@ -275,6 +302,7 @@ export class WorkerPool {
   private async fetchDump(workerId: WorkerId): Promise<KvBlockSetDump> {
     const [dump] = await this.options.dump.collect(workerId, {});
     if (!dump) throw new TurbineError("RUNTIME_CONNECTION_LOST", `worker ${workerId} returned no block set`);
+    this.options.metrics.fleetState.kvDump(dump);
     return dump;
   }
 }

@@ -9,6 +9,8 @@ export type {
   RouterStats,
   WorkerLoad,
   RemoteBooking,
+  CandidateScore,
+  RouteOptions,
 } from "./router.ts";
 export { decideDisaggregation, planPrefill } from "./disaggregation-policy.ts";
 export type { DisaggregationInput, DisaggregationOptions, PrefillPlace, PrefillPlan } from "./disaggregation-policy.ts";

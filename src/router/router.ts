@@ -3,6 +3,7 @@
 import { MatchBuffer, TIER_INDEX, computeSequenceHashes } from "../kv/index.ts";
 import { TurbineError } from "../protocols/index.ts";
 import type {
+  StorageTier,
   RequestId,
   RoutingHints,
   SequenceHash,
@@ -100,6 +101,13 @@ export interface RoutingDecision {
   /** Blocks the prompt occupies: ceil(promptTokens / blockSize). */
   promptBlocks: number;
   timings: RoutingTimings;
+  /** With `explain`: the candidates the policy weighed, cheapest first. */
+  candidates?: CandidateScore[];
+}
+
+export interface RouteOptions {
+  /** Also return up to this many candidates with their overlap and cost (default 0: none). */
+  explain?: number;
 }
 
 /** Cumulative counters since construction. */
@@ -115,6 +123,17 @@ export interface RouterStats {
   numReconciledBookings: number;
   /** numHitBlocks / numPromptBlocks (0 before any request). */
   kvHitRate: number;
+  /** Of the hit blocks, how many the chosen worker held in each tier. */
+  numHitBlocksByTier: Record<StorageTier, number>;
+}
+
+/** One candidate of an explained decision (`route`'s `explain`): what the policy weighed. */
+export interface CandidateScore {
+  workerId: WorkerId;
+  /** Leading prompt blocks the worker caches (any tier). */
+  overlapBlocks: number;
+  /** The policy's cost for this worker (lower wins); null for a policy without costs. */
+  cost: number | null;
 }
 
 /** A worker's load as the router sees it (own decisions corrected by metrics). */
@@ -177,6 +196,8 @@ export class Router {
   private numRequests = 0;
   private numPromptBlocks = 0;
   private numHitBlocks = 0;
+  /** Hit blocks by tier, indexed by TIER_INDEX. */
+  private readonly hitByTier = new Float64Array(4);
 
   constructor(options: RouterOptions) {
     if (!(options.blockSize > 0)) throw new RangeError(`blockSize must be positive, got ${options.blockSize}`);
@@ -266,7 +287,7 @@ export class Router {
    * worker over a busy threshold; carries retryAfterSeconds). A pinned worker
    * (`routing.workerId`) is taken even when busy: the pin is an explicit instruction.
    */
-  route(request: RouteRequest, now: number): RoutingDecision {
+  route(request: RouteRequest, now: number, options?: RouteOptions): RoutingDecision {
     const clock = this.clock;
     const t0 = clock();
     if (this.workers.length === 0) throw new TurbineError("ROUTER_NO_WORKERS", "no worker serves this model");
@@ -300,6 +321,11 @@ export class Router {
       chosen = this.policy.select(ctx);
     }
 
+    // Before booking: the costs the policy saw. Only when asked (the fleet page samples a few).
+    const explain = options?.explain ?? 0;
+    const te = explain > 0 ? clock() : 0;
+    const candidates = explain > 0 ? this.explain(chosen, explain) : undefined;
+    const explainMs = explain > 0 ? clock() - te : 0; // not the router's overhead: left out of its timings
     const overlapBlocks = chosen.overlapBlocks(stamp);
     const cachedTokens = Math.min(overlapBlocks * this.blockSize, promptTokens);
     this.active.add({ requestId: request.requestId, worker: chosen, prefillTokens: promptTokens - cachedTokens, blocks: promptBlocks, hashes, now });
@@ -308,13 +334,21 @@ export class Router {
     this.numRequests++;
     this.numPromptBlocks += promptBlocks;
     this.numHitBlocks += Math.min(overlapBlocks, promptBlocks);
+    if (chosen.matchStamp === stamp) {
+      const tiers = this.hitByTier;
+      tiers[DEVICE] += chosen.matchDevice;
+      tiers[HOST] += chosen.matchHost;
+      tiers[DISK] += chosen.matchDisk;
+      tiers[REMOTE] += chosen.matchRemote;
+    }
     const t3 = clock();
     return {
       workerId: chosen.workerId,
       overlapBlocks,
       cachedTokens,
       promptBlocks,
-      timings: { hashUs: (t1 - t0) * 1000, matchUs: (t2 - t1) * 1000, scheduleUs: (t3 - t2) * 1000 },
+      timings: { hashUs: (t1 - t0) * 1000, matchUs: (t2 - t1) * 1000, scheduleUs: (t3 - t2 - explainMs) * 1000 },
+      ...(candidates ? { candidates } : {}),
     };
   }
 
@@ -453,6 +487,26 @@ export class Router {
       numExpiredBookings: this.numExpiredBookings,
       numReconciledBookings: this.numReconciledBookings,
       kvHitRate: this.numPromptBlocks > 0 ? this.numHitBlocks / this.numPromptBlocks : 0,
+      numHitBlocksByTier: { device: this.hitByTier[DEVICE]!, host: this.hitByTier[HOST]!, disk: this.hitByTier[DISK]!, remote: this.hitByTier[REMOTE]! },
     };
+  }
+
+  /** The candidates of the route in progress, cheapest first: at most `max`, always with `chosen`. */
+  private explain(chosen: WorkerState, max: number): CandidateScore[] {
+    const ctx = this.ctx;
+    const policy = this.policy;
+    const score = (w: WorkerState): CandidateScore => ({
+      workerId: w.workerId,
+      overlapBlocks: w.overlapBlocks(ctx.stamp),
+      cost: policy.cost ? policy.cost(w, ctx) : null,
+    });
+    const out: CandidateScore[] = [];
+    for (let i = 0; i < ctx.numCandidates; i++) out.push(score(ctx.candidates[i]!));
+    if (ctx.numCandidates === 0) out.push(score(chosen)); // a pinned route
+    out.sort((a, b) => (a.cost ?? 0) - (b.cost ?? 0) || b.overlapBlocks - a.overlapBlocks);
+    if (out.length <= max) return out;
+    const top = out.slice(0, max);
+    if (!top.some((c) => c.workerId === chosen.workerId)) top[max - 1] = out.find((c) => c.workerId === chosen.workerId)!;
+    return top;
   }
 }

@@ -13,7 +13,10 @@ import type { EndpointAddress } from "./address.ts";
 import { CallerStream } from "./caller-stream.ts";
 import type { ClusterAuth } from "./cluster-auth.ts";
 import type { InstanceInfo, TransportInfo } from "./discovery.ts";
+import { withTrace } from "./request-plane.ts";
 import type { CallOptions, RequestPlane, ServedHandler, StreamHandler } from "./request-plane.ts";
+import { asTraceCarrier } from "./trace-context.ts";
+import type { TraceCarrier } from "./trace-context.ts";
 import { ServedRegistry, servedKey } from "./served-registry.ts";
 import { ServerStream } from "./server-stream.ts";
 import { FrameReader, FrameType, encodeCreditFrame, encodeFrame } from "./tcp-frames.ts";
@@ -44,6 +47,8 @@ interface RequestPayload {
   key: string;
   window: number;
   request: unknown;
+  /** The caller's W3C trace context (absent when tracing is off). */
+  trace?: TraceCarrier;
 }
 
 export class TcpRequestPlane implements RequestPlane {
@@ -94,7 +99,7 @@ export class TcpRequestPlane implements RequestPlane {
       return failing(new TurbineError("RUNTIME_NO_INSTANCE", `instance ${target.instanceId} is not reachable over TCP`));
     }
     const key = servedKey(target.address, target.instanceId);
-    const payload: RequestPayload = { key, window: this.window, request };
+    const payload: RequestPayload = { key, window: this.window, request, ...(options.trace ? { trace: options.trace } : {}) };
     const targetKey = `${transport.host}:${transport.port}`;
     const connect = (): Promise<TcpClientConnection> => this.connection(targetKey, transport.host, transport.port);
     const window = this.window;
@@ -208,7 +213,7 @@ export class TcpRequestPlane implements RequestPlane {
     const stream = new ServerStream(p.window);
     streams.set(id, stream);
     void stream
-      .run(entry.handler, p.request, entry.instanceId, {
+      .run(withTrace(entry.handler, asTraceCarrier(p.trace)), p.request, entry.instanceId, {
         data: (item) => send(encodeFrame(FrameType.data, id, encodeWire(item))),
         end: () => send(encodeFrame(FrameType.end, id)),
         error: (e) => send(encodeFrame(FrameType.error, id, encodeWire(errorToWire(e)))),

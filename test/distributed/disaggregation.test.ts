@@ -11,11 +11,11 @@ import type { Completion, TurbineProcess } from "../support/fleet.ts";
  * A worker's KV-transfer counter from its own /metrics (its ready line names the URL), summed
  * over the label values: local prefill gives the same tokens, so only this shows the transfer ran.
  */
-async function workerCounter(worker: TurbineProcess, name: string): Promise<number> {
+async function workerCounter(worker: TurbineProcess, name: string, labels = ""): Promise<number> {
   const url = /metrics at (\S+)\/metrics/.exec(worker.readyLine)![1]!;
   const text = await (await fetch(`${url}/metrics`)).text();
   let n = 0;
-  for (const m of text.matchAll(new RegExp(`^${name}\\{[^}]*\\} (\\d+)`, "gm"))) n += Number(m[1]);
+  for (const m of text.matchAll(new RegExp(`^${name}\\{([^}]*)\\} (\\d+)`, "gm"))) if (m[1]!.includes(labels)) n += Number(m[2]);
   return n;
 }
 
@@ -54,7 +54,7 @@ describe("distributed - disaggregated prefill and decode", () => {
     assert.equal(await remotePrefills(f.id, "split", "failed"), 0);
     // The KV really moved: the prefill worker exported it and the decode worker imported it,
     // never falling back to its own prefill.
-    assert.equal(await workerCounter(prefill, "turbine_worker_kv_exports"), prompts.length);
+    assert.equal(await workerCounter(prefill, "turbine_kv_transfers_total", `direction="export"`), prompts.length);
     assert.equal(await workerCounter(decode, "turbine_worker_kv_imports_total"), prompts.length);
     assert.equal(await workerCounter(decode, "turbine_worker_kv_import_fallbacks_total"), 0);
   });

@@ -97,7 +97,7 @@ describe("distributed - two hosts (network namespaces)", () => {
       assert.equal(r.text.length, 4);
     }
     // The bytes crossed the hosts: host B's worker exported them, host A's imported them over TCP, no fallback.
-    assert.equal(await metric(prefill, "turbine_worker_kv_exports"), prompts.length);
+    assert.equal(await metric(prefill, "turbine_kv_transfers_total", `direction="export"`), prompts.length);
     assert.equal(await metric(decode, "turbine_worker_kv_imports_total", 'path="tcp"'), prompts.length);
     assert.equal(await metric(decode, "turbine_worker_kv_imports_total", 'path="shm"'), 0);
     assert.equal(await metric(decode, "turbine_worker_kv_import_fallbacks_total"), 0);

@@ -177,7 +177,7 @@ test("router kv - counters give the KV hit rate and timings come from the inject
   assert.deepEqual(d.timings, { hashUs: 2, matchUs: 2, scheduleUs: 2 });
   router.route(req(tokens(20, 9)), 0);
   const s = router.stats();
-  assert.deepEqual(s, { numRequests: 2, numPromptBlocks: 10, numHitBlocks: 4, kvHitRate: 0.4, numExpiredBookings: 0, numReconciledBookings: 0 });
+  assert.deepEqual(s, { numRequests: 2, numPromptBlocks: 10, numHitBlocks: 4, kvHitRate: 0.4, numExpiredBookings: 0, numReconciledBookings: 0, numHitBlocksByTier: { device: 4, host: 0, disk: 0, remote: 0 } });
 });
 
 test("router kv - the choice always has the minimum cost (property)", () => {

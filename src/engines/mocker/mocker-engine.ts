@@ -98,7 +98,7 @@ export class MockerEngine implements Engine {
       stream.push({ tokenIds: [], finishReason: "cancelled" });
       return stream;
     }
-    const rejected = this.core.addRequest(request, this.now());
+    const rejected = this.core.addRequest(request, this.now(), undefined, options.onScheduled);
     if (rejected !== null) {
       stream.push(toEngineOutput(rejected));
       return stream;
