@@ -26,3 +26,4 @@ export { AdmissionController, rateLimitHeaders, formatReset } from "./admission-
 export { ApiKeysFile } from "./api-keys-file.ts";
 export { DEFAULT_HTTP_LIMITS } from "./http-server.ts";
 export type { HttpServerLimits } from "./http-server.ts";
+export { AdmissionMetrics } from "./admission-metrics.ts";
