@@ -14,13 +14,14 @@ const ALLOWED: Record<string, string[]> = {
   router: ["protocols", "kv"],
   planner: ["protocols", "kv", "router"],
   model: ["protocols"],
+  admission: ["protocols"],
   runtime: ["protocols"],
   transfer: ["protocols", "runtime"],
   engines: ["protocols", "kv", "runtime", "model", "transfer", "kvbm"],
   kvbm: ["protocols", "kv", "runtime", "transfer"],
-  frontend: ["protocols", "kv", "router", "runtime", "model"],
-  bench: ["protocols", "kv", "router", "runtime", "model", "engines", "frontend"],
-  cli: ["protocols", "kv", "router", "runtime", "model", "engines", "frontend", "bench", "transfer", "kvbm", "planner"],
+  frontend: ["protocols", "kv", "router", "runtime", "model", "admission"],
+  bench: ["protocols", "kv", "router", "runtime", "model", "engines", "frontend", "admission"],
+  cli: ["protocols", "kv", "router", "runtime", "model", "engines", "frontend", "bench", "transfer", "kvbm", "planner", "admission"],
 };
 
 function tsFiles(dir: string): string[] {

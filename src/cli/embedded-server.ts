@@ -5,7 +5,7 @@ import { PREFILL_COMPONENT, TurbineError } from "../protocols/index.ts";
 import { Runtime } from "../runtime/index.ts";
 import { Worker } from "../engines/index.ts";
 import { Frontend } from "../frontend/index.ts";
-import type { DisaggregationOptions, HttpServerLimits } from "../frontend/index.ts";
+import type { AdmissionOptions, DisaggregationOptions, HttpServerLimits } from "../frontend/index.ts";
 import type { RouterOptions } from "../router/index.ts";
 import { prepareEngines } from "./engine-factory.ts";
 import type { EngineKind, EngineSpec } from "./engine-factory.ts";
@@ -29,6 +29,8 @@ export interface EmbeddedServerOptions extends Partial<Omit<EngineSpec, "engine"
   migrationLimit?: number;
   apiKeys?: string[];
   bodyLimitBytes?: number;
+  /** Tenants (keys file), rate limits and the admission queue. */
+  admission?: AdmissionOptions;
   /** HTTP timeouts, connection limit, prompt bounds, whether /metrics is public. */
   http?: HttpServerLimits;
   /** A pino logger; default: no logs. */
@@ -66,6 +68,7 @@ export class EmbeddedServer {
         disaggregation: options.disaggregation,
         apiKeys: options.apiKeys,
         bodyLimitBytes: options.bodyLimitBytes,
+        admission: options.admission,
         http: options.http,
         logger: options.logger,
       });

@@ -4,7 +4,7 @@
 import type { Command } from "commander";
 import { Option } from "commander";
 import { DEFAULT_HTTP_LIMITS } from "../frontend/index.ts";
-import type { DisaggregationOptions, HttpServerLimits } from "../frontend/index.ts";
+import type { AdmissionOptions, DisaggregationOptions, HttpServerLimits } from "../frontend/index.ts";
 import { POLICY_NAMES } from "../router/index.ts";
 import type { PolicyName, RouterOptions } from "../router/index.ts";
 import { busyThreshold, nonNegativeInt, nonNegativeNumber, positiveInt, positiveNumber } from "./options.ts";
@@ -23,6 +23,9 @@ export interface FrontendFlags {
   maxLocalPrefillTokens: number;
   maxPrefillQueueTokens: number;
   apiKey?: string[];
+  apiKeysFile?: string;
+  queueSize: number;
+  queueTimeout: number;
   maxBodyBytes: number;
   requestTimeout: number;
   idleTimeout: number;
@@ -51,6 +54,9 @@ export function addFrontendOptions(cmd: Command): Command {
     .option("--max-local-prefill-tokens <n>", "disaggregated serving: prefill on the decode worker when the prompt's uncached part is shorter (0: always on a prefill worker)", nonNegativeInt, 512)
     .option("--max-prefill-queue-tokens <n>", "disaggregated serving: prefill locally while prefill workers have more prompt tokens queued each", nonNegativeInt, 16384)
     .option("--api-key <key...>", "require this bearer key on /v1 (repeatable; or TURBINE_API_KEY)")
+    .option("--api-keys-file <path>", "tenants: hashed API keys with priority class, limits and models (JSON, reloaded on change; docs/deploy.md)")
+    .option("--queue-size <n>", "requests that may wait per model while every worker is busy (0: answer 503 at once)", nonNegativeInt, 256)
+    .option("--queue-timeout <s>", "longest wait in the admission queue before a 503", positiveNumber, 30)
     .option("--max-body-bytes <n>", "largest request body accepted", positiveInt, 8 * 1024 * 1024)
     .option("--max-messages <n>", "most messages in one chat request", positiveInt, DEFAULT_HTTP_LIMITS.maxMessages)
     .option("--max-prompt-chars <n>", "most characters of prompt content in one request (checked before the chat template runs)", positiveInt, DEFAULT_HTTP_LIMITS.maxPromptChars)
@@ -62,6 +68,15 @@ export function addFrontendOptions(cmd: Command): Command {
     .option("--metrics-public", "serve /metrics without the API key (by default it needs one when keys are set: it names worker ids)", false)
     .option("--namespace <name>", "runtime namespace", "turbine")
     .addOption(new Option("--log-level <level>", "log level").choices(["trace", "debug", "info", "warn", "error", "silent"]).default("info"));
+}
+
+/** `shared`: share rate limits with the other frontends over the event plane (distributed runtime). */
+export function admissionFromFlags(flags: FrontendFlags, shared: boolean): AdmissionOptions {
+  return {
+    apiKeysFile: flags.apiKeysFile,
+    queue: { size: flags.queueSize, timeoutMs: Math.round(flags.queueTimeout * 1000) },
+    sharedLimits: shared,
+  };
 }
 
 export function routerFromFlags(flags: FrontendFlags): Omit<RouterOptions, "blockSize" | "indexer"> {

@@ -3,7 +3,7 @@
 // test/deploy/metrics-reference.test.ts compares the two (TURBINE_WRITE_DOCS=1 rewrites it).
 import { Registry } from "prom-client";
 import type { Metric } from "prom-client";
-import { FrontendMetrics } from "../frontend/index.ts";
+import { AdmissionMetrics, FrontendMetrics } from "../frontend/index.ts";
 import { registerWorkerMetrics } from "./worker-metrics.ts";
 
 export const METRICS_BEGIN = "<!-- metrics-reference:begin (generated from the code: src/cli/metrics-reference.ts) -->";
@@ -35,6 +35,7 @@ function table(title: string, where: string, list: Row[]): string {
 /** The markdown between METRICS_BEGIN and METRICS_END. */
 export async function metricsReference(): Promise<string> {
   const frontend = new FrontendMetrics({ processMetrics: false });
+  new AdmissionMetrics(frontend.registry); // on the same registry, as Frontend.start makes it
   const worker = new Registry();
   const source = {
     workerId: "w",

@@ -249,7 +249,7 @@ export class Worker {
 
   /** The worker's transfer agent, started on first use. */
   private transferAgent(): Promise<TransferAgent> {
-    this.agent ??= TransferAgent.create({ host: this.options.transferHost });
+    this.agent ??= TransferAgent.create({ host: this.options.transferHost, auth: this.options.runtime.clusterAuth });
     return this.agent;
   }
 

@@ -7,6 +7,7 @@ import Fastify, { LogController } from "fastify";
 import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { TurbineError } from "../protocols/index.ts";
 import type { Usage } from "../protocols/index.ts";
+import type { HttpAdmission } from "./admission-http.ts";
 import { checkJsonBody } from "./json-body.ts";
 import type { FrontendMetrics } from "./metrics.ts";
 import type { ModelManager } from "./model-manager.ts";
@@ -72,6 +73,8 @@ export interface HttpServerOptions {
   limits?: HttpServerLimits;
   /** A pino logger to log with; default: no logs. */
   logger?: FastifyBaseLogger;
+  /** Tenants, rate limits and the admission queue (absent: 503 at once when every worker is busy). */
+  admission?: HttpAdmission;
   /** How often the fleet page's event stream sends deltas (ms, default 1000). */
   fleetTickMs?: number;
 }
@@ -215,6 +218,8 @@ export function buildHttpServer(options: HttpServerOptions): FastifyInstance {
       throw new TurbineError("AUTH_INVALID_API_KEY", "Missing or invalid API key: send 'Authorization: Bearer <key>'");
     }
   });
+  // With a keys file: the tenant of every non-public route (401 for unknown or revoked keys).
+  options.admission?.install(app);
 
   // Before the schema runs, so that a request refused by it is still counted under its model
   // (a known name only: the label's values stay bounded).
@@ -307,7 +312,12 @@ export function buildHttpServer(options: HttpServerOptions): FastifyInstance {
     const record = recordOf(reply);
     const abort = new AbortController();
     record.abort = abort;
-    const routed = pipeline.generate(pre.request, abort.signal, requestContext(req));
+    // Tenant, limits and the admission queue (it waits there while every worker is busy).
+    const context = requestContext(req);
+    const admitted = options.admission ? await options.admission.start(req, reply, model, { generate: (r, sig) => pipeline.generate(r, sig, context) }, pre.request, body.turbine?.priority, abort.signal) : null;
+    const routed = admitted?.routed ?? pipeline.generate(pre.request, abort.signal, context);
+    let outputTokens = 0;
+    let failedStatus: number | undefined;
     reply.header("x-turbine-worker", routed.decision.workerId);
     const m = metrics.forModel(model);
     m.inFlight.inc();
@@ -329,6 +339,7 @@ export function buildHttpServer(options: HttpServerOptions): FastifyInstance {
         lastTokenAt = now;
       }
       if (d.usage) {
+        outputTokens = d.usage.completionTokens;
         m.outputTokens.inc(d.usage.completionTokens);
         fleet.outputSequence.observe({ model }, d.usage.completionTokens);
         m.cachedTokens.inc(d.usage.cachedTokens);
@@ -368,11 +379,15 @@ export function buildHttpServer(options: HttpServerOptions): FastifyInstance {
             : { index: 0, text, logprobs: null, finish_reason: finish };
         await reply.send({ id, object: kind === "chat" ? "chat.completion" : "text_completion", created, model, choices: [choice], usage });
       }
+    } catch (err) {
+      failedStatus = toHttpError(err).status;
+      throw err;
     } finally {
       if (abort.signal.aborted) record.status = 499;
       if (queued) fleet.queued.dec({ model });
       m.inFlight.dec();
       m.requestDuration.observe((performance.now() - start) / 1000);
+      admitted?.finish(outputTokens, abort.signal.aborted ? 499 : (record.status ?? failedStatus ?? 200));
     }
   }
 

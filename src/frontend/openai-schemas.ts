@@ -31,6 +31,7 @@ const samplingProperties = {
       worker_id: { type: "string" },
       prefill_load_scale: { type: "number", minimum: 0 },
       temperature: { type: "number", minimum: 0 },
+      priority: { type: "string", enum: ["high", "normal", "low"] },
     },
   },
 } as const;
@@ -109,7 +110,7 @@ interface SamplingFields {
   stop_token_ids?: number[] | null;
   ignore_eos?: boolean | null;
   user?: string | null;
-  turbine?: { worker_id?: string; prefill_load_scale?: number; temperature?: number } | null;
+  turbine?: { worker_id?: string; prefill_load_scale?: number; temperature?: number; priority?: "high" | "normal" | "low" } | null;
 }
 
 export interface ChatCompletionBody extends SamplingFields {

@@ -27,6 +27,10 @@ export interface EtcdDiscoveryOptions {
   root?: string;
   /** Deadline of each unary etcd call (default 5000 ms). */
   callTimeoutMs?: number;
+  /** etcd user and password (etcd's password auth). */
+  auth?: { username: string; password: string };
+  /** TLS to etcd (https:// URLs): the CA to trust, and a client certificate for mutual TLS. */
+  tls?: { ca: Buffer; cert?: Buffer; key?: Buffer };
   /**
    * How long an instance missing from a re-list of a broken watch is still reported (ms,
    * default: the lease TTL plus 2 s, time for a live process to re-register).
@@ -65,6 +69,8 @@ export class EtcdDiscovery implements Discovery {
     const callTimeoutMs = options.callTimeoutMs ?? 5000;
     this.client = new Etcd3({
       hosts: options.url,
+      ...(options.auth ? { auth: options.auth } : {}),
+      ...(options.tls ? { credentials: { rootCertificate: options.tls.ca, privateKey: options.tls.key, certChain: options.tls.cert } } : {}),
       dialTimeout: 2000,
       grpcOptions: { "grpc.initial_reconnect_backoff_ms": 100, "grpc.max_reconnect_backoff_ms": 1000 },
       defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + callTimeoutMs }),

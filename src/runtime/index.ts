@@ -21,11 +21,13 @@ export { encodeWire, decodeWire, encodeWireBytes, decodeWireBytes, errorToWire, 
 export type { WireError } from "./wire-codec.ts";
 export { EtcdDiscovery } from "./etcd-discovery.ts";
 export type { EtcdDiscoveryOptions } from "./etcd-discovery.ts";
-export { connectNats } from "./nats-connection.ts";
+export { connectNats, splitNatsCredentials } from "./nats-connection.ts";
 export type { NatsConnectOptions } from "./nats-connection.ts";
 export { NatsEventPlane } from "./nats-event-plane.ts";
 export type { NatsEventPlaneOptions } from "./nats-event-plane.ts";
 export { NatsRequestPlane } from "./nats-request-plane.ts";
 export type { NatsRequestPlaneOptions } from "./nats-request-plane.ts";
+export { ClusterAuth } from "./cluster-auth.ts";
+export type { ClusterAuthOptions, HandshakeSide } from "./cluster-auth.ts";
 export { TcpRequestPlane } from "./tcp-request-plane.ts";
 export type { TcpRequestPlaneOptions } from "./tcp-request-plane.ts";

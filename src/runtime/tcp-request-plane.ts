@@ -11,6 +11,7 @@ import net from "node:net";
 import { TurbineError } from "../protocols/index.ts";
 import type { EndpointAddress } from "./address.ts";
 import { CallerStream } from "./caller-stream.ts";
+import type { ClusterAuth } from "./cluster-auth.ts";
 import type { InstanceInfo, TransportInfo } from "./discovery.ts";
 import { withTrace } from "./request-plane.ts";
 import type { CallOptions, RequestPlane, ServedHandler, StreamHandler } from "./request-plane.ts";
@@ -35,6 +36,8 @@ export interface TcpRequestPlaneOptions {
   heartbeatIntervalMs?: number;
   /** A connection silent this long (no frame, no pong) is lost (ms, default 2000). */
   heartbeatTimeoutMs?: number;
+  /** Cluster-secret handshake on every connection, both ways (absent: none). */
+  auth?: ClusterAuth | null;
 }
 
 export const DEFAULT_HEARTBEAT_INTERVAL_MS = 500;
@@ -54,6 +57,7 @@ export class TcpRequestPlane implements RequestPlane {
   readonly window: number;
   private readonly connectionsPerTarget: number;
   private readonly heartbeat: { intervalMs: number; timeoutMs: number };
+  private readonly auth: ClusterAuth | null;
   private readonly registry = new ServedRegistry();
   private server: net.Server | null = null;
   private listening: Promise<number> | null = null;
@@ -69,6 +73,7 @@ export class TcpRequestPlane implements RequestPlane {
     this.window = Math.max(1, options.window ?? 32);
     this.connectionsPerTarget = Math.max(1, options.connectionsPerTarget ?? 1);
     const intervalMs = Math.max(10, options.heartbeatIntervalMs ?? DEFAULT_HEARTBEAT_INTERVAL_MS);
+    this.auth = options.auth ?? null;
     this.heartbeat = { intervalMs, timeoutMs: Math.max(2 * intervalMs, options.heartbeatTimeoutMs ?? DEFAULT_HEARTBEAT_TIMEOUT_MS) };
   }
 
@@ -126,7 +131,7 @@ export class TcpRequestPlane implements RequestPlane {
       await conn.ready;
       return conn;
     }
-    const conn = new TcpClientConnection(host, port, this.heartbeat, (unexpected) => {
+    const conn = new TcpClientConnection(host, port, this.heartbeat, this.auth, (unexpected) => {
       const p = this.pools.get(targetKey);
       const i = p?.indexOf(conn) ?? -1;
       if (i >= 0) p!.splice(i, 1);
@@ -158,6 +163,15 @@ export class TcpRequestPlane implements RequestPlane {
     socket.setNoDelay(true);
     socket.setKeepAlive(true, 1000);
     this.serverSockets.add(socket);
+    // Nothing of a request is read before the peer proved the cluster secret.
+    if (!this.auth) return this.serveSocket(socket, Buffer.alloc(0));
+    this.auth.accept(socket).then(
+      (rest) => this.serveSocket(socket, rest),
+      () => this.serverSockets.delete(socket),
+    );
+  }
+
+  private serveSocket(socket: net.Socket, received: Buffer): void {
     const streams = new Map<number, ServerStream>();
     const send = (frame: Buffer): void => {
       if (!socket.destroyed) socket.write(frame);
@@ -185,6 +199,9 @@ export class TcpRequestPlane implements RequestPlane {
       for (const s of streams.values()) s.cancel();
       streams.clear();
     });
+    if (socket.destroyed) this.serverSockets.delete(socket);
+    if (received.length > 0) reader.push(received);
+    socket.resume();
   }
 
   private startStream(id: number, p: RequestPayload, streams: Map<number, ServerStream>, send: (f: Buffer) => void): void {
@@ -222,28 +239,35 @@ class TcpClientConnection {
   private silentTooLong = false;
 
   /** `onGone(unexpected)`: the connection ended; unexpected when it was up and we did not end it. */
-  constructor(host: string, port: number, heartbeat: { intervalMs: number; timeoutMs: number }, onGone: (unexpected: boolean) => void) {
+  constructor(host: string, port: number, heartbeat: { intervalMs: number; timeoutMs: number }, auth: ClusterAuth | null, onGone: (unexpected: boolean) => void) {
     const socket = net.connect({ host, port });
     this.socket = socket;
     socket.setNoDelay(true);
     socket.setKeepAlive(true, 1000);
     let connected = false;
+    const reader = new FrameReader((type, id, payload) => this.onFrame(type, id, payload));
+    const onData = (chunk: Buffer): void => {
+      this.lastHeard = Date.now();
+      reader.push(chunk);
+    };
     this.ready = new Promise((resolve, reject) => {
       socket.once("connect", () => {
-        connected = true;
-        this.lastHeard = Date.now();
-        resolve();
+        // The cluster handshake (when a secret is set) comes first; frames only after it.
+        const handshake = auth ? auth.connect(socket) : Promise.resolve(Buffer.alloc(0));
+        handshake.then((rest) => {
+          connected = true;
+          this.lastHeard = Date.now();
+          socket.on("data", onData);
+          if (rest.length > 0) reader.push(rest);
+          socket.resume();
+          resolve();
+        }, reject);
       });
       socket.once("error", (e) => {
         if (!connected) reject(new TurbineError("RUNTIME_NO_INSTANCE", `cannot connect to ${host}:${port}: ${e.message}`, { cause: e }));
       });
     });
     this.ready.catch(() => undefined);
-    const reader = new FrameReader((type, id, payload) => this.onFrame(type, id, payload));
-    socket.on("data", (chunk: Buffer) => {
-      this.lastHeard = Date.now();
-      reader.push(chunk);
-    });
     // Liveness: ping when quiet; silence past the deadline is a lost peer (it may be frozen,
     // its kernel still accepting bytes, so no error would ever come).
     const beat = setInterval(() => {

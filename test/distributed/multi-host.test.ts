@@ -9,6 +9,10 @@ import { execFileSync } from "node:child_process";
 import { complete, health, remotePrefills, startFrontend, startWorker, until, useCluster } from "../support/fleet.ts";
 import type { TurbineProcess } from "../support/fleet.ts";
 
+// A worker listening beyond loopback needs the cluster secret (or --insecure-internal): every
+// process this test starts inherits it, so the frontend-to-worker connection is authenticated.
+process.env["TURBINE_CLUSTER_SECRET"] = `multi-host-test-secret-${process.pid}`;
+
 const ns = `tbhost${process.pid}`;
 const subnet = `10.231.${process.pid % 250}`;
 const hostA = `${subnet}.1`;

@@ -14,7 +14,8 @@ const BURST_MS = 2500;
 
 test("frontend - with default flags a 10x overload is shed: only 200/503 with Retry-After, bounded waiting, quick recovery", async () => {
   // No router options at all: the defaults must shed.
-  const server = await startServer({ numWorkers: NUM_WORKERS, mocker: { speedup: 1, maxNumSeqs: MAX_NUM_SEQS } });
+  // Without the admission queue (it would turn these 503s into waits): the router's shedding alone.
+  const server = await startServer({ numWorkers: NUM_WORKERS, mocker: { speedup: 1, maxNumSeqs: MAX_NUM_SEQS }, admission: { queue: { size: 0 } } });
   try {
     const engines = server.workers.map((w) => w.engine as MockerEngine);
     const body = JSON.stringify({ model: "turbine-byte", prompt: "overload ".repeat(8), max_tokens: 24, ignore_eos: true });
