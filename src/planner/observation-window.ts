@@ -3,14 +3,17 @@
 // the frontends' counters (the live path): both add sums and counts.
 import type { PoolName, PoolObservation } from "./planner-types.ts";
 
-/** Sums over some requests (a frontend's counter deltas, or one request). */
+/**
+ * Sums over some requests (a frontend's counter deltas, or the replay's requests). Prompt
+ * lengths are known when a request arrives, output lengths when it finishes.
+ */
 export interface RequestTotals {
-  /** Requests that arrived. */
+  /** Requests that arrived, and their prompt tokens. */
   numRequests: number;
   inputTokens: number;
+  /** Requests that finished (default numRequests), and their output tokens. */
+  numCompleted?: number;
   outputTokens: number;
-  /** Requests whose lengths are in inputTokens/outputTokens (default numRequests). */
-  numMeasured?: number;
   ttftSumMs?: number;
   ttftCount?: number;
   itlSumMs?: number;
@@ -26,7 +29,7 @@ export interface LoadSample {
 
 export class ObservationWindow {
   private requests = 0;
-  private measured = 0;
+  private completed = 0;
   private input = 0;
   private output = 0;
   private ttftSum = 0;
@@ -40,7 +43,7 @@ export class ObservationWindow {
 
   addRequests(t: RequestTotals): void {
     this.requests += t.numRequests;
-    this.measured += t.numMeasured ?? t.numRequests;
+    this.completed += t.numCompleted ?? t.numRequests;
     this.input += t.inputTokens;
     this.output += t.outputTokens;
     this.ttftSum += t.ttftSumMs ?? 0;
@@ -68,13 +71,12 @@ export class ObservationWindow {
       queue += l.numWaitingSeqs;
       pending += l.pendingPrefillTokens;
     }
-    const m = this.measured;
     const o: PoolObservation = {
       pool: this.pool,
       numWorkers,
       requestRate: intervalMs > 0 ? this.requests / (intervalMs / 1000) : 0,
-      meanInputTokens: m > 0 ? this.input / m : 0,
-      meanOutputTokens: m > 0 ? this.output / m : 0,
+      meanInputTokens: this.requests > 0 ? this.input / this.requests : 0,
+      meanOutputTokens: this.completed > 0 ? this.output / this.completed : 0,
       ttftMs: this.ttftCount > 0 ? this.ttftSum / this.ttftCount : Number.NaN,
       itlMs: this.itlCount > 0 ? this.itlSum / this.itlCount : Number.NaN,
       queueDepth: queue,
@@ -82,7 +84,7 @@ export class ObservationWindow {
       pendingPrefillTokens: pending,
       numWaitingForWorkers,
     };
-    this.requests = this.measured = this.input = this.output = 0;
+    this.requests = this.completed = this.input = this.output = 0;
     this.ttftSum = this.ttftCount = this.itlSum = this.itlCount = 0;
     return o;
   }

@@ -10,8 +10,8 @@ export interface Predictor {
   readonly name: PredictorName;
   /** Feeds the value observed over the interval that just ended. */
   observe(value: number): void;
-  /** The forecast for the next interval (0 before any observation). */
-  predict(): number;
+  /** The forecast `steps` intervals ahead (default 1: the next one; 0 before any observation). */
+  predict(steps?: number): number;
 }
 
 export interface PredictorOptions {
@@ -111,10 +111,10 @@ export class HoltWintersPredictor implements Predictor {
     this.season[k] = this.gamma * (x - this.level) + (1 - this.gamma) * s;
   }
 
-  predict(): number {
+  predict(steps = 1): number {
     if (this.n === 0) return 0;
-    const base = this.level + this.trend;
-    return this.season === null ? base : base + this.season[this.n % this.m]!;
+    const base = this.level + steps * this.trend;
+    return this.season === null ? base : base + this.season[(this.n + steps - 1) % this.m]!;
   }
 
   /**
@@ -183,8 +183,8 @@ export class KalmanPredictor implements Predictor {
     this.p11 = c - k1 * b;
   }
 
-  predict(): number {
-    return this.n === 0 ? 0 : this.level + this.trend;
+  predict(steps = 1): number {
+    return this.n === 0 ? 0 : this.level + steps * this.trend;
   }
 }
 

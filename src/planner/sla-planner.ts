@@ -24,6 +24,11 @@ export interface SlaPlannerOptions extends PoolBounds {
   maxKvUsage?: number;
   /** Largest pool the search considers when no maxWorkers is given. Default 1024. */
   searchLimit?: number;
+  /**
+   * Intervals ahead the fleet is sized for: the busiest forecast of the next `lookahead`
+   * intervals. Set it to cover a new worker's start-up (1 + startup / interval). Default 1.
+   */
+  lookaheadIntervals?: number;
 }
 
 interface PoolForecast {
@@ -57,8 +62,13 @@ export class SlaPlanner implements Planner {
         f.input.observe(o.meanInputTokens);
         f.output.observe(o.meanOutputTokens);
       }
+      // The busiest of the intervals ahead; plus the backlog queued in the engines, to be
+      // cleared within the next interval (a fleet that fell behind catches up).
+      let rate = 0;
+      for (let k = 1; k <= (this.options.lookaheadIntervals ?? 1); k++) rate = Math.max(rate, f.rate.predict(k));
+      const backlogRate = o.queueDepth / (inputs.intervalMs / 1000);
       const predicted: PredictedLoad = {
-        requestRate: Math.max(0, f.rate.predict()),
+        requestRate: Math.max(0, rate) + backlogRate,
         meanInputTokens: Math.max(1, f.input.predict()),
         meanOutputTokens: Math.max(1, f.output.predict()),
       };
