@@ -28,6 +28,8 @@ export interface EmbeddedServerOptions extends Partial<Omit<EngineSpec, "engine"
   migrationLimit?: number;
   apiKeys?: string[];
   bodyLimitBytes?: number;
+  /** Scale to zero: how long a request waits for a worker (ms, default 0). */
+  coldStartWaitMs?: number;
   /** A pino logger; default: no logs. */
   logger?: FastifyBaseLogger;
 }
@@ -63,6 +65,7 @@ export class EmbeddedServer {
         disaggregation: options.disaggregation,
         apiKeys: options.apiKeys,
         bodyLimitBytes: options.bodyLimitBytes,
+        coldStartWaitMs: options.coldStartWaitMs,
         logger: options.logger,
       });
       const server = new EmbeddedServer(runtime, frontend, workers);

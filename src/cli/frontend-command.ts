@@ -32,6 +32,7 @@ export function frontendCommand(): Command {
       disaggregation: disaggregationFromFlags(flags),
       apiKeys: apiKeysFromFlags(flags),
       bodyLimitBytes: flags.maxBodyBytes,
+      coldStartWaitMs: flags.coldStartWaitMs,
       logger: log,
     });
     log.info({ url: frontend.url, etcd: flags.etcd, nats: flags.nats }, "frontend ready");

@@ -21,6 +21,7 @@ export interface FrontendFlags {
   maxPrefillQueueTokens: number;
   apiKey?: string[];
   maxBodyBytes: number;
+  coldStartWaitMs: number;
   namespace: string;
   logLevel: string;
 }
@@ -40,6 +41,7 @@ export function addFrontendOptions(cmd: Command): Command {
     .option("--max-prefill-queue-tokens <n>", "disaggregated serving: prefill locally while prefill workers have more prompt tokens queued each", nonNegativeInt, 16384)
     .option("--api-key <key...>", "require this bearer key on /v1 (repeatable; or TURBINE_API_KEY)")
     .option("--max-body-bytes <n>", "largest request body accepted", positiveInt, 8 * 1024 * 1024)
+    .option("--cold-start-wait-ms <n>", "scale to zero: a request that finds no worker waits this long for the planner to start one (0: 503 at once); the model stays listed", nonNegativeInt, 0)
     .option("--namespace <name>", "runtime namespace", "turbine")
     .addOption(new Option("--log-level <level>", "log level").choices(["trace", "debug", "info", "warn", "error", "silent"]).default("info"));
 }

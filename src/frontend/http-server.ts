@@ -86,7 +86,7 @@ export function buildHttpServer(options: HttpServerOptions): FastifyInstance {
     object: "list",
     data: models
       .models()
-      .filter((m) => m.numWorkers > 0)
+      .filter((m) => m.numWorkers > 0 || m.coldStartWaitMs > 0)
       .map((m) => ({ id: m.card.name, object: "model", created: m.created, owned_by: "turbine", max_model_len: m.card.contextLength })),
   }));
 
@@ -123,6 +123,7 @@ export function buildHttpServer(options: HttpServerOptions): FastifyInstance {
       if (!reply.raw.writableFinished) abort.abort();
     };
     reply.raw.on("close", onClose);
+    await pipeline.waitForWorkers(abort.signal); // scale to zero: a worker may be starting
     const routed = pipeline.generate(pre.request, abort.signal);
     reply.header("x-turbine-worker", routed.decision.workerId);
     const m = metrics.forModel(model);

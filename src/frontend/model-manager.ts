@@ -44,6 +44,8 @@ export interface ModelManagerOptions {
   disaggregation?: DisaggregationOptions;
   /** See ModelPipelineOptions.orphanStallMs. */
   orphanStallMs?: number;
+  /** See ModelPipelineOptions.coldStartWaitMs. */
+  coldStartWaitMs?: number;
   onError?: (err: unknown) => void;
 }
 
@@ -213,6 +215,7 @@ export class ModelManager {
           migrationLimit: this.options.migrationLimit,
           disaggregation: this.options.disaggregation,
           orphanStallMs: this.options.orphanStallMs,
+          coldStartWaitMs: this.options.coldStartWaitMs,
         });
         this.pipelines.set(card.name, pipeline);
         return pipeline;

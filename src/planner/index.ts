@@ -8,7 +8,7 @@ export { WORKER_PROFILE_FORMAT, parseWorkerProfile, ProfileModel } from "./worke
 export type { WorkerProfile } from "./worker-profile.ts";
 export { estimatePrefill, estimateDecode, estimateAggregated } from "./sla-model.ts";
 export type { LoadShape, PoolEstimate } from "./sla-model.ts";
-export { BoundsGuard } from "./pool-bounds.ts";
+export { BoundsGuard, boundedReason } from "./pool-bounds.ts";
 export { SlaPlanner } from "./sla-planner.ts";
 export type { SlaPlannerOptions } from "./sla-planner.ts";
 export { LoadPlanner } from "./load-planner.ts";
@@ -17,3 +17,5 @@ export { ObservationWindow } from "./observation-window.ts";
 export type { RequestTotals, LoadSample } from "./observation-window.ts";
 export { VirtualConnector } from "./connector.ts";
 export type { Connector, ScalingRecord } from "./connector.ts";
+export { parsePrometheusText, sumSamples } from "./prometheus-text.ts";
+export type { PromSample } from "./prometheus-text.ts";

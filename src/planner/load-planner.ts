@@ -6,7 +6,7 @@
 // it removes one only when the load would still sit below `scaleDownBelow` on one worker
 // fewer, for `scaleDownIntervals` intervals in a row. After any change the pool waits
 // `cooldownMs` (new workers need time to take load): so a noisy constant load never flaps.
-import { BoundsGuard } from "./pool-bounds.ts";
+import { BoundsGuard, boundedReason } from "./pool-bounds.ts";
 import type { Planner, PlannerDecision, PlannerInputs, PoolBounds, PoolDecision, PoolName, PoolObservation } from "./planner-types.ts";
 
 export interface LoadPlannerOptions extends PoolBounds {
@@ -66,6 +66,7 @@ export class LoadPlanner implements Planner {
     this.guard.observe(inputs);
     const wishes = new Map<PoolName, number>();
     const reasons = new Map<PoolName, string>();
+    const causes = new Map<PoolName, string>();
     const opt = this.options;
     for (const o of inputs.pools) {
       let s = this.state.get(o.pool);
@@ -78,31 +79,37 @@ export class LoadPlanner implements Planner {
       else s.lowIntervals = 0;
       let wish = n;
       let reason = `steady (${signal} at ${pct(p)} of target)`;
+      let cause = "steady";
       if (n === 0) {
         reason = "scaled to zero";
       } else if (cooling) {
         reason = `cooldown (${signal} at ${pct(p)} of target)`;
+        cause = "cooldown";
       } else if (p > 1) {
         wish = Math.min(n + (opt.maxStep ?? 4), Math.ceil(n * p));
         reason = `${signal} at ${pct(p)} of target`;
+        cause = signal;
       } else if (s.lowIntervals >= (opt.scaleDownIntervals ?? 2)) {
         wish = n - 1;
         reason = `${signal} would be ${pct(fewer)} of target on ${n - 1}`;
+        cause = signal;
       }
       wishes.set(o.pool, wish);
       reasons.set(o.pool, reason);
+      causes.set(o.pool, cause);
     }
     const bounded = this.guard.apply(wishes, inputs);
     const pools: PoolDecision[] = inputs.pools.map((o) => {
       const desired = bounded.get(o.pool)!;
       let reason = reasons.get(o.pool)!;
-      if (desired !== wishes.get(o.pool)) reason = desired === 0 ? "idle: scale to zero" : o.numWorkers === 0 ? "requests waiting: cold start" : `${reason}, bounded`;
+      let cause = causes.get(o.pool)!;
+      if (desired !== wishes.get(o.pool)) [reason, cause] = boundedReason(desired, o.numWorkers, o.numWaitingForWorkers, reason);
       if (desired !== o.numWorkers) {
         const s = this.state.get(o.pool)!;
         s.lastChangeAt = inputs.now;
         s.lowIntervals = 0;
       }
-      return { pool: o.pool, current: o.numWorkers, desired, reason };
+      return { pool: o.pool, current: o.numWorkers, desired, reason, cause };
     });
     return { now: inputs.now, pools };
   }

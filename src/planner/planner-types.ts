@@ -52,8 +52,14 @@ export interface PoolDecision {
   pool: PoolName;
   current: number;
   desired: number;
-  /** Why, in a few words (logged and exported as a metric label): "ttft above target", "steady", … */
+  /** Why, in a few words, with the numbers (logged). */
   reason: string;
+  /**
+   * The reason's kind, a short stable label for metrics: the load planner's signal ("itl",
+   * "ttft", "kv use", "queue depth", "prefill queue"), "steady", "cooldown", "forecast",
+   * "no profile", "unreachable", "scale to zero", "cold start", "bounded".
+   */
+  cause: string;
   /** The SLA planner's prediction for the next interval. */
   predicted?: PredictedLoad;
 }

@@ -64,3 +64,10 @@ export class BoundsGuard {
     return out;
   }
 }
+
+/** Reason and cause of a decision the bounds changed. */
+export function boundedReason(desired: number, current: number, numWaiting: number, wished: string): [string, string] {
+  if (desired === 0) return ["idle: scale to zero", "scale to zero"];
+  if (current === 0 && numWaiting > 0) return ["requests waiting: cold start", "cold start"];
+  return [`${wished}, bounded`, "bounded"];
+}

@@ -1,7 +1,7 @@
 // The SLA planner: forecasts the next interval's load per pool (request rate, prompt and output
 // lengths), and picks the fewest workers whose estimated TTFT and ITL (sla-model.ts, from the
 // measured worker profile) meet the targets, within the pool bounds and the GPU budget.
-import { BoundsGuard } from "./pool-bounds.ts";
+import { BoundsGuard, boundedReason } from "./pool-bounds.ts";
 import type { Planner, PlannerDecision, PlannerInputs, PoolBounds, PoolDecision, PoolName, PredictedLoad } from "./planner-types.ts";
 import { createPredictor } from "./predictors.ts";
 import type { Predictor, PredictorName, PredictorOptions } from "./predictors.ts";
@@ -53,6 +53,7 @@ export class SlaPlanner implements Planner {
     this.guard.observe(inputs);
     const wishes = new Map<PoolName, number>();
     const reasons = new Map<PoolName, string>();
+    const causes = new Map<PoolName, string>();
     const predictions = new Map<PoolName, PredictedLoad>();
     for (const o of inputs.pools) {
       const f = this.forecastOf(o.pool);
@@ -77,25 +78,28 @@ export class SlaPlanner implements Planner {
       if (model === undefined) {
         wishes.set(o.pool, o.numWorkers);
         reasons.set(o.pool, "no profile");
+        causes.set(o.pool, "no profile");
         continue;
       }
-      const [n, reason] = this.size(o.pool, model, predicted);
+      const [n, reason, cause] = this.size(o.pool, model, predicted);
       wishes.set(o.pool, n);
       reasons.set(o.pool, reason);
+      causes.set(o.pool, cause);
     }
     const bounded = this.guard.apply(wishes, inputs);
     const pools: PoolDecision[] = inputs.pools.map((o) => {
       const desired = bounded.get(o.pool)!;
       let reason = reasons.get(o.pool)!;
-      if (desired !== wishes.get(o.pool)) reason = desired === 0 ? "idle: scale to zero" : o.numWaitingForWorkers > 0 && o.numWorkers === 0 ? "requests waiting: cold start" : `${reason}, bounded`;
-      return { pool: o.pool, current: o.numWorkers, desired, reason, predicted: predictions.get(o.pool) };
+      let cause = causes.get(o.pool)!;
+      if (desired !== wishes.get(o.pool)) [reason, cause] = boundedReason(desired, o.numWorkers, o.numWaitingForWorkers, reason);
+      return { pool: o.pool, current: o.numWorkers, desired, reason, cause, predicted: predictions.get(o.pool) };
     });
     return { now: inputs.now, pools };
   }
 
   /** The fewest workers meeting both targets for the predicted load, and why. */
-  private size(pool: PoolName, model: ProfileModel, p: PredictedLoad): [number, string] {
-    if (p.requestRate <= 0) return [0, "no load predicted"];
+  private size(pool: PoolName, model: ProfileModel, p: PredictedLoad): [number, string, string] {
+    if (p.requestRate <= 0) return [0, "no load predicted", "forecast"];
     const load: LoadShape = { requestRate: p.requestRate, inputTokens: p.meanInputTokens, outputTokens: p.meanOutputTokens };
     const limit = Math.min(this.guard.maxWorkers(pool), this.options.searchLimit ?? 1024);
     const fraction = this.options.targetFraction ?? 0.8;
@@ -113,9 +117,9 @@ export class SlaPlanner implements Planner {
       pool === "prefill" ? estimatePrefill(model, load, n) : pool === "decode" ? estimateDecode(model, load, n) : estimateAggregated(model, load, n);
     for (let n = 1; n <= limit; n++) {
       const e = estimate(n);
-      if (meets(e)) return [n, `predicted ${p.requestRate.toFixed(2)} req/s: ttft ${fmt(e.ttftMs)} ms, itl ${fmt(e.itlMs)} ms at ${n}`];
+      if (meets(e)) return [n, `predicted ${p.requestRate.toFixed(2)} req/s: ttft ${fmt(e.ttftMs)} ms, itl ${fmt(e.itlMs)} ms at ${n}`, "forecast"];
     }
-    return [limit, `targets unreachable within ${limit} workers`];
+    return [limit, `targets unreachable within ${limit} workers`, "unreachable"];
   }
 
   private forecastOf(pool: PoolName): PoolForecast {
