@@ -7,6 +7,8 @@ import { replayCommand } from "./replay-command.ts";
 import { modelCommand } from "./model-command.ts";
 import { frontendCommand } from "./frontend-command.ts";
 import { workerCommand } from "./worker-command.ts";
+import { plannerCommand } from "./planner-command.ts";
+import { profileCommand } from "./profile-command.ts";
 
 export function buildProgram(): Command {
   return new Command("turbine")
@@ -17,7 +19,9 @@ export function buildProgram(): Command {
     .addCommand(workerCommand())
     .addCommand(benchCommand())
     .addCommand(replayCommand())
-    .addCommand(modelCommand());
+    .addCommand(modelCommand())
+    .addCommand(plannerCommand())
+    .addCommand(profileCommand());
 }
 
 export async function main(argv: string[]): Promise<void> {
