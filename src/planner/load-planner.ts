@@ -103,7 +103,8 @@ export class LoadPlanner implements Planner {
       const desired = bounded.get(o.pool)!;
       let reason = reasons.get(o.pool)!;
       let cause = causes.get(o.pool)!;
-      if (desired !== wishes.get(o.pool)) [reason, cause] = boundedReason(desired, o.numWorkers, o.numWaitingForWorkers, reason);
+      const wish = wishes.get(o.pool)!;
+      if (desired !== wish) [reason, cause] = boundedReason(desired, wish, o.numWorkers, o.numWaitingForWorkers, reason, cause);
       if (desired !== o.numWorkers) {
         const s = this.state.get(o.pool)!;
         s.lastChangeAt = inputs.now;

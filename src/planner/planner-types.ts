@@ -57,7 +57,8 @@ export interface PoolDecision {
   /**
    * The reason's kind, a short stable label for metrics: the load planner's signal ("itl",
    * "ttft", "kv use", "queue depth", "prefill queue"), "steady", "cooldown", "forecast",
-   * "no profile", "unreachable", "scale to zero", "cold start", "bounded".
+   * "no profile", "unreachable", "scale to zero", "cold start", "min workers" (a floor
+   * raised the wish; a cap keeps the wish's cause and says "capped" in the reason).
    */
   cause: string;
   /** The SLA planner's prediction for the next interval. */

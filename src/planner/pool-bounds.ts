@@ -65,9 +65,10 @@ export class BoundsGuard {
   }
 }
 
-/** Reason and cause of a decision the bounds changed. */
-export function boundedReason(desired: number, current: number, numWaiting: number, wished: string): [string, string] {
+/** Reason and cause of a decision the bounds changed: capped keeps its cause, a floor says so. */
+export function boundedReason(desired: number, wish: number, current: number, numWaiting: number, reason: string, cause: string): [string, string] {
   if (desired === 0) return ["idle: scale to zero", "scale to zero"];
   if (current === 0 && numWaiting > 0) return ["requests waiting: cold start", "cold start"];
-  return [`${wished}, bounded`, "bounded"];
+  if (desired < wish) return [`${reason}, capped at ${desired}`, cause];
+  return [`${reason}, floor ${desired}`, "min workers"];
 }

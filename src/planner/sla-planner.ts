@@ -91,7 +91,8 @@ export class SlaPlanner implements Planner {
       const desired = bounded.get(o.pool)!;
       let reason = reasons.get(o.pool)!;
       let cause = causes.get(o.pool)!;
-      if (desired !== wishes.get(o.pool)) [reason, cause] = boundedReason(desired, o.numWorkers, o.numWaitingForWorkers, reason);
+      const wish = wishes.get(o.pool)!;
+      if (desired !== wish) [reason, cause] = boundedReason(desired, wish, o.numWorkers, o.numWaitingForWorkers, reason, cause);
       return { pool: o.pool, current: o.numWorkers, desired, reason, cause, predicted: predictions.get(o.pool) };
     });
     return { now: inputs.now, pools };
