@@ -14,12 +14,12 @@
 // from that model by `turbine profile --engine mocker` (profileMocker).
 // Run: npm run bench:planner [-- --time-scale 0.5 --days 3 --limit 6000 --variants ...]
 import { fileURLToPath } from "node:url";
+import { profileMocker } from "../src/cli/index.ts";
 import { parseArgs } from "node:util";
 import { formatMarkdownTable, loadMooncakeTrace, replay, TraceRequest } from "../src/bench/index.ts";
 import type { ReplayIntervalView, ReplayResult } from "../src/bench/index.ts";
 import { LoadPlanner, ObservationWindow, PREDICTOR_NAMES, ProfileModel, SlaPlanner, estimateAggregated } from "../src/planner/index.ts";
 import type { Planner, PredictorName } from "../src/planner/index.ts";
-import { profileMocker } from "../src/cli/worker-profiler.ts";
 import { machineLine } from "./support.ts";
 
 const TRACE = fileURLToPath(new URL("./data/mooncake_conversation_trace.jsonl", import.meta.url));

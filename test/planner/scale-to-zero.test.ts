@@ -1,12 +1,8 @@
 // Scale to zero and back, in one process: `turbine serve --planner` pieces (embedded
 // connector, live inputs from the frontend's registry, the planner loop) on mocker workers.
 import { test } from "node:test";
+import { EmbeddedConnector, LivePlannerInputs, PlannerService, createLogger, prepareEngines } from "../../src/cli/index.ts";
 import assert from "node:assert/strict";
-import { EmbeddedConnector } from "../../src/cli/embedded-connector.ts";
-import { prepareEngines } from "../../src/cli/engine-factory.ts";
-import { createLogger } from "../../src/cli/logger.ts";
-import { LivePlannerInputs } from "../../src/cli/planner-inputs.ts";
-import { PlannerService } from "../../src/cli/planner-service.ts";
 import { LoadPlanner } from "../../src/planner/index.ts";
 import { startServer, waitFor } from "../support/http.ts";
 
