@@ -14,8 +14,8 @@
 // from that model by `turbine profile --engine mocker` (profileMocker).
 // Run: npm run bench:planner [-- --time-scale 0.5 --days 3 --limit 6000 --variants ...]
 import { fileURLToPath } from "node:url";
-import { profileMocker } from "../src/cli/index.ts";
 import { parseArgs } from "node:util";
+import { profileMocker } from "../src/cli/index.ts";
 import { formatMarkdownTable, loadMooncakeTrace, replay, TraceRequest } from "../src/bench/index.ts";
 import type { ReplayIntervalView, ReplayResult } from "../src/bench/index.ts";
 import { LoadPlanner, ObservationWindow, PREDICTOR_NAMES, ProfileModel, SlaPlanner, estimateAggregated } from "../src/planner/index.ts";

@@ -2,12 +2,12 @@
 // fake server replays what one answers (fixtures/k8s-scale-exchange.json) and checks each
 // request the connector sends, in order: reads, replaces, and a 409 conflict that is retried.
 import { test } from "node:test";
-import { KubernetesConnector, createLogger } from "../../src/cli/index.ts";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { KubeConfig } from "@kubernetes/client-node";
+import { KubernetesConnector, createLogger } from "../../src/cli/index.ts";
 
 interface Exchange {
   note: string;

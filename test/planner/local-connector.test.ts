@@ -2,8 +2,8 @@
 // started and drained by the planner, real etcd and NATS. 1 → 3 workers and back to 1, and no
 // request fails or loses tokens, streams in flight on a drained worker included.
 import { describe, test } from "node:test";
-import { LivePlannerInputs, LocalConnector, PlannerService, createLogger, scrapeMetrics } from "../../src/cli/index.ts";
 import assert from "node:assert/strict";
+import { LivePlannerInputs, LocalConnector, PlannerService, createLogger, scrapeMetrics } from "../../src/cli/index.ts";
 import { LoadPlanner } from "../../src/planner/index.ts";
 import { Runtime } from "../../src/runtime/index.ts";
 import { health, startFrontend, until, useCluster } from "../support/fleet.ts";

@@ -1,8 +1,8 @@
 // `turbine profile --engine llamacpp` measured for real on this machine: the "small" random-weight
 // GGUF from the project's writer, a short grid.
 import { test } from "node:test";
-import { profileEngine } from "../../src/cli/index.ts";
 import assert from "node:assert/strict";
+import { profileEngine } from "../../src/cli/index.ts";
 import { LlamaCppEngine } from "../../src/engines/index.ts";
 import { ProfileModel, parseWorkerProfile } from "../../src/planner/index.ts";
 import { randomGguf } from "../support/gguf.ts";

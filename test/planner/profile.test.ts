@@ -1,6 +1,6 @@
 import { test } from "node:test";
-import { profileMocker } from "../../src/cli/index.ts";
 import assert from "node:assert/strict";
+import { profileMocker } from "../../src/cli/index.ts";
 import { PolynomialTimingModel } from "../../src/engines/index.ts";
 import { ProfileModel, parseWorkerProfile } from "../../src/planner/index.ts";
 

@@ -1,11 +1,10 @@
 // Scale to zero and back, in one process: `turbine serve --planner` pieces (embedded
 // connector, live inputs from the frontend's registry, the planner loop) on mocker workers.
 import { test } from "node:test";
-import { EmbeddedConnector, LivePlannerInputs, PlannerService, createLogger, prepareEngines } from "../../src/cli/index.ts";
 import assert from "node:assert/strict";
+import { EmbeddedConnector, LivePlannerInputs, PlannerService, createLogger, prepareEngines } from "../../src/cli/index.ts";
 import { LoadPlanner } from "../../src/planner/index.ts";
 import { startServer, waitFor } from "../support/http.ts";
-
 import type { EmbeddedServer } from "../../src/cli/index.ts";
 
 const post = (server: EmbeddedServer): Promise<Response> => {
