@@ -78,6 +78,9 @@ export class ReplayScaler {
   private readonly timeline: ReplayScalingPoint[] = [];
   private numStarted = 0;
   private numDrained = 0;
+  /** Requests finished so far; the bill stops when the last one finishes. */
+  private numFinished = 0;
+  private endAt = Number.POSITIVE_INFINITY;
   private flows = { numArrivals: 0, inputTokens: 0, numCompleted: 0, outputTokens: 0, ttftSumMs: 0, ttftCount: 0, itlSumMs: 0, itlCount: 0 };
 
   constructor(
@@ -87,6 +90,7 @@ export class ReplayScaler {
     private readonly workerIds: readonly WorkerId[],
     private readonly router: Router,
     private readonly totalBlocks: number,
+    private readonly numRequests: number,
   ) {
     const slots = scalingSlots(initialWorkers, options);
     this.state = new Uint8Array(slots);
@@ -104,7 +108,11 @@ export class ReplayScaler {
     this.flows.inputTokens += promptTokens;
   }
 
-  onFinish(ok: boolean, ttftMs: number, outputTokens: number, durationAfterFirstMs: number): void {
+  onFinish(now: number, ok: boolean, ttftMs: number, outputTokens: number, durationAfterFirstMs: number): void {
+    if (++this.numFinished === this.numRequests) {
+      this.poll(now);
+      this.endAt = now;
+    }
     if (!ok) return;
     const f = this.flows;
     f.numCompleted++;
@@ -121,8 +129,9 @@ export class ReplayScaler {
 
   /** Bills worker time up to `now`, brings started workers in, lets drained ones go. */
   poll(now: number): void {
-    if (!Number.isNaN(this.lastAt)) this.workerMs += (now - this.lastAt) * this.countNot(IDLE);
-    this.lastAt = now;
+    const until = Math.min(now, this.endAt);
+    if (!Number.isNaN(this.lastAt) && until > this.lastAt) this.workerMs += (until - this.lastAt) * this.countNot(IDLE);
+    this.lastAt = Number.isNaN(this.lastAt) ? until : Math.max(this.lastAt, until);
     for (let w = 0; w < this.state.length; w++) {
       const s = this.state[w];
       if (s === STARTING && this.readyAt[w]! <= now) {

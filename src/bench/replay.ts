@@ -217,7 +217,7 @@ export function replay(workload: readonly WorkloadRequest[], options: ReplayOpti
   /** Per request sent to a prefill worker: its decode slot, and the request to start there. */
   const awaitingKv = new Map<number, { slot: number; request: PreprocessedRequest; hashes: { local: ReturnType<typeof computeLocalBlockHashes>; sequence: ReturnType<typeof chainSequenceHashes> } }>();
   let numRemotePrefills = 0;
-  const scaler = options.scaling !== undefined ? new ReplayScaler(options.scaling, initialWorkers, engines, workerIds, router, numKvBlocks) : null;
+  const scaler = options.scaling !== undefined ? new ReplayScaler(options.scaling, initialWorkers, engines, workerIds, router, numKvBlocks, n) : null;
 
   // Per-request state, by workload index.
   const startMs = new Float64Array(n);
@@ -269,7 +269,7 @@ export function replay(workload: readonly WorkloadRequest[], options: ReplayOpti
     endMs[i] = now;
     errors[i] = error;
     done++;
-    scaler?.onFinish(error === undefined, firstTokenMs[i]! - startMs[i]!, numOutput[i]!, now - firstTokenMs[i]!);
+    scaler?.onFinish(now, error === undefined, firstTokenMs[i]! - startMs[i]!, numOutput[i]!, now - firstTokenMs[i]!);
     const req = workload[i]!;
     if (req.sessionId !== undefined) {
       const s = sessions.get(req.sessionId)!;
