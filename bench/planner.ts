@@ -113,7 +113,7 @@ for (const variant of values.variants.split(",")) {
   let numDecisions = 0;
   const decide = (v: ReplayIntervalView): number => {
     if (planner === null) return initial;
-    window.addRequests({ numRequests: v.numArrivals, inputTokens: v.inputTokens, numCompleted: v.numCompleted, outputTokens: v.outputTokens, ttftSumMs: v.ttftSumMs, ttftCount: v.ttftCount, itlSumMs: v.itlSumMs, itlCount: v.itlCount });
+    window.addRequests({ numRequests: v.numArrivals, inputTokens: v.inputTokens, numCompleted: v.numCompleted, outputTokens: v.outputTokens, cachedTokens: v.cachedTokens, completedInputTokens: v.completedInputTokens, ttftSumMs: v.ttftSumMs, ttftCount: v.ttftCount, itlSumMs: v.itlSumMs, itlCount: v.itlCount });
     v.loads.forEach((l, i) => window.setLoad(String(i), l));
     for (let i = v.loads.length; i < MAX_WORKERS; i++) window.removeWorker(String(i));
     const o = window.close(v.intervalMs, v.numServing + v.numStarting);

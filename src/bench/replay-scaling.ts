@@ -21,9 +21,11 @@ export interface ReplayIntervalView {
   /** Requests that arrived, and their prompt tokens. */
   numArrivals: number;
   inputTokens: number;
-  /** Requests that finished, their output tokens, TTFT and mean ITL sums. */
+  /** Requests that finished, their output tokens, prompt tokens and cached prompt tokens, TTFT and mean ITL sums. */
   numCompleted: number;
   outputTokens: number;
+  completedInputTokens: number;
+  cachedTokens: number;
   ttftSumMs: number;
   ttftCount: number;
   itlSumMs: number;
@@ -81,7 +83,7 @@ export class ReplayScaler {
   /** Requests finished so far; the bill stops when the last one finishes. */
   private numFinished = 0;
   private endAt = Number.POSITIVE_INFINITY;
-  private flows = { numArrivals: 0, inputTokens: 0, numCompleted: 0, outputTokens: 0, ttftSumMs: 0, ttftCount: 0, itlSumMs: 0, itlCount: 0 };
+  private flows = { numArrivals: 0, inputTokens: 0, numCompleted: 0, outputTokens: 0, completedInputTokens: 0, cachedTokens: 0, ttftSumMs: 0, ttftCount: 0, itlSumMs: 0, itlCount: 0 };
 
   constructor(
     private readonly options: ReplayScaling,
@@ -108,7 +110,7 @@ export class ReplayScaler {
     this.flows.inputTokens += promptTokens;
   }
 
-  onFinish(now: number, ok: boolean, ttftMs: number, outputTokens: number, durationAfterFirstMs: number): void {
+  onFinish(now: number, ok: boolean, ttftMs: number, outputTokens: number, durationAfterFirstMs: number, promptTokens = 0, cachedTokens = 0): void {
     if (++this.numFinished === this.numRequests) {
       this.poll(now);
       this.endAt = now;
@@ -117,6 +119,8 @@ export class ReplayScaler {
     const f = this.flows;
     f.numCompleted++;
     f.outputTokens += outputTokens;
+    f.completedInputTokens += promptTokens;
+    f.cachedTokens += cachedTokens;
     if (Number.isFinite(ttftMs)) {
       f.ttftSumMs += ttftMs;
       f.ttftCount++;
@@ -158,7 +162,7 @@ export class ReplayScaler {
       ...this.flows,
       loads,
     };
-    this.flows = { numArrivals: 0, inputTokens: 0, numCompleted: 0, outputTokens: 0, ttftSumMs: 0, ttftCount: 0, itlSumMs: 0, itlCount: 0 };
+    this.flows = { numArrivals: 0, inputTokens: 0, numCompleted: 0, outputTokens: 0, completedInputTokens: 0, cachedTokens: 0, ttftSumMs: 0, ttftCount: 0, itlSumMs: 0, itlCount: 0 };
     const desired = Math.max(0, Math.min(this.state.length, Math.round(this.options.decide(view))));
     let current = view.numServing + view.numStarting;
     const startup = this.options.startupMs ?? 0;

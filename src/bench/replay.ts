@@ -269,7 +269,7 @@ export function replay(workload: readonly WorkloadRequest[], options: ReplayOpti
     endMs[i] = now;
     errors[i] = error;
     done++;
-    scaler?.onFinish(now, error === undefined, firstTokenMs[i]! - startMs[i]!, numOutput[i]!, now - firstTokenMs[i]!);
+    scaler?.onFinish(now, error === undefined, firstTokenMs[i]! - startMs[i]!, numOutput[i]!, now - firstTokenMs[i]!, promptTokens[i]!, cachedTokens[i]!);
     const req = workload[i]!;
     if (req.sessionId !== undefined) {
       const s = sessions.get(req.sessionId)!;

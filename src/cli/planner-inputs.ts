@@ -24,6 +24,7 @@ interface FrontendTotals {
   requests: number;
   input: number;
   output: number;
+  cached: number;
   ttftSum: number;
   ttftCount: number;
   itlSum: number;
@@ -88,6 +89,8 @@ export class LivePlannerInputs {
         inputTokens: Math.max(0, t.input - p.input),
         numCompleted: Math.max(0, t.requests - p.requests),
         outputTokens: Math.max(0, t.output - p.output),
+        cachedTokens: Math.max(0, t.cached - p.cached),
+        completedInputTokens: Math.max(0, t.input - p.input),
         ttftSumMs: Math.max(0, t.ttftSum - p.ttftSum) * 1000,
         ttftCount: Math.max(0, t.ttftCount - p.ttftCount),
         itlSumMs: Math.max(0, t.itlSum - p.itlSum) * 1000,
@@ -105,12 +108,13 @@ export class LivePlannerInputs {
   private async totals(): Promise<FrontendTotals> {
     const texts = await this.options.frontendMetrics();
     const match: Record<string, string> = this.options.model !== undefined ? { model: this.options.model } : {};
-    const t: FrontendTotals = { requests: 0, input: 0, output: 0, ttftSum: 0, ttftCount: 0, itlSum: 0, itlCount: 0, waiting: 0 };
+    const t: FrontendTotals = { requests: 0, input: 0, output: 0, cached: 0, ttftSum: 0, ttftCount: 0, itlSum: 0, itlCount: 0, waiting: 0 };
     for (const text of texts) {
       const s = parsePrometheusText(text);
       t.requests += sumSamples(s, "turbine_requests_total", match);
       t.input += sumSamples(s, "turbine_input_tokens_total", match);
       t.output += sumSamples(s, "turbine_output_tokens_total", match);
+      t.cached += sumSamples(s, "turbine_cached_tokens_total", match);
       t.ttftSum += sumSamples(s, "turbine_time_to_first_token_seconds_sum", match);
       t.ttftCount += sumSamples(s, "turbine_time_to_first_token_seconds_count", match);
       t.itlSum += sumSamples(s, "turbine_inter_token_latency_seconds_sum", match);

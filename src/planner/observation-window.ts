@@ -14,6 +14,9 @@ export interface RequestTotals {
   /** Requests that finished (default numRequests), and their output tokens. */
   numCompleted?: number;
   outputTokens: number;
+  /** Prompt tokens of the finished requests that hit a prefix cache, and all their prompt tokens. */
+  cachedTokens?: number;
+  completedInputTokens?: number;
   ttftSumMs?: number;
   ttftCount?: number;
   itlSumMs?: number;
@@ -32,6 +35,8 @@ export class ObservationWindow {
   private completed = 0;
   private input = 0;
   private output = 0;
+  private cached = 0;
+  private completedInput = 0;
   private ttftSum = 0;
   private ttftCount = 0;
   private itlSum = 0;
@@ -46,6 +51,8 @@ export class ObservationWindow {
     this.completed += t.numCompleted ?? t.numRequests;
     this.input += t.inputTokens;
     this.output += t.outputTokens;
+    this.cached += t.cachedTokens ?? 0;
+    this.completedInput += t.completedInputTokens ?? 0;
     this.ttftSum += t.ttftSumMs ?? 0;
     this.ttftCount += t.ttftCount ?? 0;
     this.itlSum += t.itlSumMs ?? 0;
@@ -77,6 +84,7 @@ export class ObservationWindow {
       requestRate: intervalMs > 0 ? this.requests / (intervalMs / 1000) : 0,
       meanInputTokens: this.requests > 0 ? this.input / this.requests : 0,
       meanOutputTokens: this.completed > 0 ? this.output / this.completed : 0,
+      prefixHitRate: this.completedInput > 0 ? Math.min(1, this.cached / this.completedInput) : 0,
       ttftMs: this.ttftCount > 0 ? this.ttftSum / this.ttftCount : Number.NaN,
       itlMs: this.itlCount > 0 ? this.itlSum / this.itlCount : Number.NaN,
       queueDepth: queue,
@@ -85,7 +93,7 @@ export class ObservationWindow {
       numWaitingForWorkers,
     };
     this.requests = this.completed = this.input = this.output = 0;
-    this.ttftSum = this.ttftCount = this.itlSum = this.itlCount = 0;
+    this.ttftSum = this.ttftCount = this.itlSum = this.itlCount = this.cached = this.completedInput = 0;
     return o;
   }
 }

@@ -17,6 +17,8 @@ export interface PoolObservation {
   meanInputTokens: number;
   /** Mean generated tokens per request (0: no requests). */
   meanOutputTokens: number;
+  /** Share of prompt tokens found in a worker's prefix cache, 0..1 (optional; default 0). */
+  prefixHitRate?: number;
   /** Mean time to first token, ms (NaN: none measured). */
   ttftMs: number;
   /** Mean inter-token latency, ms (NaN: none measured). */
@@ -45,6 +47,8 @@ export interface PredictedLoad {
   requestRate: number;
   meanInputTokens: number;
   meanOutputTokens: number;
+  /** Share of prompt tokens expected from prefix caches (smoothed observation). */
+  prefixHitRate: number;
 }
 
 /** What a planner wants of one pool. */

@@ -15,7 +15,12 @@ export interface LoadShape {
   requestRate: number;
   inputTokens: number;
   outputTokens: number;
+  /** Share of prompt tokens a prefix cache saves from prefill (default 0). */
+  prefixHitRate?: number;
 }
+
+/** Prompt tokens that must be computed. */
+const uncached = (load: LoadShape): number => Math.max(1, load.inputTokens * (1 - (load.prefixHitRate ?? 0)));
 
 export interface PoolEstimate {
   ttftMs: number;
@@ -32,7 +37,7 @@ const FIXED_POINT_ITERATIONS = 50;
 
 /** A prefill worker pool of `n` workers. */
 export function estimatePrefill(model: ProfileModel, load: LoadShape, n: number): PoolEstimate {
-  const s = model.prefillMs(load.inputTokens);
+  const s = model.prefillMs(uncached(load));
   const rho = (load.requestRate / n) * (s / 1000);
   const stable = rho < 1;
   const ttftMs = stable ? s + (s * rho) / (2 * (1 - rho)) : Number.POSITIVE_INFINITY;
@@ -66,12 +71,12 @@ export function estimateDecode(model: ProfileModel, load: LoadShape, n: number, 
 
 /** Aggregated workers: M/D/1 prefill (stretched by the decode steps it shares), then decode. */
 export function estimateAggregated(model: ProfileModel, load: LoadShape, n: number): PoolEstimate {
-  const s = model.prefillMs(load.inputTokens);
+  const s = model.prefillMs(uncached(load));
   const phi = (load.requestRate / n) * (s / 1000);
   if (phi >= 1) return { ttftMs: Number.POSITIVE_INFINITY, itlMs: Number.POSITIVE_INFINITY, batchSize: 0, kvUsage: 1, stable: false };
   const context = load.inputTokens + load.outputTokens / 2;
   // Each prefill chunk also pays a decode step of the running batch; one pass is enough.
-  const chunks = Math.max(1, Math.ceil(load.inputTokens / model.profile.maxNumBatchedTokens));
+  const chunks = Math.max(1, Math.ceil(uncached(load) / model.profile.maxNumBatchedTokens));
   const first = estimateDecode(model, load, n, phi, s);
   const stepMs = model.decodeMs(Math.max(1, first.batchSize), context);
   const service = s + chunks * stepMs;

@@ -35,6 +35,8 @@ interface PoolForecast {
   rate: Predictor;
   input: Predictor;
   output: Predictor;
+  /** Prefix hit rate, smoothed (it moves slowly; no forecast needed). */
+  hitRate: number;
 }
 
 export class SlaPlanner implements Planner {
@@ -62,6 +64,7 @@ export class SlaPlanner implements Planner {
       if (o.requestRate > 0) {
         f.input.observe(o.meanInputTokens);
         f.output.observe(o.meanOutputTokens);
+        if (o.prefixHitRate !== undefined) f.hitRate = 0.7 * f.hitRate + 0.3 * o.prefixHitRate;
       }
       // The busiest of the intervals ahead; plus the backlog queued in the engines, to be
       // cleared within the next interval (a fleet that fell behind catches up).
@@ -72,6 +75,7 @@ export class SlaPlanner implements Planner {
         requestRate: Math.max(0, rate) + backlogRate,
         meanInputTokens: Math.max(1, f.input.predict()),
         meanOutputTokens: Math.max(1, f.output.predict()),
+        prefixHitRate: f.hitRate,
       };
       predictions.set(o.pool, predicted);
       const model = this.models.get(o.pool);
@@ -101,7 +105,7 @@ export class SlaPlanner implements Planner {
   /** The fewest workers meeting both targets for the predicted load, and why. */
   private size(pool: PoolName, model: ProfileModel, p: PredictedLoad): [number, string, string] {
     if (p.requestRate <= 0) return [0, "no load predicted", "forecast"];
-    const load: LoadShape = { requestRate: p.requestRate, inputTokens: p.meanInputTokens, outputTokens: p.meanOutputTokens };
+    const load: LoadShape = { requestRate: p.requestRate, inputTokens: p.meanInputTokens, outputTokens: p.meanOutputTokens, prefixHitRate: p.prefixHitRate };
     const limit = Math.min(this.guard.maxWorkers(pool), this.options.searchLimit ?? 1024);
     const fraction = this.options.targetFraction ?? 0.8;
     // A hair of slack: a load that meets a target exactly is not refused for a rounding error.
@@ -128,7 +132,7 @@ export class SlaPlanner implements Planner {
     if (f === undefined) {
       const name = this.options.predictor ?? "constant";
       const o = this.options.predictorOptions;
-      f = { rate: createPredictor(name, o), input: createPredictor(name, o), output: createPredictor(name, o) };
+      f = { rate: createPredictor(name, o), input: createPredictor(name, o), output: createPredictor(name, o), hitRate: 0 };
       this.forecasts.set(pool, f);
     }
     return f;
