@@ -23,6 +23,8 @@ import { summarize } from "./metrics.ts";
 import type { BenchSummary, RequestRecord } from "./metrics.ts";
 import { Prng } from "./prng.ts";
 import { EventQueue } from "./replay-event-queue.ts";
+import { ReplayScaler, scalingSlots } from "./replay-scaling.ts";
+import type { ReplayScaling, ReplayScalingResult } from "./replay-scaling.ts";
 import type { WorkloadRequest } from "./workload.ts";
 
 /** How requests arrive. */
@@ -101,6 +103,8 @@ export interface ReplayOptions extends ReplayEngineOptions {
   onProgress?: (p: ReplayProgress) => void;
   /** Default 500. */
   progressEvery?: number;
+  /** Autoscaling of the generating workers (`numWorkers` is then the initial fleet): see replay-scaling.ts. */
+  scaling?: ReplayScaling;
 }
 
 export interface ReplayEngineCounters {
@@ -129,6 +133,8 @@ export interface ReplayResult {
   prefillPlaces: Partial<Record<PrefillPlace, number>>;
   /** The KV event ingestor's counters (decode and prefill routers summed). */
   kvEvents: KvEventIngestorStats;
+  /** With `scaling`: worker time billed and the decisions' timeline. */
+  scaling?: ReplayScalingResult;
 }
 
 const ARRIVAL = 0;
@@ -137,6 +143,8 @@ const STEP_DONE = 2;
 const METRICS = 3;
 /** A prefill worker's KV has arrived at its decode worker: the request starts there. */
 const KV_ARRIVED = 4;
+/** An autoscaling interval boundary (options.scaling). */
+const SCALE = 5;
 
 /** Requests of the same session wait for their previous turn (a chat client does). */
 interface SessionState {
@@ -148,8 +156,10 @@ interface SessionState {
 export function replay(workload: readonly WorkloadRequest[], options: ReplayOptions): ReplayResult {
   const wallStart = performance.now();
   const n = workload.length;
-  const numWorkers = options.numWorkers;
-  if (!(Number.isInteger(numWorkers) && numWorkers > 0)) throw new RangeError(`numWorkers must be a positive integer, got ${numWorkers}`);
+  const initialWorkers = options.numWorkers;
+  if (!(Number.isInteger(initialWorkers) && initialWorkers > 0)) throw new RangeError(`numWorkers must be a positive integer, got ${initialWorkers}`);
+  // With autoscaling, slots for the largest fleet; those beyond the initial one start idle.
+  const numWorkers = scalingSlots(initialWorkers, options.scaling);
   const blockSize = options.blockSize ?? 16;
   const numKvBlocks = options.numKvBlocks ?? 16384;
   const kvDelay = options.kvEventDelayMs ?? 0;
@@ -219,7 +229,7 @@ export function replay(workload: readonly WorkloadRequest[], options: ReplayOpti
         feed.ingest(event);
       }
     });
-    owner.addWorker(workerId, { totalBlocks: numKvBlocks, maxNumSeqs: options.maxNumSeqs ?? 256 });
+    if (isPrefill || ReplayScaler.startsServing(w, initialWorkers)) owner.addWorker(workerId, { totalBlocks: numKvBlocks, maxNumSeqs: options.maxNumSeqs ?? 256 });
     engines.push(core);
     workerIds.push(workerId);
     pendingOutputs.push([]);
@@ -230,6 +240,7 @@ export function replay(workload: readonly WorkloadRequest[], options: ReplayOpti
   /** Per request sent to a prefill worker: its decode slot, and the request to start there. */
   const awaitingKv = new Map<number, { slot: number; request: PreprocessedRequest; hashes: { local: ReturnType<typeof computeLocalBlockHashes>; sequence: ReturnType<typeof chainSequenceHashes> } }>();
   let numRemotePrefills = 0;
+  const scaler = options.scaling !== undefined ? new ReplayScaler(options.scaling, initialWorkers, engines, workerIds, router, { totalBlocks: numKvBlocks, maxNumSeqs: options.maxNumSeqs ?? 256 }, n) : null;
 
   // Per-request state, by workload index.
   const startMs = new Float64Array(n);
@@ -268,6 +279,7 @@ export function replay(workload: readonly WorkloadRequest[], options: ReplayOpti
     for (; nextToSend < Math.min(mode.concurrency, n); nextToSend++) queue.push(0, ARRIVAL, nextToSend);
   }
   if (n > 0) queue.push(queue.peekTime(), METRICS, 0);
+  if (n > 0 && scaler !== null) queue.push(queue.peekTime() + options.scaling!.intervalMs, SCALE, 0);
 
   const scheduleStep = (w: number): void => {
     if (stepPending[w] === 0) {
@@ -280,6 +292,7 @@ export function replay(workload: readonly WorkloadRequest[], options: ReplayOpti
     endMs[i] = now;
     errors[i] = error;
     done++;
+    scaler?.onFinish(now, error === undefined, firstTokenMs[i]! - startMs[i]!, numOutput[i]!, now - firstTokenMs[i]!, promptTokens[i]!, cachedTokens[i]!);
     const req = workload[i]!;
     if (req.sessionId !== undefined) {
       const s = sessions.get(req.sessionId)!;
@@ -306,6 +319,7 @@ export function replay(workload: readonly WorkloadRequest[], options: ReplayOpti
     if (now < firstArrival) firstArrival = now;
     const tokens = req.tokenIds;
     promptTokens[i] = tokens.length;
+    scaler?.onArrival(tokens.length);
     if (tokenTimes !== null) tokenTimes[i] = [];
     const requestId = asRequestId(String(i));
     let w: number;
@@ -458,8 +472,13 @@ export function replay(workload: readonly WorkloadRequest[], options: ReplayOpti
           (w < numWorkers ? router : prefillRouter!).updateMetrics({ workerId: workerIds[w]!, timestamp: now, ...load });
         }
         if (done < n) queue.push(now + metricsInterval, METRICS, 0);
+        scaler?.poll(now);
         break;
       }
+      case SCALE:
+        scaler!.tick(now);
+        if (done < n) queue.push(now + options.scaling!.intervalMs, SCALE, 0);
+        break;
     }
   }
   if (done < n) throw new Error(`replay stalled: ${n - done} of ${n} requests never finished (an engine that cannot admit them?)`);
@@ -518,5 +537,6 @@ export function replay(workload: readonly WorkloadRequest[], options: ReplayOpti
     numRemotePrefills,
     prefillPlaces,
     kvEvents,
+    ...(scaler !== null ? { scaling: scaler.result() } : {}),
   };
 }

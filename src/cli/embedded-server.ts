@@ -33,6 +33,8 @@ export interface EmbeddedServerOptions extends Partial<Omit<EngineSpec, "engine"
   admission?: AdmissionOptions;
   /** HTTP timeouts, connection limit, prompt bounds, whether /metrics is public. */
   http?: HttpServerLimits;
+  /** Scale to zero: how long a request waits for a worker (ms, default 0). */
+  coldStartWaitMs?: number;
   /** A pino logger; default: no logs. */
   logger?: FastifyBaseLogger;
 }
@@ -70,6 +72,7 @@ export class EmbeddedServer {
         bodyLimitBytes: options.bodyLimitBytes,
         admission: options.admission,
         http: options.http,
+        coldStartWaitMs: options.coldStartWaitMs,
         logger: options.logger,
       });
       const server = new EmbeddedServer(runtime, frontend, workers);

@@ -34,6 +34,7 @@ export function frontendCommand(): Command {
       bodyLimitBytes: flags.maxBodyBytes,
       admission: admissionFromFlags(flags, true),
       http: httpLimitsFromFlags(flags),
+      coldStartWaitMs: flags.coldStartWaitMs,
       logger: log,
     });
     log.info({ url: frontend.url, etcd: flags.etcd, nats: flags.nats }, "frontend ready");

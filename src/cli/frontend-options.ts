@@ -35,6 +35,7 @@ export interface FrontendFlags {
   maxMessages: number;
   maxPromptChars: number;
   metricsPublic: boolean;
+  coldStartWaitMs: number;
   namespace: string;
   logLevel: string;
 }
@@ -66,6 +67,7 @@ export function addFrontendOptions(cmd: Command): Command {
     .option("--max-requests-per-socket <n>", "close a connection after this many requests (0: no limit)", nonNegativeInt, DEFAULT_HTTP_LIMITS.maxRequestsPerSocket)
     .option("--max-connections <n>", "open connections accepted at once; more are dropped", positiveInt, DEFAULT_HTTP_LIMITS.maxConnections)
     .option("--metrics-public", "serve /metrics without the API key (by default it needs one when keys are set: it names worker ids)", false)
+    .option("--cold-start-wait-ms <n>", "scale to zero: a request that finds no worker waits this long for the planner to start one (0: 503 at once); the model stays listed", nonNegativeInt, 0)
     .option("--namespace <name>", "runtime namespace", "turbine")
     .addOption(new Option("--log-level <level>", "log level").choices(["trace", "debug", "info", "warn", "error", "silent"]).default("info"));
 }

@@ -9,6 +9,8 @@ import { frontendCommand } from "./frontend-command.ts";
 import { workerCommand } from "./worker-command.ts";
 import { beforeExit } from "./shutdown.ts";
 import { startTracing } from "./tracing.ts";
+import { plannerCommand } from "./planner-command.ts";
+import { profileCommand } from "./profile-command.ts";
 
 export function buildProgram(): Command {
   return new Command("turbine")
@@ -19,7 +21,9 @@ export function buildProgram(): Command {
     .addCommand(workerCommand())
     .addCommand(benchCommand())
     .addCommand(replayCommand())
-    .addCommand(modelCommand());
+    .addCommand(modelCommand())
+    .addCommand(plannerCommand())
+    .addCommand(profileCommand());
 }
 
 /** Process roles that serve, and so may export traces (the OTEL_* variables decide). */

@@ -30,6 +30,8 @@ export interface FrontendOptions {
   disaggregation?: DisaggregationOptions;
   /** A stream whose worker left the fleet and that stalls this long is migrated (ms, default 5000). */
   orphanStallMs?: number;
+  /** Scale to zero: how long a request waits for a worker to start (ms, default 0). */
+  coldStartWaitMs?: number;
   /** A pino logger; default: no logs. */
   logger?: FastifyBaseLogger;
   /** Also export Node process metrics (default true). */
@@ -63,6 +65,7 @@ export class Frontend {
       migrationLimit: options.migrationLimit,
       disaggregation: options.disaggregation,
       orphanStallMs: options.orphanStallMs,
+      coldStartWaitMs: options.coldStartWaitMs,
       onError: (err) => log?.error({ err }, "model manager"),
     });
     const app = buildHttpServer({

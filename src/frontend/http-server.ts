@@ -269,7 +269,7 @@ export function buildHttpServer(options: HttpServerOptions): FastifyInstance {
     object: "list",
     data: models
       .models()
-      .filter((m) => m.numWorkers > 0)
+      .filter((m) => m.numWorkers > 0 || m.coldStartWaitMs > 0)
       .map((m) => ({ id: m.card.name, object: "model", created: m.created, owned_by: "turbine", max_model_len: m.card.contextLength })),
   }));
 
@@ -312,6 +312,7 @@ export function buildHttpServer(options: HttpServerOptions): FastifyInstance {
     const record = recordOf(reply);
     const abort = new AbortController();
     record.abort = abort;
+    await pipeline.waitForWorkers(abort.signal); // scale to zero: a worker may be starting
     // Tenant, limits and the admission queue (it waits there while every worker is busy).
     const context = requestContext(req);
     const admitted = options.admission ? await options.admission.start(req, reply, model, { generate: (r, sig) => pipeline.generate(r, sig, context) }, pre.request, body.turbine?.priority, abort.signal) : null;

@@ -47,6 +47,8 @@ export interface ModelManagerOptions {
   disaggregation?: DisaggregationOptions;
   /** See ModelPipelineOptions.orphanStallMs. */
   orphanStallMs?: number;
+  /** See ModelPipelineOptions.coldStartWaitMs. */
+  coldStartWaitMs?: number;
   /** A model that fails to load (a bad card, unreachable tokenizer files): that model only fails. */
   onError?: (err: unknown) => void;
   /** Where tokenizer files fetched from workers are cached (default: under the OS temp dir). */
@@ -245,6 +247,7 @@ export class ModelManager {
           // A failed remote prefill is counted (turbine_local_prefills_total) and reported here.
           onPrefillFallback: (worker, err) =>
             this.options.onError?.(new TurbineError("ENGINE_FAILED", `prefill worker ${worker} failed: prefilling on the decode worker instead`, { cause: err })),
+          coldStartWaitMs: this.options.coldStartWaitMs,
         });
         this.pipelines.set(card.name, pipeline);
         return pipeline;

@@ -3,6 +3,7 @@
 // workers, the pool that prefills for them (disaggregated serving). `generate` routes one
 // request and streams its tokens, keeping the routers' accounting right whatever way the
 // stream ends, migrating it when its worker fails mid-stream.
+import { Gauge } from "prom-client";
 import { TurbineError, engineOutputError, isTurbineError, mergeEngineOutputs } from "../protocols/index.ts";
 import type { EngineOutput, KvTransferParams, ModelCard, PreprocessedRequest, WorkerId } from "../protocols/index.ts";
 import { planPrefill } from "../router/index.ts";
@@ -43,6 +44,12 @@ export interface ModelPipelineOptions {
   orphanStallMs?: number;
   /** Told when a remote prefill failed and the request is prefilled locally instead (to log it). */
   onPrefillFallback?: (prefillWorker: WorkerId, error: unknown) => void;
+  /**
+   * Scale to zero: a request that finds no worker waits this long for one (the planner is
+   * starting it) before its 503, and the model stays listed in /v1/models (ms, default 0:
+   * no wait).
+   */
+  coldStartWaitMs?: number;
 }
 
 /** Outputs read ahead of a slow client, to be sent to it merged. */
@@ -68,8 +75,17 @@ export class ModelPipeline {
   /** Prefill workers of this model (empty pool when none). */
   readonly prefill: WorkerPool | null;
 
+  private numWaiting = 0;
+  private readonly stopCollectingWaiting: () => void;
+
   constructor(private readonly options: ModelPipelineOptions) {
     this.card = options.card;
+    // One gauge per registry, shared by its pipelines; the planner reads it to start a worker.
+    const registry = options.metrics.registry;
+    const gauge =
+      (registry.getSingleMetric("turbine_requests_waiting_for_workers") as Gauge<"model"> | undefined) ??
+      new Gauge({ name: "turbine_requests_waiting_for_workers", help: "Requests waiting for a worker of a model that has none (scale to zero)", labelNames: ["model"] as const, registers: [registry] });
+    this.stopCollectingWaiting = options.metrics.onCollect(() => gauge.set({ model: this.card.name }, this.numWaiting));
     this.tokenizer = options.tokenizer;
     this.preprocessor = new Preprocessor({ card: options.card, tokenizer: options.tokenizer, chatTemplate: options.chatTemplate });
     this.decode = new WorkerPool({ ...options.decode, card: options.card });
@@ -103,7 +119,39 @@ export class ModelPipeline {
     return { decision, outputs: this.stream(decision, request, signal, parent) };
   }
 
+  get coldStartWaitMs(): number {
+    return this.options.coldStartWaitMs ?? 0;
+  }
+
+  /** Requests waiting in waitForWorkers now. */
+  get numWaitingForWorkers(): number {
+    return this.numWaiting;
+  }
+
+  /**
+   * Resolves at once when a worker can take requests; otherwise waits up to `timeoutMs`
+   * (default coldStartWaitMs) for one to join, then fails with a 503 and Retry-After.
+   * With no wait configured it resolves, and routing answers as it always did.
+   */
+  async waitForWorkers(signal: AbortSignal, timeoutMs = this.coldStartWaitMs): Promise<void> {
+    if (this.decode.routableWorkers().length > 0 || timeoutMs <= 0) return;
+    this.numWaiting++;
+    try {
+      const end = performance.now() + timeoutMs;
+      while (this.decode.routableWorkers().length === 0) {
+        if (signal.aborted) throw new TurbineError("RUNTIME_CANCELLED", "client disconnected while waiting for a worker");
+        if (performance.now() >= end) {
+          throw new TurbineError("ROUTER_NO_WORKERS", `no worker of ${this.card.name} started within ${timeoutMs} ms`, { retryAfterSeconds: Math.max(1, Math.ceil(timeoutMs / 1000)) });
+        }
+        await new Promise((r) => setTimeout(r, 25));
+      }
+    } finally {
+      this.numWaiting--;
+    }
+  }
+
   close(): void {
+    this.stopCollectingWaiting();
     this.decode.close();
     this.prefill?.close();
   }
