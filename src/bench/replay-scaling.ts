@@ -93,6 +93,8 @@ export class ReplayScaler {
     private readonly router: Router,
     private readonly capacity: WorkerCapacity,
     private readonly numRequests: number,
+    /** A slot has just been added to the router (its index must be rebuilt from its engine). */
+    private readonly onServing: (slot: number) => void = () => undefined,
   ) {
     const slots = scalingSlots(initialWorkers, options);
     this.state = new Uint8Array(slots);
@@ -141,6 +143,7 @@ export class ReplayScaler {
       if (s === STARTING && this.readyAt[w]! <= now) {
         this.state[w] = SERVING;
         this.router.addWorker(this.workerIds[w]!, this.capacity);
+        this.onServing(w);
       } else if (s === DRAINING && !this.engines[w]!.hasWork()) {
         this.state[w] = IDLE;
         this.numDrained++;

@@ -207,6 +207,7 @@ export function replay(workload: readonly WorkloadRequest[], options: ReplayOpti
   const kvFifoAt: number[] = [];
   let kvHead = 0;
   let now = 0;
+  const nextEventId = new Float64Array(numEngines);
   for (let w = 0; w < numEngines; w++) {
     const core = new MockerCore({
       blockSize,
@@ -219,9 +220,10 @@ export function replay(workload: readonly WorkloadRequest[], options: ReplayOpti
     const workerId = asWorkerId(isPrefill ? `prefill-${w - numWorkers}` : `worker-${w}`);
     const owner = isPrefill ? prefillRouter! : router;
     const feed = isPrefill ? prefillIngestor! : ingestor;
-    let eventId = 0;
     core.onKvEvent((e) => {
-      const event: KvCacheEvent = { workerId, eventId: eventId++, tier: e.tier, data: e.data };
+      const event: KvCacheEvent = { workerId, eventId: nextEventId[w]++, tier: e.tier, data: e.data };
+      // Like the live WorkerPool: a worker out of the router (drained by the scaler) is not indexed.
+      if (!owner.hasWorker(workerId)) return;
       if (kvDelay > 0 && !isPrefill) {
         kvFifo.push(event);
         kvFifoAt.push(now + kvDelay);
@@ -240,7 +242,14 @@ export function replay(workload: readonly WorkloadRequest[], options: ReplayOpti
   /** Per request sent to a prefill worker: its decode slot, and the request to start there. */
   const awaitingKv = new Map<number, { slot: number; request: PreprocessedRequest; hashes: { local: ReturnType<typeof computeLocalBlockHashes>; sequence: ReturnType<typeof chainSequenceHashes> } }>();
   let numRemotePrefills = 0;
-  const scaler = options.scaling !== undefined ? new ReplayScaler(options.scaling, initialWorkers, engines, workerIds, router, { totalBlocks: numKvBlocks, maxNumSeqs: options.maxNumSeqs ?? 256 }, n) : null;
+  const scaler =
+    options.scaling !== undefined
+      ? new ReplayScaler(options.scaling, initialWorkers, engines, workerIds, router, { totalBlocks: numKvBlocks, maxNumSeqs: options.maxNumSeqs ?? 256 }, n, (w) => {
+          // Its engine kept its cache while out of the fleet: index what it holds now.
+          const events = engines[w]!.pool.cachedBlocks().map((b) => ({ tier: "device" as const, data: { type: "stored" as const, parentHash: b.parentHash, blocks: [{ hash: b.hash, tokensHash: b.tokensHash }] } }));
+          ingestor.adopt({ workerId: workerIds[w]!, lastEventId: nextEventId[w]! - 1, events });
+        })
+      : null;
 
   // Per-request state, by workload index.
   const startMs = new Float64Array(n);

@@ -99,6 +99,16 @@ export class KvEventIngestor {
     if (!this.resyncing.has(workerId)) this.startResync(workerId, []);
   }
 
+  /**
+   * Resets a worker's part of the index from a dump already in hand (no request): `turbine
+   * replay` rejoining a worker whose engine it can read directly. Cancels a resync in flight.
+   */
+  adopt(dump: KvBlockSetDump): void {
+    this.removeWorker(dump.workerId);
+    this.indexer.resetWorker(dump);
+    this.counters.resyncs++;
+  }
+
   /** Drops a worker (it left the fleet): its blocks, and any resync in flight. */
   removeWorker(workerId: WorkerId): void {
     const pending = this.resyncing.get(workerId);
