@@ -119,7 +119,10 @@ export class LivePlannerInputs {
       t.ttftCount += sumSamples(s, "turbine_time_to_first_token_seconds_count", match);
       t.itlSum += sumSamples(s, "turbine_inter_token_latency_seconds_sum", match);
       t.itlCount += sumSamples(s, "turbine_inter_token_latency_seconds_count", match);
+      // Waiting at the frontends: for a worker to start (scale to zero) or, with every worker
+      // busy, in the admission queue.
       t.waiting += sumSamples(s, "turbine_requests_waiting_for_workers", match);
+      t.waiting += sumSamples(s, "turbine_admission_queue_length", match);
     }
     return t;
   }
