@@ -19,7 +19,7 @@ const ALLOWED: Record<string, string[]> = {
   engines: ["protocols", "kv", "runtime", "model", "transfer", "kvbm"],
   kvbm: ["protocols", "kv", "runtime", "transfer"],
   frontend: ["protocols", "kv", "router", "runtime", "model"],
-  bench: ["protocols", "kv", "router", "runtime", "model", "engines", "frontend"],
+  bench: ["protocols", "kv", "router", "runtime", "model", "engines", "frontend", "kvbm"],
   cli: ["protocols", "kv", "router", "runtime", "model", "engines", "frontend", "bench", "transfer", "kvbm", "planner"],
 };
 

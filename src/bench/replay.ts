@@ -11,6 +11,8 @@
 // and the options: the same run twice gives identical records.
 import { chainSequenceHashes, computeLocalBlockHashes, RadixIndexer } from "../kv/index.ts";
 import { MockerCore } from "../engines/index.ts";
+import { createReplayKvbm } from "./replay-kvbm.ts";
+import type { ReplayKvbm } from "./replay-kvbm.ts";
 import type { StepOutput, TimingModel } from "../engines/index.ts";
 import { asRequestId, asWorkerId, isTurbineError } from "../protocols/index.ts";
 import type { KvCacheEvent, PreprocessedRequest, WorkerId } from "../protocols/index.ts";
@@ -67,6 +69,8 @@ export interface ReplayOptions extends ReplayEngineOptions {
   numWorkers: number;
   /** Prefill workers and the rule that sends prompts to them. */
   disaggregation?: ReplayDisaggregation;
+  /** KV block manager tiers below each engine's G1 (replay-kvbm.ts). Default: none. */
+  kvbm?: ReplayKvbm;
   /** Default "kv". */
   policy?: PolicyName;
   policyOptions?: PolicyOptions;
@@ -110,6 +114,8 @@ export interface ReplayResult {
   engines: ReplayEngineCounters;
   /** Requests prefilled on a prefill worker (disaggregation). */
   numRemotePrefills: number;
+  /** With a KVBM: prompt tokens onboarded from each lower tier (part of hitRate). */
+  onboardedTokens?: { host: number; disk: number; remote: number };
 }
 
 const ARRIVAL = 0;
@@ -142,12 +148,15 @@ export function replay(workload: readonly WorkloadRequest[], options: ReplayOpti
   const mode: ReplayMode =
     options.mode ?? (n > 0 && workload.every((r) => r.arrivalMs !== undefined) ? { kind: "trace" } : { kind: "concurrency", concurrency: 4 * numWorkers });
 
+  // KVBM tiers (one policy per engine, one shared G4); their credits unless the caller set some.
+  const kvbm = options.kvbm !== undefined ? createReplayKvbm(options.kvbm, { blockSize, timing: options.timing, maxNumBatchedTokens: options.maxNumBatchedTokens ?? 8192 }) : null;
+  const policyOptions = kvbm !== null && options.policyOptions?.tierCredit === undefined ? { ...options.policyOptions, tierCredit: kvbm.tierCredit } : options.policyOptions;
   // The fleet.
   const router = new Router({
     blockSize,
     indexer: new RadixIndexer({ expectedBlocks: Math.min(numWorkers * numKvBlocks, 1 << 22) }),
     policy: options.policy ?? "kv",
-    policyOptions: options.policyOptions,
+    policyOptions,
     random: createSeededRandom(seed),
     // Router overhead is not part of simulated time; a constant clock skips the timing calls.
     clock: () => 0,
@@ -183,12 +192,13 @@ export function replay(workload: readonly WorkloadRequest[], options: ReplayOpti
       maxNumSeqs: options.maxNumSeqs,
       maxNumBatchedTokens: options.maxNumBatchedTokens,
       timing: options.timing,
+      kvbm: kvbm !== null && w < numWorkers ? kvbm.engineKvbm((tier, data) => publish({ tier, data })) : undefined,
     });
     const isPrefill = w >= numWorkers;
     const workerId = asWorkerId(isPrefill ? `prefill-${w - numWorkers}` : `worker-${w}`);
     const owner = isPrefill ? prefillRouter! : router;
     let eventId = 0;
-    core.onKvEvent((e) => {
+    const publish = (e: { tier: KvCacheEvent["tier"]; data: KvCacheEvent["data"] }): void => {
       const event: KvCacheEvent = { workerId, eventId: eventId++, tier: e.tier, data: e.data };
       if (kvDelay > 0 && !isPrefill) {
         kvFifo.push(event);
@@ -196,12 +206,15 @@ export function replay(workload: readonly WorkloadRequest[], options: ReplayOpti
       } else {
         owner.applyKvEvent(event);
       }
-    });
+    };
+    core.onKvEvent(publish);
     owner.addWorker(workerId, { totalBlocks: numKvBlocks });
     engines.push(core);
     workerIds.push(workerId);
     pendingOutputs.push([]);
   }
+  // The shared G4's events: one publisher (this process), credited by the router to every worker.
+  kvbm?.onRemoteEvent((event) => router.applyKvEvent(event));
   const maxLocalPrefill = disagg?.maxLocalPrefillTokens ?? 512;
   const transferMsPerToken = ((disagg?.kvBytesPerToken ?? 128 * 1024) / ((disagg?.transferGBps ?? 25) * 1e9)) * 1000;
   /** Per request sent to a prefill worker: its decode slot, and the request to start there. */
@@ -454,11 +467,15 @@ export function replay(workload: readonly WorkloadRequest[], options: ReplayOpti
     records[i] = r;
   }
   const counters: ReplayEngineCounters = { numSteps: 0, numPreemptions: 0, numEvictions: 0 };
+  const onboarded = { host: 0, disk: 0, remote: 0 };
   for (const core of engines) {
     const c = core.counters;
     counters.numSteps += c.numSteps;
     counters.numPreemptions += c.numPreemptions;
     counters.numEvictions += c.numEvictions;
+    onboarded.host += c.numOnboardedTokens.host;
+    onboarded.disk += c.numOnboardedTokens.disk;
+    onboarded.remote += c.numOnboardedTokens.remote;
   }
   return {
     summary: summarize(records, { sloTtftMs: options.sloTtftMs, sloItlMs: options.sloItlMs }),
@@ -469,5 +486,6 @@ export function replay(workload: readonly WorkloadRequest[], options: ReplayOpti
     wallMs: performance.now() - wallStart,
     engines: counters,
     numRemotePrefills,
+    ...(kvbm !== null ? { onboardedTokens: onboarded } : {}),
   };
 }

@@ -1,7 +1,7 @@
 // The router of one model: the worker set, the active sequences, the indexer and a policy.
 // Pure state and policy: time comes in as `now`; the clock is used only to measure overhead.
 import { MatchBuffer, TIER_INDEX, computeSequenceHashes } from "../kv/index.ts";
-import { TurbineError } from "../protocols/index.ts";
+import { isSharedStoreWorkerId, TurbineError } from "../protocols/index.ts";
 import type {
   KvBlockSetDump,
   KvCacheEvent,
@@ -105,6 +105,7 @@ class RouteScratch implements RoutingContext {
   hints: RoutingHints | undefined = undefined;
   now = 0;
   stamp = 0;
+  sharedStoreBlocks = 0;
   constructor(
     readonly blockSize: number,
     readonly rng: RandomSource,
@@ -234,6 +235,7 @@ export class Router {
     const t1 = clock();
     const ctx = this.ctx;
     const stamp = ++ctx.stamp;
+    ctx.sharedStoreBlocks = 0;
     if (hashes.length > 0) this.stampMatches(hashes, now, stamp);
     const t2 = clock();
 
@@ -285,7 +287,11 @@ export class Router {
       const tiers = buf.byTier;
       for (let i = 0; i < n; i++) {
         const w = this.byId.get(ids[i]!);
-        if (w === undefined) continue;
+        if (w === undefined) {
+          // A shared remote store (KVBM G4): its blocks are every worker's to onboard.
+          if (isSharedStoreWorkerId(ids[i]!) && blocks[i]! > this.ctx.sharedStoreBlocks) this.ctx.sharedStoreBlocks = blocks[i]!;
+          continue;
+        }
         w.matchStamp = stamp;
         w.matchBlocks = blocks[i]!;
         w.matchDevice = tiers[i * 4 + DEVICE]!;
@@ -297,7 +303,10 @@ export class Router {
     }
     for (const [id, m] of this.indexer.findMatches(hashes, now)) {
       const w = this.byId.get(id);
-      if (w === undefined) continue;
+      if (w === undefined) {
+        if (isSharedStoreWorkerId(id) && m.numBlocks > this.ctx.sharedStoreBlocks) this.ctx.sharedStoreBlocks = m.numBlocks;
+        continue;
+      }
       w.matchStamp = stamp;
       w.matchBlocks = m.numBlocks;
       w.matchDevice = m.byTier.device;
@@ -362,7 +371,8 @@ export class Router {
   applyKvEvent(event: KvCacheEvent): boolean {
     const ok = this.indexer.applyEvent(event);
     const w = ok ? this.byId.get(event.workerId) : undefined;
-    if (w !== undefined) {
+    // cachedBlocks is the worker's G1 footprint (the kv policy's cache pressure): device events only.
+    if (w !== undefined && event.tier === "device") {
       const d = event.data;
       if (d.type === "stored") w.cachedBlocks += d.blocks.length;
       else if (d.type === "removed") w.cachedBlocks = Math.max(0, w.cachedBlocks - d.hashes.length);
@@ -378,7 +388,7 @@ export class Router {
     const w = this.byId.get(dump.workerId);
     if (w !== undefined) {
       let n = 0;
-      for (const e of dump.events) n += e.data.blocks.length;
+      for (const e of dump.events) if (e.tier === "device") n += e.data.blocks.length;
       w.cachedBlocks = n;
     }
     return true;

@@ -12,6 +12,8 @@ import { DEFAULT_TOKEN_RANGE, tokenAt, tokenKey } from "./output-tokens.ts";
 import type { TokenRange } from "./output-tokens.ts";
 import { NO_TOKEN, Scheduler } from "./scheduler.ts";
 import type { StepOutput } from "./scheduler.ts";
+import { KvbmTiers } from "./kvbm-tiers.ts";
+import type { MockerKvbm } from "./kvbm-tiers.ts";
 import { PolynomialTimingModel, stepDurationMs } from "./timing.ts";
 import type { TimingModel } from "./timing.ts";
 
@@ -32,6 +34,8 @@ export interface MockerCoreOptions {
   tokenRange?: TokenRange;
   /** Default: Dynamo's H100 fit. */
   timing?: TimingModel;
+  /** Tiers below G1 (KV block manager): offload on registration, onboard on admission. */
+  kvbm?: MockerKvbm;
 }
 
 /** The result of one step. */
@@ -52,6 +56,10 @@ export interface MockerCounters {
   numPrefixHitTokens: number;
   /** Tokens generated. */
   numOutputTokens: number;
+  /** Prompt tokens onboarded from each lower tier (KVBM) instead of recomputed. */
+  numOnboardedTokens: { host: number; disk: number; remote: number };
+  /** Simulated time spent onboarding, ms. */
+  onboardMs: number;
 }
 
 export const MOCKER_DEFAULTS = {
@@ -80,6 +88,7 @@ export class MockerCore {
   /** Start time of the last step, as the driver gave it. */
   lastStepAtMs = Number.NEGATIVE_INFINITY;
   private numOutputTokens = 0;
+  private onboardMs = 0;
 
   constructor(options: MockerCoreOptions = {}) {
     this.blockSize = options.blockSize ?? MOCKER_DEFAULTS.blockSize;
@@ -98,6 +107,12 @@ export class MockerCore {
       },
       this.kv,
     );
+    if (options.kvbm !== undefined) this.kv.kvbm = new KvbmTiers(options.kvbm);
+  }
+
+  /** The KVBM policy of this engine's lower tiers, or null. */
+  get kvbm(): MockerKvbm | null {
+    return this.kv.kvbm;
   }
 
   /**
@@ -182,11 +197,14 @@ export class MockerCore {
     const n = plan.numScheduled;
     if (n === 0) return { durationMs: 0, outputs: [] };
     this.numSteps++;
-    const durationMs = stepDurationMs(this.timing, {
-      numPrefillTokens: plan.numPrefillTokens,
-      numDecodeSeqs: plan.numDecodeSeqs,
-      kvUsage: this.pool.numActiveBlocks / this.numKvBlocks,
-    });
+    // Onboarding is charged in the step: the batch waits for the blocks it reads.
+    const durationMs =
+      stepDurationMs(this.timing, {
+        numPrefillTokens: plan.numPrefillTokens,
+        numDecodeSeqs: plan.numDecodeSeqs,
+        kvUsage: this.pool.numActiveBlocks / this.numKvBlocks,
+      }) + plan.onboardMs;
+    this.onboardMs += plan.onboardMs;
     // The "model": a token for every request whose tokens are all computed after this step.
     if (this.sampled.length < n) this.sampled = new Int32Array(Math.max(n, this.sampled.length * 2));
     const sampled = this.sampled;
@@ -223,6 +241,8 @@ export class MockerCore {
       numPrefixQueryTokens: this.kv.numPrefixQueryTokens,
       numPrefixHitTokens: this.kv.numPrefixHitTokens,
       numOutputTokens: this.numOutputTokens,
+      numOnboardedTokens: { ...this.kv.numOnboardedTokens },
+      onboardMs: this.onboardMs,
     };
   }
 
