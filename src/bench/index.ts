@@ -34,6 +34,10 @@ export type { RequestRecord, LatencyStats, SummaryOptions, BenchSummary } from "
 export { replay } from "./replay.ts";
 export type { ReplayOptions, ReplayMode, ReplayEngineOptions, ReplayProgress, ReplayResult, ReplayEngineCounters, ReplayDisaggregation } from "./replay.ts";
 export { EventQueue } from "./replay-event-queue.ts";
+export { boundReport } from "./replay-bound.ts";
+export type { BoundOptions } from "./replay-bound.ts";
+export { createReplayKvbm } from "./replay-kvbm.ts";
+export type { ReplayKvbm, ReplayKvbmFleet } from "./replay-kvbm.ts";
 export { replayReport, formatReplayTable } from "./replay-report.ts";
 export type { ReplayReport } from "./replay-report.ts";
 export { BenchHttpClient, renderText, spreadTokenTimes } from "./http-client.ts";
