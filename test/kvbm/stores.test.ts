@@ -4,7 +4,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -26,20 +26,24 @@ const payloadOf = (k: number, size: number): Uint8Array => {
 test("kvbm stores - a writer killed mid-write leaves a miss, never bad data", async (t) => {
   const dir = mkdtempSync(join(tmpdir(), "kvbm-crash-"));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
-  const size = 16 << 20;
+  const size = 64 << 20;
   const child = spawn(process.execPath, ["--import", "tsx", new URL("./disk-writer-child.ts", import.meta.url).pathname, dir, String(size)], { stdio: ["ignore", "pipe", "inherit"] });
   t.after(() => child.kill("SIGKILL"));
   let out = "";
   const inFlight = await new Promise<number>((resolve, reject) => {
     child.stdout!.on("data", (d: Buffer) => {
       out += d.toString();
-      // Kill while the third entry is being written (its first chunks are on disk by then).
+      // Kill while the third entry is being written: as soon as its temp file has data.
       const m = /begin (\d+)\n$/.exec(out);
       if (m !== null && Number(m[1]) >= 3) {
-        setTimeout(() => {
-          child.kill("SIGKILL");
-          resolve(Number(m[1]));
-        }, 5);
+        const poll = (): void => {
+          const tmp = readdirSync(dir).find((n) => n.startsWith(".tmp-"));
+          if (tmp !== undefined && statSync(join(dir, tmp), { throwIfNoEntry: false })?.size) {
+            child.kill("SIGKILL");
+            resolve(Number(m[1]));
+          } else if (child.exitCode === null) setImmediate(poll);
+        };
+        poll();
       }
     });
     child.once("exit", (code) => reject(new Error(`writer exited early (${code})`)));
@@ -56,12 +60,13 @@ test("kvbm stores - a writer killed mid-write leaves a miss, never bad data", as
       assert.ok(got !== null, `entry ${k} was written whole`);
       assert.deepEqual(Buffer.from(got.payload), Buffer.from(payloadOf(k, size)));
     } else if (got !== null) {
-      // The rename may have happened just before the kill: then it is whole and right.
       assert.deepEqual(Buffer.from(got.payload), Buffer.from(payloadOf(k, size)), `entry ${k} is whole or absent`);
     }
   }
   assert.equal(store.numCorrupt, 0);
-  t.diagnostic(`killed during entry ${inFlight}; temp file left by the writer: ${hadTemp}`);
+  assert.ok(hadTemp, "the writer died mid-write (a torn temp file was left)");
+  assert.ok(!done.has(inFlight));
+  assert.equal(await store.get(asSequenceHash(BigInt(inFlight))), null, "the torn entry is a miss");
 });
 
 test("kvbm stores - a torn or corrupt file is a miss and is deleted", async (t) => {
