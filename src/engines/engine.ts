@@ -14,6 +14,11 @@ export type EngineLoad = Omit<WorkerLoadMetrics, "workerId" | "timestamp">;
 export interface EngineKvEvent {
   tier: StorageTier;
   data: KvEventData;
+  /**
+   * The event is about a store shared by every worker of the model (KVBM G4): the worker
+   * publishes it under its shared-store id (sharedStoreWorkerId), which routers credit to all.
+   */
+  shared?: boolean;
 }
 
 export interface GenerateOptions {

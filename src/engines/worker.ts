@@ -10,6 +10,7 @@ import {
   asWorkerId,
   kvEventsSubject,
   loadMetricsSubject,
+  sharedStoreWorkerId,
 } from "../protocols/index.ts";
 import type {
   EngineOutput,
@@ -101,8 +102,10 @@ export class Worker {
     const events = runtime.events;
     const kvSubject = kvEventsSubject(namespace, this.component);
     // Subscribe before serving: no block stored by a request can be missed.
+    // The shared store's (KVBM G4) events go under the worker's shared-store id, numbered apart.
+    const sharedSet = new KvBlockSet(sharedStoreWorkerId(this.workerId));
     this.unsubscribeKv = engine.onKvEvent((e) => {
-      events.publish(kvSubject, this.blockSet.apply(e.tier, e.data));
+      events.publish(kvSubject, (e.shared === true ? sharedSet : this.blockSet).apply(e.tier, e.data));
     });
     const component = runtime.namespace(namespace).component(this.component);
     const metadata: WorkerMetadata = { modelCard: engine.card };

@@ -69,6 +69,8 @@ export class KvBlockManager {
   readonly redis: RedisStore | null;
   private readonly pauseMs: number;
   private pauseTimer: NodeJS.Timeout | null = null;
+  /** Block hash → key of the newest disk entry holding it (checked against the policy on use). */
+  private readonly diskIndex = new Map<SequenceHash, SequenceHash>();
   private readonly s: Omit<KvBlockManagerStats, "bytes" | "blocks" | "corrupt" | "remoteUnavailable"> = {
     offloads: tiers0(),
     onboards: tiers0(),
@@ -110,7 +112,10 @@ export class KvBlockManager {
   async offload(entry: TierEntry, payload: Uint8Array): Promise<void> {
     if (this.disk !== null && this.policy.offloadTo("disk", entry)) {
       const r = await this.disk.put(entry, payload);
-      if (r === "ok") this.s.offloads.disk++;
+      if (r === "ok") {
+        this.s.offloads.disk++;
+        for (const h of entry.hashes) this.diskIndex.set(h, entry.key);
+      }
       else {
         this.policy.invalidate("disk", entry.key);
         if (r === "full") this.pauseDisk();
@@ -123,9 +128,11 @@ export class KvBlockManager {
   }
 
   /**
-   * The longest state in G3 or G4 holding more than `minBlocks` leading blocks of `hashes`
-   * (a state is stored under its last full block's hash), or null. Disk first (local), then
-   * the shared store. Never throws; a corrupt file is a miss.
+   * The longest state in G3 or G4 holding more than `minBlocks` leading blocks of `hashes`,
+   * or null. A state is stored under its last block's hash and found through any of its
+   * blocks, so a prompt finds the state of a longer conversation that began with it. Disk
+   * first (local), then the shared store, which must beat it. Never throws; a corrupt file is
+   * a miss.
    */
   async onboard(hashes: readonly SequenceHash[], minBlocks: number): Promise<Onboarded | null> {
     const t0 = performance.now();
@@ -134,27 +141,25 @@ export class KvBlockManager {
     const disk = this.policy.disk;
     if (this.disk !== null && disk !== null) {
       for (let i = hashes.length - 1; i >= minBlocks; i--) {
-        if (disk.get(hashes[i]!) === undefined) continue;
-        const d = await this.disk.get(hashes[i]!);
-        if (d === null) {
-          this.policy.invalidate("disk", hashes[i]!);
+        const key = this.diskIndex.get(hashes[i]!);
+        if (key === undefined) continue;
+        if (disk.get(key) === undefined) {
+          this.diskIndex.delete(hashes[i]!);
           continue;
         }
-        found = { tier: "disk", entry: disk.touch(hashes[i]!) ?? d.entry, payload: d.payload };
+        const d = await this.disk.get(key);
+        if (d === null || d.entry.hashes[i] !== hashes[i]) {
+          if (d === null) this.policy.invalidate("disk", key);
+          continue;
+        }
+        found = { tier: "disk", entry: disk.touch(key) ?? d.entry, payload: d.payload };
         diskBlocks = i + 1;
         break;
       }
     }
     if (this.redis !== null && hashes.length > Math.max(minBlocks, diskBlocks)) {
-      const from = Math.max(minBlocks, diskBlocks);
-      const present = await this.redis.has(hashes.slice(from));
-      for (let j = present.length - 1; j >= 0; j--) {
-        if (!present[j]) continue;
-        const d = await this.redis.get(hashes[from + j]!);
-        if (d === null) continue;
-        found = { tier: "remote", entry: d.entry, payload: d.payload };
-        break;
-      }
+      const r = await this.redis.findLongest(hashes, Math.max(minBlocks, diskBlocks));
+      if (r !== null) found = { tier: "remote", entry: r.decoded.entry, payload: r.decoded.payload };
     }
     if (found === null) {
       this.s.misses++;

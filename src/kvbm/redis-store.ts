@@ -79,10 +79,42 @@ export class RedisStore {
     }
   }
 
-  /** Stores an entry; false when the store is unavailable. */
+  private pointer(hash: SequenceHash): string {
+    return `${this.prefix}p:${keyHex(hash)}`;
+  }
+
+  /** Stores an entry and its blocks' pointers; false when the store is unavailable. */
   async put(entry: TierEntry, payload: Uint8Array): Promise<boolean> {
     const frame = Buffer.from(encodeEntry(entry, payload));
-    return (await this.call("SET", () => this.client.set(this.key(entry.key), frame))) !== undefined;
+    const key = keyHex(entry.key);
+    return (
+      (await this.call("SET", async () => {
+        const multi = this.client.multi().set(this.key(entry.key), frame);
+        for (const h of entry.hashes) multi.set(this.pointer(h), key);
+        return multi.exec();
+      })) !== undefined
+    );
+  }
+
+  /**
+   * The longest stored state holding more than `minBlocks` leading blocks of `hashes`: its
+   * decoded entry and how many of the prompt's blocks it holds, or null (also when unavailable).
+   */
+  async findLongest(hashes: readonly SequenceHash[], minBlocks: number): Promise<{ decoded: DecodedEntry; numBlocks: number } | null> {
+    if (hashes.length <= minBlocks) return null;
+    const ptrs = await this.call("MGET", () => this.client.mGet(hashes.slice(minBlocks).map((h) => this.pointer(h))));
+    if (ptrs === undefined) return null;
+    for (let j = ptrs.length - 1; j >= 0; j--) {
+      const target = ptrs[j];
+      if (target === null || target === undefined) continue;
+      const i = minBlocks + j;
+      const value = await this.call("GET", () => this.client.get(this.prefix + target.toString()));
+      if (value === undefined || value === null) continue;
+      const decoded = decodeEntry(value as unknown as Buffer);
+      // The state must hold exactly this prompt's first i + 1 blocks.
+      if (decoded !== null && decoded.entry.hashes[i] === hashes[i]) return { decoded, numBlocks: i + 1 };
+    }
+    return null;
   }
 
   /** The entry under `hash`, or null (absent, corrupt, or the store unavailable). */
