@@ -1,11 +1,12 @@
-// The KV block manager in `turbine replay`: the same KvbmPolicy the engines run live, with
-// simulated stores (the policy's LRUs), one per engine for G2/G3 and one G4 shared by all.
-// Onboarding is priced by the mocker's transfer-time model (bytes / tier bandwidth) and the
-// router's tier credits are derived from the same costs (deriveTierCredits), not assumed.
-import { DEFAULT_TIER_GBPS, deriveTierCredits, KvbmPolicy, SharedTier } from "../kvbm/index.ts";
-import type { LowerTier, TierEventSink, TransferCosts } from "../kvbm/index.ts";
-import { PolynomialTimingModel, recomputeMsPerBlock } from "../engines/index.ts";
-import type { MockerKvbm, TimingModel } from "../engines/index.ts";
+// The KV block manager in `turbine replay`: each mocker engine runs the same KvbmPolicy the
+// live engines run, with simulated stores (the policy's LRUs), G2/G3 per engine and one G4
+// shared by the fleet. Onboarding is priced by the mocker's transfer-time model (bytes / tier
+// bandwidth) and the router's tier credits are derived from the same costs
+// (deriveTierCredits), not assumed.
+import { deriveTierCredits, SharedTier } from "../kvbm/index.ts";
+import type { LowerTier, TransferCosts } from "../kvbm/index.ts";
+import { mockerTransferCosts, PolynomialTimingModel } from "../engines/index.ts";
+import type { MockerKvbmConfig, TimingModel } from "../engines/index.ts";
 import { asWorkerId, sharedStoreWorkerId } from "../protocols/index.ts";
 import type { KvCacheEvent, StorageTier } from "../protocols/index.ts";
 
@@ -27,20 +28,13 @@ export interface ReplayKvbm {
 export interface ReplayKvbmFleet {
   costs: TransferCosts;
   tierCredit: Record<StorageTier, number>;
-  shared: SharedTier | null;
-  /** A fresh engine's tiers; its host/disk events go to `emit`. */
-  engineKvbm(emit: TierEventSink): MockerKvbm;
+  /** Every engine's settings (the G4 in it is shared). */
+  engine: MockerKvbmConfig;
   /** Where the shared G4's events go (call once, before the run). */
   onRemoteEvent(listener: (event: KvCacheEvent) => void): void;
 }
 
 export function createReplayKvbm(o: ReplayKvbm, engine: { blockSize: number; timing?: TimingModel; maxNumBatchedTokens: number }): ReplayKvbmFleet {
-  const timing = engine.timing ?? new PolynomialTimingModel();
-  const costs: TransferCosts = {
-    bytesPerBlock: (o.kvBytesPerToken ?? 131072) * engine.blockSize,
-    recomputeMsPerBlock: recomputeMsPerBlock(timing, engine.blockSize, engine.maxNumBatchedTokens),
-    gbps: { ...DEFAULT_TIER_GBPS, ...o.gbps },
-  };
   let listener: ((event: KvCacheEvent) => void) | null = null;
   const remoteId = sharedStoreWorkerId(asWorkerId("replay"));
   let remoteEventId = 0;
@@ -48,14 +42,12 @@ export function createReplayKvbm(o: ReplayKvbm, engine: { blockSize: number; tim
     (o.remoteBytes ?? 0) > 0
       ? new SharedTier(o.remoteBytes!, (data) => listener?.({ workerId: remoteId, eventId: remoteEventId++, tier: "remote", data }))
       : null;
+  const config: MockerKvbmConfig = { hostBytes: o.hostBytes, diskBytes: o.diskBytes ?? 0, remote: shared, offloadAll: o.offloadAll === true, kvBytesPerToken: o.kvBytesPerToken, gbps: o.gbps };
+  const costs = mockerTransferCosts(config, { ...engine, timing: engine.timing ?? new PolynomialTimingModel() });
   return {
     costs,
     tierCredit: deriveTierCredits(costs),
-    shared,
-    engineKvbm: (emit) => ({
-      policy: new KvbmPolicy({ hostBytes: o.hostBytes, diskBytes: o.diskBytes ?? 0, remote: shared, offloadAll: o.offloadAll === true, emit }),
-      costs,
-    }),
+    engine: config,
     onRemoteEvent: (l) => {
       listener = l;
     },

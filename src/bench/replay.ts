@@ -192,7 +192,7 @@ export function replay(workload: readonly WorkloadRequest[], options: ReplayOpti
       maxNumSeqs: options.maxNumSeqs,
       maxNumBatchedTokens: options.maxNumBatchedTokens,
       timing: options.timing,
-      kvbm: kvbm !== null && w < numWorkers ? kvbm.engineKvbm((tier, data) => publish({ tier, data })) : undefined,
+      ...(kvbm !== null && w < numWorkers ? { kvbm: kvbm.engine } : {}),
     });
     const isPrefill = w >= numWorkers;
     const workerId = asWorkerId(isPrefill ? `prefill-${w - numWorkers}` : `worker-${w}`);

@@ -1,3 +1,4 @@
+import type { KvbmStats } from "../kvbm/index.ts";
 import type {
   EngineOutput,
   KvEventData,
@@ -42,6 +43,8 @@ export interface Engine {
   load(): EngineLoad;
   /** Subscribes to KV events in the order they happen. Returns the unsubscribe function. */
   onKvEvent(listener: (event: EngineKvEvent) => void): () => void;
+  /** The KV block manager's counters per tier (G2..G4), or null when the engine runs without one. */
+  kvbmStats?(): KvbmStats | null;
   /**
    * Disaggregated serving, prefill side: computes the prompt's KV (the prefill time is spent
    * here) and returns it as bytes for a decode worker of the same model to import. Engines

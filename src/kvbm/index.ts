@@ -12,5 +12,7 @@ export { DiskStore } from "./disk-store.ts";
 export type { PutResult } from "./disk-store.ts";
 export { RedisStore } from "./redis-store.ts";
 export type { RedisStoreOptions } from "./redis-store.ts";
-export { KvBlockManager, ONBOARD_BUCKETS_S } from "./kv-block-manager.ts";
+export { KvBlockManager } from "./kv-block-manager.ts";
+export { ONBOARD_BUCKETS_S, OnboardHistogram } from "./kvbm-stats.ts";
+export type { KvbmStats } from "./kvbm-stats.ts";
 export type { KvBlockManagerOptions, KvBlockManagerStats, Onboarded } from "./kv-block-manager.ts";

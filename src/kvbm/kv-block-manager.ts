@@ -13,6 +13,8 @@ import type { KvEventData, SequenceHash } from "../protocols/index.ts";
 import { DiskStore } from "./disk-store.ts";
 import { KvbmPolicy, SharedTier } from "./kvbm-policy.ts";
 import { RedisStore } from "./redis-store.ts";
+import { OnboardHistogram } from "./kvbm-stats.ts";
+import type { KvbmStats } from "./kvbm-stats.ts";
 import type { TierEntry } from "./tier-lru.ts";
 import type { LowerTier } from "./transfer-costs.ts";
 
@@ -37,23 +39,7 @@ export interface KvBlockManagerOptions {
   redisTimeoutMs?: number;
 }
 
-/** Onboard latency histogram bounds, seconds (Prometheus-style, cumulative). */
-export const ONBOARD_BUCKETS_S = [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5] as const;
-
-export interface KvBlockManagerStats {
-  bytes: Record<LowerTier, number>;
-  blocks: Record<LowerTier, number>;
-  offloads: Record<LowerTier, number>;
-  onboards: Record<LowerTier, number>;
-  /** Lookups answered by each tier. */
-  hits: Record<LowerTier, number>;
-  misses: number;
-  /** Counts per ONBOARD_BUCKETS_S bound (cumulative), then sum and count. */
-  onboardSeconds: { buckets: number[]; sum: number; count: number };
-  diskFull: number;
-  corrupt: number;
-  remoteUnavailable: number;
-}
+export type KvBlockManagerStats = KvbmStats;
 
 export interface Onboarded {
   tier: "disk" | "remote";
@@ -71,14 +57,8 @@ export class KvBlockManager {
   private pauseTimer: NodeJS.Timeout | null = null;
   /** Block hash → key of the newest disk entry holding it (checked against the policy on use). */
   private readonly diskIndex = new Map<SequenceHash, SequenceHash>();
-  private readonly s: Omit<KvBlockManagerStats, "bytes" | "blocks" | "corrupt" | "remoteUnavailable"> = {
-    offloads: tiers0(),
-    onboards: tiers0(),
-    hits: tiers0(),
-    misses: 0,
-    onboardSeconds: { buckets: ONBOARD_BUCKETS_S.map(() => 0), sum: 0, count: 0 },
-    diskFull: 0,
-  };
+  private readonly s = { offloads: tiers0(), onboards: tiers0(), hits: tiers0(), misses: 0, diskFull: 0 };
+  private readonly latency = new OnboardHistogram();
 
   constructor(options: KvBlockManagerOptions) {
     const ns = options.namespace.replace(/[^\w.:-]/g, "_");
@@ -168,11 +148,7 @@ export class KvBlockManager {
     found.entry.numUses++;
     this.s.hits[found.tier]++;
     this.s.onboards[found.tier]++;
-    const sec = (performance.now() - t0) / 1000;
-    const h = this.s.onboardSeconds;
-    for (let b = 0; b < ONBOARD_BUCKETS_S.length; b++) if (sec <= ONBOARD_BUCKETS_S[b]!) h.buckets[b]!++;
-    h.sum += sec;
-    h.count++;
+    this.latency.observe((performance.now() - t0) / 1000);
     return found;
   }
 
@@ -184,7 +160,7 @@ export class KvBlockManager {
       offloads: { ...this.s.offloads },
       onboards: { ...this.s.onboards },
       hits: { ...this.s.hits },
-      onboardSeconds: { ...this.s.onboardSeconds, buckets: [...this.s.onboardSeconds.buckets] },
+      onboardSeconds: this.latency.snapshot(),
       bytes: { host: 0, disk: disk?.bytes ?? 0, remote: remote?.bytes ?? 0 },
       blocks: { host: 0, disk: disk?.numBlocks ?? 0, remote: remote?.numBlocks ?? 0 },
       corrupt: this.disk?.numCorrupt ?? 0,

@@ -123,12 +123,16 @@ export class KvCacheManager {
     const ms = seq.pendingOnboardMs;
     if (seq.pendingOnboardBlocks > 0) {
       const t = this.pendingPlanByTier;
+      kvbm.hits[t.host > 0 ? "host" : t.disk > 0 ? "disk" : "remote"]++;
+      kvbm.latency.observe(ms / 1000);
       for (const tier of ["host", "disk", "remote"] as const) {
         if (t[tier] > 0) {
           kvbm.policy.recordOnboard(tier, t[tier]);
           this.numOnboardedTokens[tier] += t[tier] * this.blockSize;
         }
       }
+    } else if (numCachedBlocks < Math.floor((seq.tokens.length - 1) / this.blockSize)) {
+      kvbm.misses++; // blocks left to compute, and no lower tier held the next one
     }
     seq.pendingOnboardBlocks = 0;
     seq.pendingOnboardMs = 0;

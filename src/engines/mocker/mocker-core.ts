@@ -2,7 +2,7 @@
 // by whoever owns the clock. It never reads wall time: `step(now)` runs one engine step and
 // says how long it took; its outputs take effect at now + durationMs. The real-time engine
 // (mocker-engine.ts) and a discrete-event simulator drive the same core.
-import type { ErrorCode, PreprocessedRequest, RequestId, Usage } from "../../protocols/index.ts";
+import type { ErrorCode, KvEventData, PreprocessedRequest, RequestId, Usage } from "../../protocols/index.ts";
 import type { EngineKvEvent, EngineLoad } from "../engine.ts";
 import { BlockPool } from "./block-pool.ts";
 import { KvCacheManager } from "./kv-cache-manager.ts";
@@ -12,8 +12,9 @@ import { DEFAULT_TOKEN_RANGE, tokenAt, tokenKey } from "./output-tokens.ts";
 import type { TokenRange } from "./output-tokens.ts";
 import { NO_TOKEN, Scheduler } from "./scheduler.ts";
 import type { StepOutput } from "./scheduler.ts";
-import { KvbmTiers } from "./kvbm-tiers.ts";
-import type { MockerKvbm } from "./kvbm-tiers.ts";
+import type { KvbmStats } from "../../kvbm/index.ts";
+import { createMockerKvbm, KvbmTiers } from "./kvbm-tiers.ts";
+import type { MockerKvbm, MockerKvbmConfig } from "./kvbm-tiers.ts";
 import { PolynomialTimingModel, stepDurationMs } from "./timing.ts";
 import type { TimingModel } from "./timing.ts";
 
@@ -35,7 +36,7 @@ export interface MockerCoreOptions {
   /** Default: Dynamo's H100 fit. */
   timing?: TimingModel;
   /** Tiers below G1 (KV block manager): offload on registration, onboard on admission. */
-  kvbm?: MockerKvbm;
+  kvbm?: MockerKvbmConfig;
 }
 
 /** The result of one step. */
@@ -107,12 +108,26 @@ export class MockerCore {
       },
       this.kv,
     );
-    if (options.kvbm !== undefined) this.kv.kvbm = new KvbmTiers(options.kvbm);
+    if (options.kvbm !== undefined) {
+      const engine = { blockSize: this.blockSize, timing: this.timing, maxNumBatchedTokens: this.scheduler.config.maxNumBatchedTokens };
+      // G2/G3 events reach the same listeners as G1's, tagged with their tier.
+      this.kv.kvbm = new KvbmTiers(createMockerKvbm(options.kvbm, engine, (tier, data) => this.pool.eventSink?.({ tier, data })));
+    }
   }
 
   /** The KVBM policy of this engine's lower tiers, or null. */
   get kvbm(): MockerKvbm | null {
     return this.kv.kvbm;
+  }
+
+  /** Emits an event of a shared store (G4) through this engine's listeners, marked shared. */
+  emitShared(data: KvEventData): void {
+    this.pool.eventSink?.({ tier: "remote", data, shared: true });
+  }
+
+  /** The KVBM's counters, or null without one. */
+  kvbmStats(): KvbmStats | null {
+    return this.kv.kvbm?.stats() ?? null;
   }
 
   /**
