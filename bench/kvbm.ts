@@ -3,12 +3,15 @@
 // G1+G2+G3+G4, with the `bound` row (no queueing, unlimited shared cache). Costs: Dynamo's H100
 // prefill fit (measured by Dynamo), 128 KiB of KV per token (an 8B model in fp16), tier
 // bandwidths host 25 / disk 3 / remote 10 GB/s (the defaults; flags below change them).
-// Run: npm run bench:kvbm [-- --time-scale 0.25 --limit 3000 --host-gib 64 --disk-gib 512 --remote-gib 2048]
+// Then the real part (bench/kvbm-llamacpp.ts): llama.cpp TTFT of a 2,000-token prompt recomputed
+// against onboarded from G2, G3 and G4.
+// Run: npm run bench:kvbm [-- --part sim|llamacpp|all --time-scale 0.25 --limit 3000 --host-gib 64 --disk-gib 512 --remote-gib 2048]
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { boundReport, formatReplayTable, loadMooncakeTrace, replay, replayReport } from "../src/bench/index.ts";
 import type { ReplayKvbm, ReplayReport } from "../src/bench/index.ts";
-import { machineLine } from "./support.ts";
+import { benchLlamaKvbm } from "./kvbm-llamacpp.ts";
+import { fmt, machineLine, markdownTable } from "./support.ts";
 
 const TRACE = fileURLToPath(new URL("./data/mooncake_conversation_trace.jsonl", import.meta.url));
 
@@ -24,6 +27,8 @@ const { values } = parseArgs({
     "remote-gbps": { type: "string", default: "10" },
     "offload-all": { type: "boolean", default: false },
     configs: { type: "string", default: "g1,g2,g3,g4" },
+    part: { type: "string", default: "all" },
+    preset: { type: "string", default: "small" },
     json: { type: "boolean", default: false },
   },
 });
@@ -46,6 +51,10 @@ const CONFIGS: Record<string, { label: string; kvbm?: ReplayKvbm }> = {
   g4: { label: "G1+G2+G3+G4", kvbm: { hostBytes: host, diskBytes: disk, remoteBytes: remote, gbps, offloadAll } },
 };
 
+if (values.part === "all" || values.part === "sim") runSimulated();
+if (values.part === "all" || values.part === "llamacpp") await runLlamaCpp();
+
+function runSimulated(): void {
 const workload = loadMooncakeTrace(TRACE, { timeScale, limit });
 const reports: ReplayReport[] = [];
 const onboarded: string[] = [];
@@ -82,3 +91,18 @@ if (g1 !== undefined && all !== undefined) {
 for (const line of onboarded) console.log(`- ${line}`);
 console.log(`\n${machineLine()}; wall time: ${reports.filter((r) => r.policy !== "bound").map((r) => `${r.policy} ${r.wallS.toFixed(1)} s`).join(", ")}`);
 if (values.json) console.log(`\n${JSON.stringify(reports, null, 2)}`);
+}
+
+async function runLlamaCpp(): Promise<void> {
+  const r = await benchLlamaKvbm({ preset: values.preset as "tiny" | "small" | "100m" });
+  console.log(`\n## KV block manager on llama.cpp (real)\n`);
+  console.log(`TTFT of a ${r.promptTokens}-token prompt, random-weight \`${r.preset}\` GGUF, CPU, 1 thread; one sequence state ${(r.stateBytes / 2 ** 20).toFixed(1)} MiB; median of 3.\n`);
+  const row = (label: string, ms: number): (string | number)[] => [label, fmt(ms, 1), fmt(r.ms.recompute / ms, 1)];
+  console.log(
+    markdownTable(
+      ["prompt KV", "TTFT (ms)", "recompute / this"],
+      [row("recomputed (no cache)", r.ms.recompute), row("onboarded from G2 (/dev/shm)", r.ms.host), row("onboarded from G3 (disk)", r.ms.disk), row("onboarded from G4 (Redis, written by another engine)", r.ms.remote)],
+    ),
+  );
+  console.log(`\n${machineLine()}`);
+}
