@@ -40,8 +40,8 @@ export interface KvPolicyOptions {
   temperature?: number;
   /**
    * Credit of one cached block by tier: 1 − onboard time / prefill time of the block (see
-   * `deriveTierCredits` in src/kvbm and README "Tier credits"). Default device 1, host 0.67,
-   * disk 0, remote 0.18: Dynamo's H100 fit, 128 KiB of KV per token, 25/3/10 GB/s.
+   * `deriveTierCredits` in src/kvbm and README "Tier credits"). Default device 1, host 0.72,
+   * disk 0, remote 0.30: Dynamo's H100 fit, 128 KiB of KV per token, 25/3/10 GB/s.
    */
   tierCredit?: Partial<Record<StorageTier, number>>;
   /** Weight of cache pressure (see the header). Default 1; 0 turns it off. */
@@ -49,7 +49,7 @@ export interface KvPolicyOptions {
 }
 
 /** The default credits, derived as README "Tier credits" shows (measured costs, not guesses). */
-export const DEFAULT_TIER_CREDIT: Readonly<Record<StorageTier, number>> = { device: 1, host: 0.67, disk: 0, remote: 0.18 };
+export const DEFAULT_TIER_CREDIT: Readonly<Record<StorageTier, number>> = { device: 1, host: 0.72, disk: 0, remote: 0.3 };
 
 const TIE_EPSILON = 1e-9;
 /** A queued prefill block delays a request ~37x more than a decode block does (README: "kv"). */
