@@ -21,12 +21,11 @@ function addKvbmMetrics(registry: Registry, labels: Record<string, string>, read
   const perTier = (name: string, help: string, type: "gauge" | "counter", pick: (s: KvbmStats) => Record<LowerTier, number>): void => {
     const collect = function (this: Gauge<string> | Counter<string>): void {
       const values = pick(read());
+      // A counter is set by resetting it and adding the engine's cumulative count.
+      if (this instanceof Counter) this.reset();
       for (const tier of LOWER_TIERS) {
         if (this instanceof Gauge) this.set({ ...labels, tier }, values[tier]);
-        else {
-          this.reset();
-          this.inc({ ...labels, tier }, values[tier]);
-        }
+        else this.inc({ ...labels, tier }, values[tier]);
       }
     };
     const labelNames = ["worker", "model", "role", "tier"] as const;

@@ -144,3 +144,23 @@ test("kvbm stores - the block manager offloads to disk and Redis and onboards th
   assert.equal(await b.onboard(e.hashes, 0), null);
   assert.ok(b.stats().remoteUnavailable >= 1);
 });
+
+test("kvbm stores - a full disk pauses offloads to G3 instead of failing anything", async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), "kvbm-full-"));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const m = new KvBlockManager({ namespace: "m:16:f16", diskDir: dir, offloadAll: true, pauseMs: 60_000 });
+  t.after(() => m.close());
+  let puts = 0;
+  // The store's answer to ENOSPC / EDQUOT (a real full filesystem cannot be made without root).
+  m.disk!.put = async () => {
+    puts++;
+    return "full";
+  };
+  await m.offload({ ...entryOf(1, 2), bytes: 100 }, payloadOf(1, 100));
+  assert.equal(m.stats().diskFull, 1);
+  assert.ok(m.policy.isPaused("disk"));
+  assert.equal(m.policy.disk!.numEntries, 0, "the entry that did not fit is forgotten");
+  await m.offload({ ...entryOf(2, 2), bytes: 100 }, payloadOf(2, 100));
+  assert.equal(puts, 1, "no more writes while paused");
+  assert.equal(await m.onboard(entryOf(1, 2).hashes, 0), null);
+});
