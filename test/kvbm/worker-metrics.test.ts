@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { MockerEngine } from "../../src/engines/index.ts";
 import type { Worker } from "../../src/engines/index.ts";
 import { asRequestId } from "../../src/protocols/index.ts";
-import { startWorkerStatusServer } from "../../src/cli/worker-status-server.ts";
+import { startWorkerStatusServer } from "../../src/cli/index.ts";
 
 test("kvbm metrics - the worker's /metrics reports bytes, blocks, offloads and onboards per tier", async (t) => {
   const engine = new MockerEngine({ speedup: 1000, card: { numKvBlocks: 40, kvBlockSize: 16 }, kvbm: { hostBytes: 1 << 30 } });
