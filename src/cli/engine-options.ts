@@ -5,7 +5,7 @@ import type { Command } from "commander";
 import { Option } from "commander";
 import { ENGINE_KINDS } from "./engine-factory.ts";
 import type { EngineKind, EngineSpec } from "./engine-factory.ts";
-import { InvalidArgumentError } from "commander";
+import { TurbineError } from "../protocols/index.ts";
 import { byteSize, nonNegativeInt, positiveInt, positiveNumber } from "./options.ts";
 
 export interface EngineFlags {
@@ -74,7 +74,7 @@ export function mockerKvbmFromFlags(f: Pick<EngineFlags, "kvbmHostBytes" | "kvbm
   gbps: { host: number; disk: number; remote: number };
 } | undefined {
   if (f.kvbmHostBytes === undefined || f.kvbmHostBytes === 0) {
-    if ((f.kvbmDiskBytes ?? 0) > 0 || (f.kvbmRemoteBytes ?? 0) > 0) throw new InvalidArgumentError("--kvbm-disk-bytes and --kvbm-remote-bytes need --kvbm-host-bytes (G3/G4 take what G2 evicts)");
+    if ((f.kvbmDiskBytes ?? 0) > 0 || (f.kvbmRemoteBytes ?? 0) > 0) throw new TurbineError("REQUEST_INVALID", "--kvbm-disk-bytes and --kvbm-remote-bytes need --kvbm-host-bytes (G3/G4 take what G2 evicts)");
     return undefined;
   }
   return {
@@ -135,7 +135,7 @@ export function engineSpecFromFlags(flags: EngineFlags): EngineSpec {
   // A Hugging Face folder has no weights: alone it can only feed the simulator.
   const engine: EngineKind = flags.engine ?? (flags.upstream ? "openai-proxy" : flags.model !== undefined && isDirectory(flags.model) ? "mocker" : "llamacpp");
   if (engine !== "llamacpp" && (flags.kvbmDiskDir !== undefined || flags.kvbmRedis !== undefined)) {
-    throw new InvalidArgumentError(`--kvbm-disk-dir and --kvbm-redis are llama.cpp's real stores; the ${engine} engine's tiers are simulated: size them with --kvbm-disk-bytes / --kvbm-remote-bytes`);
+    throw new TurbineError("REQUEST_INVALID", `--kvbm-disk-dir and --kvbm-redis are llama.cpp's real stores; the ${engine} engine's tiers are simulated: size them with --kvbm-disk-bytes / --kvbm-remote-bytes`);
   }
   const mockerKvbm = engine === "mocker" ? mockerKvbmFromFlags(flags) : undefined;
   const llamaHost = flags.kvbmHostBytes ?? flags.prefixCacheMb * 1024 * 1024;
