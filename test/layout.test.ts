@@ -20,7 +20,7 @@ const ALLOWED: Record<string, string[]> = {
   engines: ["protocols", "kv", "runtime", "model", "transfer", "kvbm"],
   kvbm: ["protocols", "kv", "runtime", "transfer"],
   frontend: ["protocols", "kv", "router", "runtime", "model", "admission"],
-  bench: ["protocols", "kv", "router", "runtime", "model", "engines", "frontend", "admission"],
+  bench: ["protocols", "kv", "router", "runtime", "model", "engines", "frontend", "admission", "kvbm"],
   cli: ["protocols", "kv", "router", "runtime", "model", "engines", "frontend", "bench", "transfer", "kvbm", "planner", "admission"],
 };
 

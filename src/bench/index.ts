@@ -36,6 +36,10 @@ export type { ReplayOptions, ReplayMode, ReplayEngineOptions, ReplayProgress, Re
 export { EventQueue } from "./replay-event-queue.ts";
 export { ReplayScaler, scalingSlots } from "./replay-scaling.ts";
 export type { ReplayScaling, ReplayIntervalView, ReplayScalingPoint, ReplayScalingResult } from "./replay-scaling.ts";
+export { boundReport } from "./replay-bound.ts";
+export type { BoundOptions } from "./replay-bound.ts";
+export { createReplayKvbm } from "./replay-kvbm.ts";
+export type { ReplayKvbm, ReplayKvbmFleet } from "./replay-kvbm.ts";
 export { replayReport, formatReplayTable } from "./replay-report.ts";
 export type { ReplayReport } from "./replay-report.ts";
 export { BenchHttpClient, renderText, spreadTokenTimes } from "./http-client.ts";

@@ -14,6 +14,8 @@
 import { chainSequenceHashes, computeLocalBlockHashes, KvEventIngestor, RadixIndexer } from "../kv/index.ts";
 import type { KvEventIngestorStats } from "../kv/index.ts";
 import { MockerCore } from "../engines/index.ts";
+import { createReplayKvbm } from "./replay-kvbm.ts";
+import type { ReplayKvbm } from "./replay-kvbm.ts";
 import type { StepOutput, TimingModel } from "../engines/index.ts";
 import { TurbineError, asRequestId, asWorkerId, isTurbineError } from "../protocols/index.ts";
 import type { KvCacheEvent, PreprocessedRequest, WorkerId } from "../protocols/index.ts";
@@ -82,6 +84,8 @@ export interface ReplayOptions extends ReplayEngineOptions {
   numWorkers: number;
   /** Prefill workers and the rule that sends prompts to them. */
   disaggregation?: ReplayDisaggregation;
+  /** KV block manager tiers below each engine's G1 (replay-kvbm.ts). Default: none. */
+  kvbm?: ReplayKvbm;
   /** Default "kv". */
   policy?: PolicyName;
   policyOptions?: PolicyOptions;
@@ -135,6 +139,8 @@ export interface ReplayResult {
   kvEvents: KvEventIngestorStats;
   /** With `scaling`: worker time billed and the decisions' timeline. */
   scaling?: ReplayScalingResult;
+  /** With a KVBM: prompt tokens onboarded from each lower tier (part of hitRate). */
+  onboardedTokens?: { host: number; disk: number; remote: number };
 }
 
 const ARRIVAL = 0;
@@ -171,6 +177,9 @@ export function replay(workload: readonly WorkloadRequest[], options: ReplayOpti
   const mode: ReplayMode =
     options.mode ?? (n > 0 && workload.every((r) => r.arrivalMs !== undefined) ? { kind: "trace" } : { kind: "concurrency", concurrency: 4 * numWorkers });
 
+  // KVBM tiers (one policy per engine, one shared G4); their credits unless the caller set some.
+  const kvbm = options.kvbm !== undefined ? createReplayKvbm(options.kvbm, { blockSize, timing: options.timing, maxNumBatchedTokens: options.maxNumBatchedTokens ?? 8192 }) : null;
+  const policyOptions = kvbm !== null && options.policyOptions?.tierCredit === undefined ? { ...options.policyOptions, tierCredit: kvbm.tierCredit } : options.policyOptions;
   // The fleet. KV events reach each router's index through the live path's ingestor. Events
   // arrive in order here, so a gap would be a bug: its dump request fails loudly (see the end).
   const noDump = (): Promise<never> => Promise.reject(new TurbineError("INTERNAL", "replay engines serve no KV dump"));
@@ -181,7 +190,7 @@ export function replay(workload: readonly WorkloadRequest[], options: ReplayOpti
     blockSize,
     indexer,
     policy: options.policy ?? "kv",
-    policyOptions: options.policyOptions,
+    policyOptions,
     random: createSeededRandom(seed),
     // Router overhead is not part of simulated time; a constant clock skips the timing calls.
     clock: () => 0,
@@ -215,6 +224,7 @@ export function replay(workload: readonly WorkloadRequest[], options: ReplayOpti
       maxNumSeqs: options.maxNumSeqs,
       maxNumBatchedTokens: options.maxNumBatchedTokens,
       timing: options.timing,
+      ...(kvbm !== null && w < numWorkers ? { kvbm: kvbm.engine } : {}),
     });
     const isPrefill = w >= numWorkers;
     const workerId = asWorkerId(isPrefill ? `prefill-${w - numWorkers}` : `worker-${w}`);
@@ -239,6 +249,8 @@ export function replay(workload: readonly WorkloadRequest[], options: ReplayOpti
   const disaggRule = { maxLocalPrefillTokens: disagg?.maxLocalPrefillTokens, maxPrefillQueueTokens: disagg?.maxPrefillQueueTokens };
   const prefillPlaces: Partial<Record<PrefillPlace, number>> = {};
   const transferMsPerToken = ((disagg?.kvBytesPerToken ?? 128 * 1024) / ((disagg?.transferGBps ?? MEASURED_TRANSFER_GBPS) * 1e9)) * 1000;
+  // The shared G4's events: one publisher (this process), credited by the router to every worker.
+  kvbm?.onRemoteEvent((event) => ingestor.ingest(event));
   /** Per request sent to a prefill worker: its decode slot, and the request to start there. */
   const awaitingKv = new Map<number, { slot: number; request: PreprocessedRequest; hashes: { local: ReturnType<typeof computeLocalBlockHashes>; sequence: ReturnType<typeof chainSequenceHashes> } }>();
   let numRemotePrefills = 0;
@@ -529,11 +541,15 @@ export function replay(workload: readonly WorkloadRequest[], options: ReplayOpti
     records[i] = r;
   }
   const counters: ReplayEngineCounters = { numSteps: 0, numPreemptions: 0, numEvictions: 0 };
+  const onboarded = { host: 0, disk: 0, remote: 0 };
   for (const core of engines) {
     const c = core.counters;
     counters.numSteps += c.numSteps;
     counters.numPreemptions += c.numPreemptions;
     counters.numEvictions += c.numEvictions;
+    onboarded.host += c.numOnboardedTokens.host;
+    onboarded.disk += c.numOnboardedTokens.disk;
+    onboarded.remote += c.numOnboardedTokens.remote;
   }
   return {
     summary: summarize(records, { sloTtftMs: options.sloTtftMs, sloItlMs: options.sloItlMs }),
@@ -547,5 +563,6 @@ export function replay(workload: readonly WorkloadRequest[], options: ReplayOpti
     prefillPlaces,
     kvEvents,
     ...(scaler !== null ? { scaling: scaler.result() } : {}),
+    ...(kvbm !== null ? { onboardedTokens: onboarded } : {}),
   };
 }

@@ -6,6 +6,7 @@ import type { ModelCard, WorkerRole } from "../protocols/index.ts";
 import { builtinByteModel, loadGgufModel, loadHuggingFaceModel } from "../model/index.ts";
 import type { ModelCardDraft } from "../model/index.ts";
 import { LlamaCppEngine, MockerEngine, createOpenAIProxyEngine } from "../engines/index.ts";
+import { SharedTier } from "../kvbm/index.ts";
 import type { Engine, LlamaCppEngineOptions, MockerEngineOptions, OutputTokens, PromptFormat } from "../engines/index.ts";
 import { ensureDefaultGguf } from "./model-command.ts";
 
@@ -39,9 +40,19 @@ export interface EngineSpec {
   modelPath?: string;
   modelName?: string;
   role?: WorkerRole;
-  mocker?: Omit<MockerEngineOptions, "card"> & { numKvBlocks?: number; kvBlockSize?: number };
+  mocker?: Omit<MockerEngineOptions, "card" | "kvbm"> & { numKvBlocks?: number; kvBlockSize?: number; kvbmSettings?: MockerKvbmSettings };
   llamacpp?: Omit<LlamaCppEngineOptions, "modelPath" | "card" | "modelName">;
   openaiProxy?: OpenAIProxySpec;
+}
+
+/** The mocker's simulated KVBM: G2/G3 per engine, G4 shared by the engines of this process. */
+export interface MockerKvbmSettings {
+  hostBytes: number;
+  diskBytes: number;
+  remoteBytes: number;
+  offloadAll: boolean;
+  kvBytesPerToken?: number;
+  gbps: { host: number; disk: number; remote: number };
 }
 
 export interface EngineFactory {
@@ -90,7 +101,11 @@ export async function prepareEngines(spec: EngineSpec): Promise<EngineFactory> {
       create: () => LlamaCppEngine.create({ ...spec.llamacpp, modelPath: modelPath!, card: draft }),
     };
   }
-  const { numKvBlocks, kvBlockSize, ...mocker } = spec.mocker ?? {};
+  const { numKvBlocks, kvBlockSize, kvbmSettings, ...mocker } = spec.mocker ?? {};
+  // One simulated G4 for the process; the first engine publishes its events (as shared).
+  let g4Publisher: MockerEngine | null = null;
+  const shared = kvbmSettings !== undefined && kvbmSettings.remoteBytes > 0 ? new SharedTier(kvbmSettings.remoteBytes, (data) => g4Publisher?.publishShared(data)) : null;
+  const kvbm = kvbmSettings !== undefined ? { ...kvbmSettings, remote: shared } : undefined;
   const card: Partial<ModelCard> = {
     ...draft,
     role,
@@ -98,7 +113,14 @@ export async function prepareEngines(spec: EngineSpec): Promise<EngineFactory> {
     ...(numKvBlocks !== undefined ? { numKvBlocks } : {}),
   };
   // Every worker gets the same seed, so a request's output does not depend on where it ran.
-  return { fixedCount: undefined, create: async () => new MockerEngine({ ...mocker, card }) };
+  return {
+    fixedCount: undefined,
+    create: async () => {
+      const engine = new MockerEngine({ ...mocker, card, ...(kvbm !== undefined ? { kvbm } : {}) });
+      g4Publisher ??= engine;
+      return engine;
+    },
+  };
 }
 
 async function modelDraft(path: string | undefined, name: string | undefined): Promise<ModelCardDraft> {

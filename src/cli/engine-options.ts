@@ -5,7 +5,8 @@ import type { Command } from "commander";
 import { Option } from "commander";
 import { ENGINE_KINDS } from "./engine-factory.ts";
 import type { EngineKind, EngineSpec } from "./engine-factory.ts";
-import { nonNegativeInt, positiveInt, positiveNumber } from "./options.ts";
+import { TurbineError } from "../protocols/index.ts";
+import { byteSize, nonNegativeInt, positiveInt, positiveNumber } from "./options.ts";
 
 export interface EngineFlags {
   engine?: EngineKind;
@@ -32,9 +33,61 @@ export interface EngineFlags {
   kvEventsEndpoint?: string[];
   kvEventsReplayEndpoint?: string[];
   kvEventsTopic?: string;
+  kvbmHostBytes?: number;
+  kvbmDiskDir?: string;
+  kvbmDiskBytes?: number;
+  kvbmRedis?: string;
+  kvbmRemoteBytes?: number;
+  kvbmOffloadAll?: boolean;
+  kvbmHostGbps: number;
+  kvbmDiskGbps: number;
+  kvbmRemoteGbps: number;
+}
+
+/**
+ * The KV block manager flags (`serve`, `worker`; `replay` has the simulated subset). Sizes take
+ * units (64GiB). The mocker's tiers are simulated (sizes and bandwidths); llama.cpp's are real.
+ */
+export function addKvbmOptions(cmd: Command, simulatedOnly = false): Command {
+  cmd
+    .option("--kvbm-host-bytes <size>", "KVBM G2 per worker: host memory for KV offloaded from the engine (mocker: simulated; llamacpp: its prefix cache of states, instead of --prefix-cache-mb)", byteSize)
+    .option("--kvbm-disk-bytes <size>", "KVBM G3 per worker: disk for KV G2 evicts (mocker: simulated; llamacpp: bound of --kvbm-disk-dir, default 8GiB)", byteSize)
+    .option("--kvbm-remote-bytes <size>", "KVBM G4: the remote store shared by the model's workers (mocker: simulated, shared by the workers of one process; llamacpp: this worker's share, default 8GiB)", byteSize)
+    .option("--kvbm-offload-all", "KVBM: offload every block G2 evicts to G3/G4, not only blocks reused at least once")
+    .option("--kvbm-host-gbps <n>", "KVBM transfer model (mocker, replay): host-to-engine bandwidth, GB/s", positiveNumber, 25)
+    .option("--kvbm-disk-gbps <n>", "KVBM transfer model (mocker, replay): disk bandwidth, GB/s", positiveNumber, 3)
+    .option("--kvbm-remote-gbps <n>", "KVBM transfer model (mocker, replay): remote-store bandwidth, GB/s", positiveNumber, 10);
+  if (!simulatedOnly) {
+    cmd
+      .option("--kvbm-disk-dir <dir>", "llamacpp: KVBM G3 folder (crash-safe files, checksummed)")
+      .option("--kvbm-redis <url>", "llamacpp: KVBM G4, a Redis shared by the model's workers (redis://host:port); unreachable: local tiers only");
+  }
+  return cmd;
+}
+
+/** The mocker's simulated KVBM settings from the flags, or undefined without --kvbm-host-bytes. */
+export function mockerKvbmFromFlags(f: Pick<EngineFlags, "kvbmHostBytes" | "kvbmDiskBytes" | "kvbmRemoteBytes" | "kvbmOffloadAll" | "kvbmHostGbps" | "kvbmDiskGbps" | "kvbmRemoteGbps">): {
+  hostBytes: number;
+  diskBytes: number;
+  remoteBytes: number;
+  offloadAll: boolean;
+  gbps: { host: number; disk: number; remote: number };
+} | undefined {
+  if (f.kvbmHostBytes === undefined || f.kvbmHostBytes === 0) {
+    if ((f.kvbmDiskBytes ?? 0) > 0 || (f.kvbmRemoteBytes ?? 0) > 0) throw new TurbineError("REQUEST_INVALID", "--kvbm-disk-bytes and --kvbm-remote-bytes need --kvbm-host-bytes (G3/G4 take what G2 evicts)");
+    return undefined;
+  }
+  return {
+    hostBytes: f.kvbmHostBytes,
+    diskBytes: f.kvbmDiskBytes ?? 0,
+    remoteBytes: f.kvbmRemoteBytes ?? 0,
+    offloadAll: f.kvbmOffloadAll === true,
+    gbps: { host: f.kvbmHostGbps, disk: f.kvbmDiskGbps, remote: f.kvbmRemoteGbps },
+  };
 }
 
 export function addEngineOptions(cmd: Command): Command {
+  addKvbmOptions(cmd);
   return cmd
     .addOption(
       new Option(
@@ -81,6 +134,11 @@ function isDirectory(path: string): boolean {
 export function engineSpecFromFlags(flags: EngineFlags): EngineSpec {
   // A Hugging Face folder has no weights: alone it can only feed the simulator.
   const engine: EngineKind = flags.engine ?? (flags.upstream ? "openai-proxy" : flags.model !== undefined && isDirectory(flags.model) ? "mocker" : "llamacpp");
+  if (engine !== "llamacpp" && (flags.kvbmDiskDir !== undefined || flags.kvbmRedis !== undefined)) {
+    throw new TurbineError("REQUEST_INVALID", `--kvbm-disk-dir and --kvbm-redis are llama.cpp's real stores; the ${engine} engine's tiers are simulated: size them with --kvbm-disk-bytes / --kvbm-remote-bytes`);
+  }
+  const mockerKvbm = engine === "mocker" ? mockerKvbmFromFlags(flags) : undefined;
+  const llamaHost = flags.kvbmHostBytes ?? flags.prefixCacheMb * 1024 * 1024;
   return {
     engine,
     modelPath: flags.model,
@@ -93,6 +151,7 @@ export function engineSpecFromFlags(flags: EngineFlags): EngineSpec {
       maxNumBatchedTokens: flags.maxNumBatchedTokens,
       seed: flags.seed,
       kvBytesPerToken: flags.kvBytesPerToken,
+      ...(mockerKvbm !== undefined ? { kvbmSettings: { ...mockerKvbm, kvBytesPerToken: flags.kvBytesPerToken } } : {}),
     },
     llamacpp: {
       threads: flags.threads,
@@ -100,7 +159,18 @@ export function engineSpecFromFlags(flags: EngineFlags): EngineSpec {
       ...(flags.contextSize !== undefined ? { contextSize: flags.contextSize } : {}),
       gpu: flags.gpu === true ? "auto" : false,
       kvBlockSize: flags.blockSize,
-      prefixCache: flags.prefixCacheMb > 0 ? { maxBytes: flags.prefixCacheMb * 1024 * 1024 } : false,
+      prefixCache: llamaHost > 0 ? { maxBytes: llamaHost } : false,
+      ...(flags.kvbmDiskDir !== undefined || flags.kvbmRedis !== undefined
+        ? {
+            kvbm: {
+              ...(flags.kvbmDiskDir !== undefined ? { diskDir: flags.kvbmDiskDir } : {}),
+              ...(flags.kvbmDiskBytes !== undefined ? { diskBytes: flags.kvbmDiskBytes } : {}),
+              ...(flags.kvbmRedis !== undefined ? { redisUrl: flags.kvbmRedis } : {}),
+              ...(flags.kvbmRemoteBytes !== undefined ? { remoteBytes: flags.kvbmRemoteBytes } : {}),
+              offloadAll: flags.kvbmOffloadAll === true,
+            },
+          }
+        : {}),
     },
     openaiProxy: {
       upstreams: flags.upstream ?? [],

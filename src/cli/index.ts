@@ -24,3 +24,5 @@ export { startEmbeddedPlanner } from "./embedded-planner.ts";
 export type { EmbeddedPlanner } from "./embedded-planner.ts";
 export { profileMocker, profileEngine, DEFAULT_PROFILE_GRID } from "./worker-profiler.ts";
 export type { ProfileGrid, EngineProfileOptions } from "./worker-profiler.ts";
+export { startWorkerStatusServer } from "./worker-status-server.ts";
+export type { WorkerStatusServer } from "./worker-status-server.ts";

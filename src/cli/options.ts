@@ -41,3 +41,14 @@ export function oneOf<T extends string>(choices: readonly T[]): (value: string) 
     return value as T;
   };
 }
+
+const BYTE_UNITS: Record<string, number> = { "": 1, b: 1, k: 1e3, kb: 1e3, m: 1e6, mb: 1e6, g: 1e9, gb: 1e9, t: 1e12, tb: 1e12, kib: 1024, mib: 1024 ** 2, gib: 1024 ** 3, tib: 1024 ** 4 };
+
+/** A size in bytes: a number with an optional unit (512MiB, 64GiB, 1.5TB, 1e9). */
+export function byteSize(value: string): number {
+  const m = /^\s*([0-9.]+(?:e[0-9]+)?)\s*([a-zA-Z]*)\s*$/.exec(value);
+  const unit = BYTE_UNITS[(m?.[2] ?? "").toLowerCase()];
+  const n = m !== null && unit !== undefined ? Number(m[1]) * unit : Number.NaN;
+  if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError("must be a size in bytes, e.g. 64GiB, 512MiB, 1e9");
+  return Math.floor(n);
+}

@@ -3,6 +3,7 @@
 import { writeFileSync } from "node:fs";
 import { Command, InvalidArgumentError, Option } from "commander";
 import {
+  boundReport,
   formatReplayTable,
   loadMooncakeTrace,
   MEASURED_TRANSFER_GBPS,
@@ -16,6 +17,8 @@ import {
 import type { Distribution, ReplayMode, ReplayProgress, ReplayReport, WorkloadRequest } from "../bench/index.ts";
 import { POLICY_NAMES } from "../router/index.ts";
 import type { PolicyName } from "../router/index.ts";
+import { addKvbmOptions, mockerKvbmFromFlags } from "./engine-options.ts";
+import type { EngineFlags } from "./engine-options.ts";
 import { busyThreshold, nonNegativeInt, nonNegativeNumber, positiveInt, positiveNumber } from "./options.ts";
 
 const WORKLOADS = ["synthetic", "shared-prefix", "multi-turn"] as const;
@@ -63,6 +66,13 @@ interface ReplayFlags {
   sloItl?: number;
   json?: string;
   progress: boolean;
+  kvbmHostBytes?: number;
+  kvbmDiskBytes?: number;
+  kvbmRemoteBytes?: number;
+  kvbmOffloadAll?: boolean;
+  kvbmHostGbps: number;
+  kvbmDiskGbps: number;
+  kvbmRemoteGbps: number;
 }
 
 function distribution(value: string): Distribution {
@@ -83,7 +93,7 @@ function policyList(value: string): PolicyName[] {
 }
 
 export function replayCommand(): Command {
-  return new Command("replay")
+  return addKvbmOptions(new Command("replay"), true)
     .description("replay a trace or a synthetic workload in simulated time: N mocker engines, the real router, no HTTP")
     .option("--trace <file>", "Mooncake-format trace (JSONL: timestamp, input_length, output_length, hash_ids)")
     .option("--start <i>", "trace: first row of the window", nonNegativeInt, 0)
@@ -167,6 +177,7 @@ function runReplay(f: ReplayFlags): void {
   const workload = buildWorkload(f);
   const mode = modeOf(f);
   const policies = f.compare ?? [f.router];
+  const kvbm = mockerKvbmFromFlags(f as ReplayFlags & Pick<EngineFlags, "kvbmHostBytes">);
   const reports: ReplayReport[] = [];
   const err = process.stderr;
   const source = f.trace !== undefined ? `${f.trace} rows ${f.start}..${f.start + workload.length - 1}, time scale ${f.timeScale}` : `${f.workload} workload`;
@@ -204,6 +215,9 @@ function runReplay(f: ReplayFlags): void {
             },
           }
         : {}),
+      ...(kvbm !== undefined
+        ? { kvbm: { hostBytes: kvbm.hostBytes, diskBytes: kvbm.diskBytes, remoteBytes: kvbm.remoteBytes, offloadAll: kvbm.offloadAll, gbps: kvbm.gbps, kvBytesPerToken: f.kvBytesPerToken } }
+        : {}),
       sloTtftMs: f.sloTtft,
       sloItlMs: f.sloItl,
       seed: f.seed,
@@ -216,6 +230,8 @@ function runReplay(f: ReplayFlags): void {
     }
     reports.push(replayReport(policy, result));
   }
+  // The reference row: no queueing and an unlimited shared cache (see src/bench/replay-bound.ts).
+  if (f.compare !== undefined) reports.push(boundReport(workload, { blockSize: f.blockSize, maxNumBatchedTokens: f.maxNumBatchedTokens }));
   process.stdout.write(`${formatReplayTable(reports)}\n`);
   if (f.json !== undefined) writeFileSync(f.json, `${JSON.stringify(reports, null, 2)}\n`);
 }

@@ -4,13 +4,72 @@
 // /health answers 503 (not ready) and /live stays 200 (do not restart it).
 import { createServer } from "node:http";
 import type { Server } from "node:http";
-import { Registry, collectDefaultMetrics } from "prom-client";
+import { Counter, Gauge, Registry, collectDefaultMetrics } from "prom-client";
+import { LOWER_TIERS, ONBOARD_BUCKETS_S } from "../kvbm/index.ts";
+import type { KvbmStats, LowerTier } from "../kvbm/index.ts";
 import type { Worker } from "../engines/index.ts";
 import { registerWorkerMetrics, workerMetricsSource } from "./worker-metrics.ts";
 
 export interface WorkerStatusServer {
   readonly url: string;
   close(): Promise<void>;
+}
+
+/**
+ * The KV block manager's metrics, per tier (host, disk, remote): bytes and blocks held,
+ * offloads, onboards, hits; misses, the onboard latency histogram, full-disk pauses, corrupt
+ * files and remote-store failures. Counts are cumulative (rate() gives per second).
+ */
+function addKvbmMetrics(registry: Registry, labels: Record<string, string>, read: () => KvbmStats): void {
+  const perTier = (name: string, help: string, type: "gauge" | "counter", pick: (s: KvbmStats) => Record<LowerTier, number>): void => {
+    const collect = function (this: Gauge<string> | Counter<string>): void {
+      const values = pick(read());
+      // A counter is set by resetting it and adding the engine's cumulative count.
+      if (this instanceof Counter) this.reset();
+      for (const tier of LOWER_TIERS) {
+        if (this instanceof Gauge) this.set({ ...labels, tier }, values[tier]);
+        else this.inc({ ...labels, tier }, values[tier]);
+      }
+    };
+    const labelNames = ["worker", "model", "role", "tier"] as const;
+    if (type === "gauge") new Gauge({ name, help, labelNames, registers: [registry], collect });
+    else new Counter({ name, help, labelNames, registers: [registry], collect });
+  };
+  perTier("turbine_worker_kvbm_bytes", "Bytes each KVBM tier holds", "gauge", (s) => s.bytes);
+  perTier("turbine_worker_kvbm_blocks", "KV blocks each KVBM tier holds", "gauge", (s) => s.blocks);
+  perTier("turbine_worker_kvbm_offloads_total", "Entries offloaded to each tier", "counter", (s) => s.offloads);
+  perTier("turbine_worker_kvbm_onboards_total", "Entries onboarded from each tier", "counter", (s) => s.onboards);
+  perTier("turbine_worker_kvbm_hits_total", "Prefix lookups answered by each tier", "counter", (s) => s.hits);
+  const scalar = (name: string, help: string, pick: (s: KvbmStats) => number): void => {
+    new Counter({
+      name,
+      help,
+      labelNames: ["worker", "model", "role"] as const,
+      registers: [registry],
+      collect() {
+        this.reset();
+        this.inc(labels, pick(read()));
+      },
+    });
+  };
+  scalar("turbine_worker_kvbm_misses_total", "Prefix lookups no lower tier could answer", (s) => s.misses);
+  scalar("turbine_worker_kvbm_disk_full_total", "Times a full disk paused offloads to G3", (s) => s.diskFull);
+  scalar("turbine_worker_kvbm_corrupt_total", "G3 files that failed their checksum (each a miss)", (s) => s.corrupt);
+  scalar("turbine_worker_kvbm_remote_unavailable_total", "Remote-store (G4) calls that failed: served from local tiers", (s) => s.remoteUnavailable);
+  // The histogram, in Prometheus' exposition (cumulative le buckets, _sum, _count).
+  new Gauge({
+    name: "turbine_worker_kvbm_onboard_seconds_bucket",
+    help: "Onboard latency, cumulative buckets (seconds)",
+    labelNames: ["worker", "model", "role", "le"] as const,
+    registers: [registry],
+    collect() {
+      const h = read().onboardSeconds;
+      ONBOARD_BUCKETS_S.forEach((le, i) => this.set({ ...labels, le: String(le) }, h.buckets[i]!));
+      this.set({ ...labels, le: "+Inf" }, h.count);
+    },
+  });
+  new Gauge({ name: "turbine_worker_kvbm_onboard_seconds_sum", help: "Onboard latency, total seconds", labelNames: ["worker", "model", "role"] as const, registers: [registry], collect() { this.set(labels, read().onboardSeconds.sum); } });
+  new Gauge({ name: "turbine_worker_kvbm_onboard_seconds_count", help: "Onboards timed", labelNames: ["worker", "model", "role"] as const, registers: [registry], collect() { this.set(labels, read().onboardSeconds.count); } });
 }
 
 export interface WorkerStatusOptions {
@@ -25,6 +84,9 @@ export async function startWorkerStatusServer(worker: Worker, host: string, port
   collectDefaultMetrics({ register: registry, prefix: "turbine_" });
   const source = [workerMetricsSource(worker)];
   registerWorkerMetrics(registry, () => source);
+  if (worker.engine.kvbmStats?.() != null) {
+    addKvbmMetrics(registry, { worker: worker.workerId, model: worker.engine.card.name, role: worker.engine.card.role }, () => worker.engine.kvbmStats!()!);
+  }
 
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? "/").split("?")[0];

@@ -1,3 +1,4 @@
+import type { KvbmStats } from "../kvbm/index.ts";
 import type {
   EngineOutput,
   KvEventData,
@@ -14,6 +15,11 @@ export type EngineLoad = Omit<WorkerLoadMetrics, "workerId" | "timestamp">;
 export interface EngineKvEvent {
   tier: StorageTier;
   data: KvEventData;
+  /**
+   * The event is about a store shared by every worker of the model (KVBM G4): the worker
+   * publishes it under its shared-store id (sharedStoreWorkerId), which routers credit to all.
+   */
+  shared?: boolean;
 }
 
 export interface GenerateOptions {
@@ -43,6 +49,8 @@ export interface Engine {
   load(): EngineLoad;
   /** Subscribes to KV events in the order they happen. Returns the unsubscribe function. */
   onKvEvent(listener: (event: EngineKvEvent) => void): () => void;
+  /** The KV block manager's counters per tier (G2..G4), or null when the engine runs without one. */
+  kvbmStats?(): KvbmStats | null;
   /**
    * Disaggregated serving, prefill side: computes the prompt's KV (the prefill time is spent
    * here) and returns it as bytes for a decode worker of the same model to import. Engines

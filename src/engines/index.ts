@@ -2,7 +2,8 @@
 export type { Engine, EngineLoad, EngineKvEvent, GenerateOptions } from "./engine.ts";
 export { Worker } from "./worker.ts";
 export type { WorkerOptions, WorkerMetadata } from "./worker.ts";
-export { MockerEngine, MockerCore, MOCKER_DEFAULTS, PolynomialTimingModel, TableTimingModel } from "./mocker/index.ts";
+export { MockerEngine, MockerCore, MOCKER_DEFAULTS, PolynomialTimingModel, TableTimingModel, recomputeMsPerBlock, mockerTransferCosts, stepDurationMs } from "./mocker/index.ts";
+export type { MockerKvbm, MockerKvbmConfig } from "./mocker/index.ts";
 export type { MockerEngineOptions, MockerCoreOptions, MockerStepResult, MockerCounters, StepOutput, TimingModel } from "./mocker/index.ts";
 export { LlamaCppEngine } from "./llamacpp/index.ts";
 export type { LlamaCppEngineOptions, LlamaCppKvExport, LlamaCppCounters } from "./llamacpp/index.ts";

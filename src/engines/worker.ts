@@ -12,6 +12,7 @@ import {
   asWorkerId,
   kvEventsSubject,
   loadMetricsSubject,
+  sharedStoreWorkerId,
 } from "../protocols/index.ts";
 import type {
   EngineOutput,
@@ -113,8 +114,10 @@ export class Worker {
     const events = runtime.events;
     const kvSubject = kvEventsSubject(namespace, this.component);
     // Subscribe before serving: no block stored by a request can be missed.
+    // The shared store's (KVBM G4) events go under the worker's shared-store id, numbered apart.
+    const sharedSet = new KvBlockSet(sharedStoreWorkerId(this.workerId));
     this.unsubscribeKv = engine.onKvEvent((e) => {
-      events.publish(kvSubject, this.blockSet.apply(e.tier, e.data));
+      events.publish(kvSubject, (e.shared === true ? sharedSet : this.blockSet).apply(e.tier, e.data));
     });
     const component = runtime.namespace(namespace).component(this.component);
     // The card names its tokenizer files by digest; the files are read once, here, and kept.

@@ -9,8 +9,10 @@ import {
   KV_DUMP_ENDPOINT,
   MODEL_FILES_ENDPOINT,
   PREFILL_COMPONENT,
+  SHARED_STORE_SUFFIX,
   TurbineError,
   asWorkerId,
+  isSharedStoreWorkerId,
   kvEventsSubject,
   loadMetricsSubject,
   routerSyncSubject,
@@ -159,7 +161,8 @@ export class ModelManager {
     const load = runtime.events.subscribe<WorkerLoadMetrics>(loadMetricsSubject(namespace, name), { maxPending: 10_000 });
     const sync = runtime.events.subscribe<RouterSyncMessage>(feed.syncSubject, { maxPending: 100_000 });
     this.subscriptions.push(kv, load, sync);
-    void this.consume(kv, (e) => this.poolOf(feed, e.workerId)?.applyKvEvent(e));
+    // A worker's shared-store (KVBM G4) events come under `<id>@g4`: they belong to its model's pool.
+    void this.consume(kv, (e) => this.poolOf(feed, isSharedStoreWorkerId(e.workerId) ? asWorkerId(e.workerId.slice(0, -SHARED_STORE_SUFFIX.length)) : e.workerId)?.applyKvEvent(e));
     void this.consume(load, (m) => this.poolOf(feed, m.workerId)?.updateMetrics(m));
     void this.consume(sync, (m) => {
       if (m.replicaId !== this.replicaId) this.poolFor(feed, this.pipelines.get(m.model))?.applySync(m);

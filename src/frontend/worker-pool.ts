@@ -1,7 +1,7 @@
 // The workers of one model in one role (aggregated/decode, or prefill), with the router that
 // chooses among them and the KV index fed by their events. A pool owns its workers' routing
 // state: membership, suspension after a failure, index resyncs.
-import { TurbineError, asRequestId } from "../protocols/index.ts";
+import { SHARED_STORE_SUFFIX, TurbineError, asRequestId, asWorkerId, isSharedStoreWorkerId } from "../protocols/index.ts";
 import type {
   EngineOutput,
   KvBlockSetDump,
@@ -177,7 +177,9 @@ export class WorkerPool {
   }
 
   applyKvEvent(event: KvCacheEvent): void {
-    if (!this.workers.has(event.workerId)) return;
+    // Shared-store (G4) events are the publishing worker's to vouch for; the router credits them to all.
+    const owner = isSharedStoreWorkerId(event.workerId) ? asWorkerId(event.workerId.slice(0, -SHARED_STORE_SUFFIX.length)) : event.workerId;
+    if (!this.workers.has(owner)) return;
     this.ingestor?.ingest(event);
     this.options.metrics.fleetState.kvEvent(event);
   }

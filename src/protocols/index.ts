@@ -4,7 +4,7 @@ export type { WorkerId, RequestId, LocalBlockHash, SequenceHash } from "./ids.ts
 export type { SamplingOptions, StopConditions, RoutingHints, PreprocessedRequest, KvTransferParams } from "./request.ts";
 export { engineOutputError, mergeEngineOutputs } from "./output.ts";
 export type { FinishReason, Usage, EngineOutput, EngineOutputError } from "./output.ts";
-export { STORAGE_TIERS } from "./kv-events.ts";
+export { STORAGE_TIERS, SHARED_STORE_SUFFIX, isSharedStoreWorkerId, sharedStoreWorkerId } from "./kv-events.ts";
 export type {
   StorageTier,
   StoredBlock,

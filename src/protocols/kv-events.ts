@@ -42,3 +42,16 @@ export interface KvBlockSetDump {
   /** Each tier's blocks, as chains of stored events (parents before children). */
   events: { tier: StorageTier; data: KvStoredData }[];
 }
+
+/**
+ * The id under which a worker publishes the KV events of the remote store (G4) it shares with
+ * every worker of its model. Routers credit blocks held under such an id to every worker, and
+ * never route to it. Each publisher has its own id, so event ids stay one sequence per id.
+ */
+export function sharedStoreWorkerId(workerId: WorkerId): WorkerId {
+  return `${workerId}${SHARED_STORE_SUFFIX}` as WorkerId;
+}
+export const SHARED_STORE_SUFFIX = "@g4";
+export function isSharedStoreWorkerId(workerId: WorkerId): boolean {
+  return (workerId as string).endsWith(SHARED_STORE_SUFFIX);
+}

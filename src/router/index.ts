@@ -23,7 +23,7 @@ export { RandomPolicy } from "./random-policy.ts";
 export { RoundRobinPolicy } from "./round-robin-policy.ts";
 export { LeastLoadedPolicy } from "./least-loaded-policy.ts";
 export { PowerOfTwoPolicy } from "./power-of-two-policy.ts";
-export { KvPolicy } from "./kv-policy.ts";
+export { KvPolicy, DEFAULT_TIER_CREDIT } from "./kv-policy.ts";
 export type { KvPolicyOptions } from "./kv-policy.ts";
 export { SglangPolicy } from "./sglang-policy.ts";
 export type { SglangPolicyOptions } from "./sglang-policy.ts";

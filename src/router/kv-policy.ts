@@ -10,6 +10,15 @@
 // request goes: it only delays this request. The prompt's uncached blocks are new work this
 // choice creates: they also delay every later request on that worker and store as many new
 // blocks, evicting other conversations' prefixes; hence newBlockWeight > 1 (README: "kv").
+// Shared store: blocks of a remote store every worker reads (KVBM G4) are credited to every
+// worker at the remote credit, beyond the worker's own match.
+// Cache pressure: new blocks on a worker whose G1 holds more cached blocks than the emptiest
+// candidate's evict other prefixes sooner, so they cost more:
+//   + prefillLoadScale · newBlockWeight · cachePressure · newBlocks · (occupancy − min occupancy)
+// with occupancy = device-cached blocks / total blocks. It is relative, so a fleet whose caches
+// are all full (the steady state under load) is priced as before; it spreads distinct prefixes
+// over idle workers instead of piling them onto the one that shares a template's first block.
+// The tier credits are measured, not assumed (README: "Tier credits").
 // Temperature 0: the lowest cost wins, ties go to the worker with the fewest cached blocks
 // overall (spreads the cache footprint, as Dynamo's tree-size tie-break does), then random.
 // Temperature T > 0: costs are min-max normalized to [0, 1] over the candidates and the worker
@@ -29,9 +38,18 @@ export interface KvPolicyOptions {
   newBlockWeight?: number;
   /** Softmax temperature; 0 is deterministic. Default 0. Per-request override: hints. */
   temperature?: number;
-  /** Credit of one cached block by tier. Default device 1, host 0.8, disk 0.5, remote 0.3. */
+  /**
+   * Credit of one cached block by tier: 1 − onboard time / prefill time of the block (see
+   * `deriveTierCredits` in src/kvbm and README "Tier credits"). Default device 1, host 0.72,
+   * disk 0, remote 0.30: Dynamo's H100 fit, 128 KiB of KV per token, 25/3/10 GB/s.
+   */
   tierCredit?: Partial<Record<StorageTier, number>>;
+  /** Weight of cache pressure (see the header). Default 1; 0 turns it off. */
+  cachePressure?: number;
 }
+
+/** The default credits, derived as README "Tier credits" shows (measured costs, not guesses). */
+export const DEFAULT_TIER_CREDIT: Readonly<Record<StorageTier, number>> = { device: 1, host: 0.72, disk: 0, remote: 0.3 };
 
 const TIE_EPSILON = 1e-9;
 /** A queued prefill block delays a request ~37x more than a decode block does (README: "kv"). */
@@ -44,6 +62,7 @@ export class KvPolicy implements RoutingPolicy {
   readonly prefillLoadScale: number;
   readonly temperature: number;
   readonly newBlockWeight: number;
+  readonly cachePressure: number;
   private readonly creditDevice: number;
   private readonly creditHost: number;
   private readonly creditDisk: number;
@@ -54,15 +73,34 @@ export class KvPolicy implements RoutingPolicy {
     this.prefillLoadScale = options.prefillLoadScale ?? DEFAULT_PREFILL_LOAD_SCALE;
     this.temperature = options.temperature ?? 0;
     this.newBlockWeight = Math.max(0, options.newBlockWeight ?? DEFAULT_NEW_BLOCK_WEIGHT);
-    this.creditDevice = options.tierCredit?.device ?? 1;
-    this.creditHost = options.tierCredit?.host ?? 0.8;
-    this.creditDisk = options.tierCredit?.disk ?? 0.5;
-    this.creditRemote = options.tierCredit?.remote ?? 0.3;
+    this.cachePressure = Math.max(0, options.cachePressure ?? 1);
+    this.creditDevice = options.tierCredit?.device ?? DEFAULT_TIER_CREDIT.device;
+    this.creditHost = options.tierCredit?.host ?? DEFAULT_TIER_CREDIT.host;
+    this.creditDisk = options.tierCredit?.disk ?? DEFAULT_TIER_CREDIT.disk;
+    this.creditRemote = options.tierCredit?.remote ?? DEFAULT_TIER_CREDIT.remote;
   }
 
-  /** Overlap credit of a worker for the current route, in blocks. */
+  /** Overlap credit of a worker for the current route, in blocks (its own tiers, then the shared store). */
   overlapCredit(w: WorkerState, ctx: RoutingContext): number {
-    return w.matchStamp === ctx.stamp ? this.creditOf(w) : 0;
+    const own = w.matchStamp === ctx.stamp;
+    const shared = (ctx.sharedStoreBlocks ?? 0) - (own ? w.matchBlocks : 0);
+    return (own ? this.creditOf(w) : 0) + (shared > 0 ? shared * this.creditRemote : 0);
+  }
+
+  /** Fraction of the worker's G1 holding cached blocks, 0..1. */
+  private static occupancy(w: WorkerState, ctx: RoutingContext): number {
+    return w.totalBlocks > 0 ? Math.min(1, ctx.cachedBlocks(w) / w.totalBlocks) : 0;
+  }
+
+  /** The smallest occupancy among the candidates (the cache-pressure baseline). */
+  private minOccupancy(ctx: RoutingContext): number {
+    if (this.cachePressure === 0) return 0;
+    let min = 1;
+    for (let i = 0; i < ctx.numCandidates; i++) {
+      const o = KvPolicy.occupancy(ctx.candidates[i]!, ctx);
+      if (o < min) min = o;
+    }
+    return min;
   }
 
   private creditOf(w: WorkerState): number {
@@ -75,9 +113,10 @@ export class KvPolicy implements RoutingPolicy {
   }
 
   /** The cost of placing the current request on `w` (lower is better). */
-  cost(w: WorkerState, ctx: RoutingContext, prefillLoadScale = this.prefillLoadScale): number {
-    const newBlocks = ctx.promptBlocks - this.overlapCredit(w, ctx);
-    const prefillBlocks = w.activePrefillTokens / ctx.blockSize + this.newBlockWeight * (newBlocks > 0 ? newBlocks : 0);
+  cost(w: WorkerState, ctx: RoutingContext, prefillLoadScale = this.prefillLoadScale, minOccupancy = this.minOccupancy(ctx)): number {
+    const newBlocks = Math.max(0, ctx.promptBlocks - this.overlapCredit(w, ctx));
+    const pressure = 1 + this.cachePressure * (KvPolicy.occupancy(w, ctx) - minOccupancy);
+    const prefillBlocks = w.activePrefillTokens / ctx.blockSize + this.newBlockWeight * newBlocks * pressure;
     return prefillLoadScale * prefillBlocks + w.activeDecodeBlocks;
   }
 
@@ -99,14 +138,24 @@ export class KvPolicy implements RoutingPolicy {
     const promptBlocks = ctx.promptBlocks;
     const stamp = ctx.stamp;
     const newBlockWeight = this.newBlockWeight;
+    const pressure = this.cachePressure;
+    const minOcc = this.minOccupancy(ctx);
+    const shared = ctx.sharedStoreBlocks ?? 0;
+    const creditRemote = this.creditRemote;
     let min = Infinity;
     let first = 0;
     for (let i = 0; i < n; i++) {
       // this.cost(), inlined: this loop runs once per worker per request.
       const w = candidates[i]!;
       let newBlocks = promptBlocks;
-      if (w.matchStamp === stamp) newBlocks -= this.creditOf(w);
-      const prefill = w.activePrefillTokens * invBlockSize + newBlockWeight * (newBlocks > 0 ? newBlocks : 0);
+      let own = 0;
+      if (w.matchStamp === stamp) {
+        newBlocks -= this.creditOf(w);
+        own = w.matchBlocks;
+      }
+      if (shared > own) newBlocks -= (shared - own) * creditRemote;
+      const occ = KvPolicy.occupancy(w, ctx);
+      const prefill = w.activePrefillTokens * invBlockSize + newBlockWeight * (newBlocks > 0 ? newBlocks : 0) * (1 + pressure * (occ - minOcc));
       const c = scale * prefill + w.activeDecodeBlocks;
       costs[i] = c;
       if (c < min) {
@@ -148,8 +197,9 @@ export class KvPolicy implements RoutingPolicy {
     const costs = this.costArray(n);
     let min = Infinity;
     let max = -Infinity;
+    const minOcc = this.minOccupancy(ctx);
     for (let i = 0; i < n; i++) {
-      const c = this.cost(ctx.candidates[i]!, ctx, scale);
+      const c = this.cost(ctx.candidates[i]!, ctx, scale, minOcc);
       costs[i] = c;
       if (c < min) min = c;
       if (c > max) max = c;

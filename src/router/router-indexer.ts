@@ -1,7 +1,7 @@
 // What the router needs from an indexer: kv's `KvIndexer`, plus the optional capabilities of
 // its two implementations that the router uses when present (detected once, at construction).
 import type { KvIndexer, MatchBuffer, WorkerMatch } from "../kv/index.ts";
-import type { KvBlockSetDump, SequenceHash, WorkerId } from "../protocols/index.ts";
+import type { KvBlockSetDump, SequenceHash, StorageTier, WorkerId } from "../protocols/index.ts";
 
 export interface RouterIndexer extends KvIndexer {
   /** `now` lets an ApproxIndexer expire entries first; a RadixIndexer ignores it. */
@@ -13,5 +13,5 @@ export interface RouterIndexer extends KvIndexer {
   /** Event mode (RadixIndexer): replaces a worker's blocks with a dump after a gap. */
   resetWorker?(dump: KvBlockSetDump): void;
   /** Blocks a worker caches in any tier: the kv policy's tie-break. */
-  numBlocks?(workerId: WorkerId): number;
+  numBlocks?(workerId: WorkerId, tier?: StorageTier): number;
 }

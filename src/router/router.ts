@@ -1,7 +1,7 @@
 // The router of one model: the worker set, the active sequences, the indexer and a policy.
 // Pure state and policy: time comes in as `now`; the clock is used only to measure overhead.
 import { MatchBuffer, TIER_INDEX, computeSequenceHashes } from "../kv/index.ts";
-import { TurbineError } from "../protocols/index.ts";
+import { isSharedStoreWorkerId, TurbineError } from "../protocols/index.ts";
 import type {
   StorageTier,
   RequestId,
@@ -158,6 +158,7 @@ class RouteScratch implements RoutingContext {
   hints: RoutingHints | undefined = undefined;
   now = 0;
   stamp = 0;
+  sharedStoreBlocks = 0;
   constructor(
     readonly blockSize: number,
     readonly rng: RandomSource,
@@ -216,10 +217,11 @@ export class Router {
     this.records = typeof this.indexer.recordRouted === "function";
     this.matchBuffer = typeof this.indexer.findMatchesInto === "function" ? new MatchBuffer() : null;
     const indexer = this.indexer;
-    // The indexer's per-worker count where it keeps one (the KV index has one writer: the
-    // event ingestor, in kv; the router only reads it).
+    // The indexer's per-worker count of G1 (device) blocks where it keeps one (the KV index has
+    // one writer: the event ingestor, in kv; the router only reads it). The kv policy's cache
+    // pressure reads it: the worker's own memory, not its lower tiers.
     const cachedBlocks =
-      typeof indexer.numBlocks === "function" ? (w: WorkerState): number => indexer.numBlocks!(w.workerId) : (): number => 0;
+      typeof indexer.numBlocks === "function" ? (w: WorkerState): number => indexer.numBlocks!(w.workerId, "device") : (): number => 0;
     this.ctx = new RouteScratch(this.blockSize, options.random ?? mathRandom, cachedBlocks);
   }
 
@@ -298,6 +300,7 @@ export class Router {
     const t1 = clock();
     const ctx = this.ctx;
     const stamp = ++ctx.stamp;
+    ctx.sharedStoreBlocks = 0;
     if (hashes.length > 0) this.stampMatches(hashes, now, stamp);
     const t2 = clock();
 
@@ -362,7 +365,11 @@ export class Router {
       const tiers = buf.byTier;
       for (let i = 0; i < n; i++) {
         const w = this.byId.get(ids[i]!);
-        if (w === undefined) continue;
+        if (w === undefined) {
+          // A shared remote store (KVBM G4): its blocks are every worker's to onboard.
+          if (isSharedStoreWorkerId(ids[i]!) && blocks[i]! > this.ctx.sharedStoreBlocks) this.ctx.sharedStoreBlocks = blocks[i]!;
+          continue;
+        }
         w.matchStamp = stamp;
         w.matchBlocks = blocks[i]!;
         w.matchDevice = tiers[i * 4 + DEVICE]!;
@@ -374,7 +381,10 @@ export class Router {
     }
     for (const [id, m] of this.indexer.findMatches(hashes, now)) {
       const w = this.byId.get(id);
-      if (w === undefined) continue;
+      if (w === undefined) {
+        if (isSharedStoreWorkerId(id) && m.numBlocks > this.ctx.sharedStoreBlocks) this.ctx.sharedStoreBlocks = m.numBlocks;
+        continue;
+      }
       w.matchStamp = stamp;
       w.matchBlocks = m.numBlocks;
       w.matchDevice = m.byTier.device;

@@ -38,6 +38,11 @@ export interface RoutingContext {
    * `worker.matchStamp === stamp`) give the indexer's answer for this prompt.
    */
   readonly stamp: number;
+  /**
+   * Leading blocks of the prompt held by a remote store shared by every worker (KVBM G4, events
+   * published under a `sharedStoreWorkerId`): each worker can onboard them.
+   */
+  readonly sharedStoreBlocks?: number;
   /** Blocks a worker caches overall (its footprint in the index), for tie-breaks. */
   cachedBlocks(worker: WorkerState): number;
 }

@@ -76,7 +76,7 @@ test("router kv - newBlockWeight 1 equals the ARCHITECTURE.md cost", () => {
 });
 
 test("router kv - host and disk blocks earn partial credit", () => {
-  const { router, indexer } = makeRouter(3);
+  const { router, indexer } = makeRouter(3, { policy: new KvPolicy({ tierCredit: { host: 0.8 } }) });
   const h = hashesOf(PROMPT);
   indexer.hold(W(0), h.slice(0, 4), "host"); // cost 5 − 3.2 = 1.8
   indexer.hold(W(2), h.slice(0, 3), "device"); // cost 5 − 3 = 2

@@ -22,14 +22,30 @@ interface Mapped {
   refs: number;
 }
 
-/** vLLM's `medium` ("GPU", "CPU", "DISK", absent) as a Turbine storage tier. */
+/**
+ * vLLM's `medium` on BlockStored / BlockRemoved as a Turbine storage tier (KVBM G1..G4):
+ * "GPU" (or absent: engines before the field) is device, "CPU" (vLLM's CPU offloading
+ * connector) host, "DISK" disk; names that connectors use for the same places map alike
+ * (case-insensitive), and a remote or shared store is remote. Unknown names stay device, the
+ * engine's own memory, which is what an unmarked event always meant.
+ */
 export function tierOfMedium(medium: string | null): StorageTier {
-  switch (medium?.toLowerCase()) {
+  switch (medium?.toLowerCase().replace(/[^a-z0-9]/g, "")) {
     case "cpu":
     case "host":
+    case "pinned":
+    case "localcpu":
       return "host";
     case "disk":
+    case "localdisk":
+    case "ssd":
+    case "nvme":
+    case "gds":
       return "disk";
+    case "remote":
+    case "redis":
+    case "shared":
+      return "remote";
     default:
       return "device";
   }

@@ -9,7 +9,10 @@ import { computeLocalBlockHashes, chainSequenceHashes } from "../../kv/index.ts"
 import { completeModelCard, loadGgufModel, sharedLlama } from "../../model/index.ts";
 import type { ModelCardDraft } from "../../model/index.ts";
 import type { Engine, EngineKvEvent, EngineLoad, GenerateOptions } from "../engine.ts";
+import { KvBlockManager } from "../../kvbm/index.ts";
+import type { KvBlockManagerOptions, KvBlockManagerStats } from "../../kvbm/index.ts";
 import { PrefixCache } from "./prefix-cache.ts";
+import type { PrefixCacheEntry } from "./prefix-cache.ts";
 import { SequencePool } from "./sequence-pool.ts";
 
 export interface LlamaCppEngineOptions {
@@ -35,6 +38,11 @@ export interface LlamaCppEngineOptions {
   kvBlockSize?: number;
   /** Longest wait for the other generating requests to join a batch (ms). Default 2. */
   maxBatchWaitMs?: number;
+  /**
+   * KV block manager tiers below the prefix cache (which is G2): states it evicts go to a disk
+   * folder (G3) and a Redis shared by the model's workers (G4), and come back on a prefix hit.
+   */
+  kvbm?: Omit<KvBlockManagerOptions, "namespace" | "emit" | "emitShared">;
 }
 
 /** A prefilled sequence's KV, movable to another engine on the same model and settings. */
@@ -64,6 +72,9 @@ export interface LlamaCppCounters {
   numStateLoads: number;
   numStateSaves: number;
   numEvictions: number;
+  /** States onboarded from the KVBM's disk (G3) and remote store (G4). */
+  numOnboardsDisk: number;
+  numOnboardsRemote: number;
 }
 
 interface Running {
@@ -88,8 +99,13 @@ export class LlamaCppEngine implements Engine {
     numStateLoads: 0,
     numStateSaves: 0,
     numEvictions: 0,
+    numOnboardsDisk: 0,
+    numOnboardsRemote: 0,
   };
   readonly prefixCache: PrefixCache | null;
+  /** G3/G4 below the prefix cache, or null. */
+  readonly kvbm: KvBlockManager | null;
+  private readonly pendingOffloads = new Set<Promise<void>>();
   private readonly listeners = new Set<(e: EngineKvEvent) => void>();
   private readonly running = new Set<Running>();
   private readonly blockSize: number;
@@ -120,9 +136,52 @@ export class LlamaCppEngine implements Engine {
             maxBytes: pc?.maxBytes ?? 512 * 1024 * 1024,
             ...(pc?.dir !== undefined ? { dir: pc.dir } : {}),
             emit: (data) => {
-              for (const l of this.listeners) l({ tier: "device", data });
+              for (const l of this.listeners) l({ tier: "host", data });
             },
+            onEvict: (entry) => this.offload(entry),
           });
+    const kv = options.kvbm;
+    this.kvbm =
+      kv !== undefined && this.prefixCache !== null && (kv.diskDir !== undefined || kv.redisUrl !== undefined)
+        ? new KvBlockManager({
+            ...kv,
+            // States load only into an engine with the same model and context layout.
+            namespace: `${card.name}:${modelBytes}:b${card.kvBlockSize}:s${pool.numSequences}:c${context.contextSize}`,
+            emit: (tier, data) => {
+              for (const l of this.listeners) l({ tier, data });
+            },
+            emitShared: (data) => {
+              for (const l of this.listeners) l({ tier: "remote", data, shared: true });
+            },
+          })
+        : null;
+  }
+
+  /** G2 evicts a state: hand a reused one (or any, with offloadAll) down to G3/G4, in the background. */
+  private offload(entry: PrefixCacheEntry): void {
+    const kvbm = this.kvbm;
+    if (kvbm === null || this.closed || !kvbm.shouldOffload(entry.numUses) || entry.hashes.length === 0) return;
+    let payload: Uint8Array;
+    try {
+      payload = readFileSync(entry.file);
+    } catch {
+      return;
+    }
+    const hashes = entry.hashes;
+    const p = kvbm
+      .offload({ key: hashes[hashes.length - 1]!, bytes: payload.length, parentHash: null, hashes, tokensHashes: entry.locals, numUses: entry.numUses }, payload)
+      .finally(() => this.pendingOffloads.delete(p));
+    this.pendingOffloads.add(p);
+  }
+
+  /** Waits for the offloads in flight (tests, shutdown). */
+  async flushOffloads(): Promise<void> {
+    while (this.pendingOffloads.size > 0) await Promise.all([...this.pendingOffloads]);
+  }
+
+  /** The KVBM's counters (bytes, blocks, offloads, onboards, hits per tier), or null without one. */
+  kvbmStats(): KvBlockManagerStats | null {
+    return this.kvbm?.stats() ?? null;
   }
 
   /** Loads the model and creates the context (seconds for large models). */
@@ -202,6 +261,8 @@ export class LlamaCppEngine implements Engine {
     this.closed = true;
     this.closing.abort();
     await this.pool.drain();
+    await this.flushOffloads();
+    await this.kvbm?.close();
     this.prefixCache?.close();
     await this.context.dispose();
     await this.model.dispose();
@@ -394,7 +455,24 @@ export class LlamaCppEngine implements Engine {
       return 0;
     }
     let reuse = Math.min(seq.compareContextTokens(tokens as Token[]).firstDifferentIndex, limit);
-    const match = cache.lookup(this.hashes(tokens).hashes);
+    const { hashes } = this.hashes(tokens);
+    let match = cache.lookup(hashes);
+    const maxBlocks = Math.floor(limit / this.blockSize);
+    const have = Math.max(match?.numBlocks ?? 0, Math.floor(reuse / this.blockSize));
+    if (this.kvbm !== null && have < maxBlocks) {
+      // G2 and the live sequence hold less than the prompt: a longer state from disk or Redis
+      // goes into G2 (publishing its blocks as host) and loads like any cached state.
+      const got = await this.kvbm.onboard(hashes.slice(0, maxBlocks), have);
+      if (got !== null && !this.closed) {
+        const file = cache.newFile();
+        writeFileSync(file, got.payload);
+        const entry = cache.add(file, stateTokenCount(got.payload), got.entry.hashes, got.entry.tokensHashes);
+        entry.numUses = got.entry.numUses;
+        match = { entry, numBlocks: got.entry.hashes.length };
+        if (got.tier === "disk") this.counters.numOnboardsDisk++;
+        else this.counters.numOnboardsRemote++;
+      }
+    }
     if (match !== undefined && Math.min(match.numBlocks * this.blockSize, limit) > reuse) {
       await seq.loadStateFromFile(match.entry.file, { acceptRisk: true });
       this.counters.numStateLoads++;
@@ -439,6 +517,12 @@ export class LlamaCppEngine implements Engine {
 
 function errorOutput(code: ErrorCode, message: string, usage: Usage): EngineOutput {
   return { tokenIds: [], finishReason: "error", usage, error: { code, message } };
+}
+
+/** Tokens a llama.cpp sequence state holds (0 when it is not one). */
+function stateTokenCount(state: Uint8Array): number {
+  const view = new DataView(state.buffer, state.byteOffset, state.byteLength);
+  return state.byteLength >= 12 && view.getUint32(0, true) === STATE_MAGIC ? view.getUint32(8, true) : 0;
 }
 
 /** Rewrites the token list of a llama.cpp sequence state file (same count required). */

@@ -1,7 +1,9 @@
 // The prefix cache: KV states of finished sequences, saved by llama.cpp as files in host memory
 // (/dev/shm where there is one), keyed by the sequence hashes of their full blocks, LRU-bounded
-// by bytes. It is the only emitter of the engine's KV events: a block is "stored" when the first
-// entry holding it arrives and "removed" when the last one goes.
+// by bytes. It is the engine's KVBM G2 (tier "host": the states are in RAM, not in llama.cpp's
+// KV cells) and the emitter of its host-tier KV events: a block is "stored" when the first
+// entry holding it arrives and "removed" when the last one goes. An evicted entry is handed to
+// `onEvict` (the KVBM offloads it to disk / Redis) before its file goes.
 import { mkdirSync, rmSync, statSync, unlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -15,6 +17,10 @@ export interface PrefixCacheEntry {
   readonly numTokens: number;
   /** Sequence hashes of the state's full blocks. */
   readonly hashes: readonly SequenceHash[];
+  /** Local hashes of the same blocks. */
+  readonly locals: readonly LocalBlockHash[];
+  /** Lookups that returned this entry (a reused state is worth offloading). */
+  numUses: number;
 }
 
 export interface PrefixCacheOptions {
@@ -24,6 +30,8 @@ export interface PrefixCacheOptions {
   dir?: string;
   /** Receives stored/removed events, in order. */
   emit(data: KvEventData): void;
+  /** Called with an entry LRU eviction is about to drop, while its file still exists. */
+  onEvict?(entry: PrefixCacheEntry): void;
 }
 
 export interface PrefixMatch {
@@ -36,6 +44,7 @@ export class PrefixCache {
   readonly dir: string;
   private readonly maxBytes: number;
   private readonly emit: (data: KvEventData) => void;
+  private readonly onEvict: ((entry: PrefixCacheEntry) => void) | null;
   // Map order is LRU order: touching an entry re-inserts it at the end.
   private readonly entries = new Map<number, PrefixCacheEntry>();
   // Every entry holding a block; entries are prefix chains, so an entry holding block i holds 0..i.
@@ -47,6 +56,7 @@ export class PrefixCache {
   constructor(options: PrefixCacheOptions) {
     this.maxBytes = options.maxBytes;
     this.emit = options.emit;
+    this.onEvict = options.onEvict ?? null;
     const base = options.dir ?? (isDir("/dev/shm") ? "/dev/shm" : tmpdir());
     this.dir = join(base, `turbine-llamacpp-${process.pid}-${Math.random().toString(36).slice(2, 10)}`);
     mkdirSync(this.dir, { recursive: true });
@@ -71,6 +81,7 @@ export class PrefixCache {
       if (list === undefined) continue;
       const entry = list[list.length - 1]!;
       this.touch(entry);
+      entry.numUses++;
       return { entry, numBlocks: i + 1 };
     }
     return undefined;
@@ -95,7 +106,7 @@ export class PrefixCache {
    */
   add(file: string, numTokens: number, hashes: readonly SequenceHash[], locals: readonly LocalBlockHash[]): PrefixCacheEntry {
     const bytes = statSync(file).size;
-    const entry: PrefixCacheEntry = { id: this.nextId++, file, bytes, numTokens, hashes: hashes.slice() };
+    const entry: PrefixCacheEntry = { id: this.nextId++, file, bytes, numTokens, hashes: hashes.slice(), locals: locals.slice(0, hashes.length), numUses: 0 };
     const firstNew = this.numCachedBlocks(hashes);
     for (const h of hashes) {
       const list = this.holders.get(h);
@@ -141,6 +152,7 @@ export class PrefixCache {
     for (const victim of this.entries.values()) {
       if (this.totalBytes <= limit) return;
       if (victim === keep) continue;
+      this.onEvict?.(victim);
       this.remove(victim);
     }
   }

@@ -7,6 +7,8 @@ export { MockerCore, MOCKER_DEFAULTS } from "./mocker-core.ts";
 export type { MockerCoreOptions, MockerStepResult, MockerCounters } from "./mocker-core.ts";
 export type { StepOutput } from "./scheduler.ts";
 export type { BlockHashes } from "./kv-cache-manager.ts";
+export { KvbmTiers, createMockerKvbm, mockerTransferCosts, recomputeMsPerBlock } from "./kvbm-tiers.ts";
+export type { MockerKvbm, MockerKvbmConfig } from "./kvbm-tiers.ts";
 export {
   PolynomialTimingModel,
   TableTimingModel,

@@ -6,6 +6,7 @@ import { chainSequenceHash, hashBlockTokens } from "../../kv/index.ts";
 import type { LocalBlockHash, SequenceHash } from "../../protocols/index.ts";
 import type { BlockPool } from "./block-pool.ts";
 import type { KvBlock } from "./free-block-queue.ts";
+import type { KvbmTiers } from "./kvbm-tiers.ts";
 
 /** Precomputed hashes of a request's full blocks (so a simulator hashes each prompt once). */
 export interface BlockHashes {
@@ -30,6 +31,9 @@ export class KvSequence {
   /** Result of the last findCachedPrefix, consumed by the next allocateSlots. */
   pendingPrefixBlocks = 0;
   pendingPrefixFreeBlocks = 0;
+  /** Blocks after the device prefix to onboard from lower tiers, and their transfer time (KVBM). */
+  pendingOnboardBlocks = 0;
+  pendingOnboardMs = 0;
 
   constructor(tokens: number[], localHashes: LocalBlockHash[], sequenceHashes: SequenceHash[]) {
     this.tokens = tokens;
@@ -44,6 +48,10 @@ export class KvCacheManager {
   /** Tokens looked up in the prefix cache at admission, and of those, tokens found. */
   numPrefixQueryTokens = 0;
   numPrefixHitTokens = 0;
+  /** Of those, tokens onboarded from lower tiers (KVBM), per tier. */
+  readonly numOnboardedTokens = { host: 0, disk: 0, remote: 0 };
+  /** Lower tiers (G2..G4), or null without a KVBM. */
+  kvbm: KvbmTiers | null = null;
 
   constructor(pool: BlockPool, blockSize: number) {
     if (!Number.isInteger(blockSize) || blockSize <= 0) throw new RangeError(`blockSize must be a positive integer, got ${blockSize}`);
@@ -89,7 +97,46 @@ export class KvCacheManager {
     }
     seq.pendingPrefixBlocks = n;
     seq.pendingPrefixFreeBlocks = numFree;
-    return n;
+    seq.pendingOnboardBlocks = 0;
+    seq.pendingOnboardMs = 0;
+    if (this.kvbm !== null && n < maxBlocks) {
+      // The blocks after the device prefix that lower tiers hold, when onboarding them is cheaper.
+      const plan = this.kvbm.plan(seq.sequenceHashes, n, maxBlocks);
+      seq.pendingOnboardBlocks = plan.numBlocks;
+      seq.pendingOnboardMs = plan.ms;
+      this.pendingPlanByTier = plan.byTier;
+    }
+    return n + seq.pendingOnboardBlocks;
+  }
+
+  private pendingPlanByTier = { host: 0, disk: 0, remote: 0 };
+
+  /**
+   * After a successful admission: counts the hit (every tier refreshes the blocks and counts a
+   * use, so reused blocks are the ones worth offloading further) and the onboarded blocks.
+   * Returns the onboard transfer time to charge in this step.
+   */
+  commitAdmission(seq: KvSequence, numCachedBlocks: number): number {
+    const kvbm = this.kvbm;
+    if (kvbm === null) return 0;
+    if (numCachedBlocks > 0) kvbm.policy.recordUse(seq.sequenceHashes, 0, numCachedBlocks);
+    const ms = seq.pendingOnboardMs;
+    if (seq.pendingOnboardBlocks > 0) {
+      const t = this.pendingPlanByTier;
+      kvbm.hits[t.host > 0 ? "host" : t.disk > 0 ? "disk" : "remote"]++;
+      kvbm.latency.observe(ms / 1000);
+      for (const tier of ["host", "disk", "remote"] as const) {
+        if (t[tier] > 0) {
+          kvbm.policy.recordOnboard(tier, t[tier]);
+          this.numOnboardedTokens[tier] += t[tier] * this.blockSize;
+        }
+      }
+    } else if (numCachedBlocks < Math.floor((seq.tokens.length - 1) / this.blockSize)) {
+      kvbm.misses++; // blocks left to compute, and no lower tier held the next one
+    }
+    seq.pendingOnboardBlocks = 0;
+    seq.pendingOnboardMs = 0;
+    return ms;
   }
 
   /**
@@ -123,6 +170,7 @@ export class KvCacheManager {
     if (numFull > seq.numRegisteredBlocks) {
       this.extendHashes(seq, numFull);
       this.pool.cacheFullBlocks(blocks, seq.sequenceHashes, seq.localHashes, seq.numRegisteredBlocks, numFull);
+      this.kvbm?.stored(seq.sequenceHashes, seq.localHashes, seq.numRegisteredBlocks, numFull);
       seq.numRegisteredBlocks = numFull;
     }
     return true;
@@ -159,6 +207,8 @@ export class KvCacheManager {
     seq.numRegisteredBlocks = 0;
     seq.pendingPrefixBlocks = 0;
     seq.pendingPrefixFreeBlocks = 0;
+    seq.pendingOnboardBlocks = 0;
+    seq.pendingOnboardMs = 0;
   }
 
   /** Hashes generated tokens' full blocks up to `numFull` blocks. */

@@ -2,7 +2,7 @@
 // by whoever owns the clock. It never reads wall time: `step(now)` runs one engine step and
 // says how long it took; its outputs take effect at now + durationMs. The real-time engine
 // (mocker-engine.ts) and a discrete-event simulator drive the same core.
-import type { ErrorCode, PreprocessedRequest, RequestId, Usage } from "../../protocols/index.ts";
+import type { ErrorCode, KvEventData, PreprocessedRequest, RequestId, Usage } from "../../protocols/index.ts";
 import type { EngineKvEvent, EngineLoad } from "../engine.ts";
 import { BlockPool } from "./block-pool.ts";
 import { KvCacheManager } from "./kv-cache-manager.ts";
@@ -12,6 +12,9 @@ import { DEFAULT_TOKEN_RANGE, tokenAt, tokenKey } from "./output-tokens.ts";
 import type { TokenRange } from "./output-tokens.ts";
 import { NO_TOKEN, Scheduler } from "./scheduler.ts";
 import type { StepOutput } from "./scheduler.ts";
+import type { KvbmStats } from "../../kvbm/index.ts";
+import { createMockerKvbm, KvbmTiers } from "./kvbm-tiers.ts";
+import type { MockerKvbm, MockerKvbmConfig } from "./kvbm-tiers.ts";
 import { PolynomialTimingModel, stepDurationMs } from "./timing.ts";
 import type { TimingModel } from "./timing.ts";
 
@@ -32,6 +35,8 @@ export interface MockerCoreOptions {
   tokenRange?: TokenRange;
   /** Default: Dynamo's H100 fit. */
   timing?: TimingModel;
+  /** Tiers below G1 (KV block manager): offload on registration, onboard on admission. */
+  kvbm?: MockerKvbmConfig;
 }
 
 /** The result of one step. */
@@ -52,6 +57,10 @@ export interface MockerCounters {
   numPrefixHitTokens: number;
   /** Tokens generated. */
   numOutputTokens: number;
+  /** Prompt tokens onboarded from each lower tier (KVBM) instead of recomputed. */
+  numOnboardedTokens: { host: number; disk: number; remote: number };
+  /** Simulated time spent onboarding, ms. */
+  onboardMs: number;
 }
 
 export const MOCKER_DEFAULTS = {
@@ -80,6 +89,7 @@ export class MockerCore {
   /** Start time of the last step, as the driver gave it. */
   lastStepAtMs = Number.NEGATIVE_INFINITY;
   private numOutputTokens = 0;
+  private onboardMs = 0;
 
   constructor(options: MockerCoreOptions = {}) {
     this.blockSize = options.blockSize ?? MOCKER_DEFAULTS.blockSize;
@@ -98,6 +108,26 @@ export class MockerCore {
       },
       this.kv,
     );
+    if (options.kvbm !== undefined) {
+      const engine = { blockSize: this.blockSize, timing: this.timing, maxNumBatchedTokens: this.scheduler.config.maxNumBatchedTokens };
+      // G2/G3 events reach the same listeners as G1's, tagged with their tier.
+      this.kv.kvbm = new KvbmTiers(createMockerKvbm(options.kvbm, engine, (tier, data) => this.pool.eventSink?.({ tier, data })));
+    }
+  }
+
+  /** The KVBM policy of this engine's lower tiers, or null. */
+  get kvbm(): MockerKvbm | null {
+    return this.kv.kvbm;
+  }
+
+  /** Emits an event of a shared store (G4) through this engine's listeners, marked shared. */
+  emitShared(data: KvEventData): void {
+    this.pool.eventSink?.({ tier: "remote", data, shared: true });
+  }
+
+  /** The KVBM's counters, or null without one. */
+  kvbmStats(): KvbmStats | null {
+    return this.kv.kvbm?.stats() ?? null;
   }
 
   /**
@@ -183,11 +213,14 @@ export class MockerCore {
     const n = plan.numScheduled;
     if (n === 0) return { durationMs: 0, outputs: [] };
     this.numSteps++;
-    const durationMs = stepDurationMs(this.timing, {
-      numPrefillTokens: plan.numPrefillTokens,
-      numDecodeSeqs: plan.numDecodeSeqs,
-      kvUsage: this.pool.numActiveBlocks / this.numKvBlocks,
-    });
+    // Onboarding is charged in the step: the batch waits for the blocks it reads.
+    const durationMs =
+      stepDurationMs(this.timing, {
+        numPrefillTokens: plan.numPrefillTokens,
+        numDecodeSeqs: plan.numDecodeSeqs,
+        kvUsage: this.pool.numActiveBlocks / this.numKvBlocks,
+      }) + plan.onboardMs;
+    this.onboardMs += plan.onboardMs;
     // The "model": a token for every request whose tokens are all computed after this step.
     if (this.sampled.length < n) this.sampled = new Int32Array(Math.max(n, this.sampled.length * 2));
     const sampled = this.sampled;
@@ -224,6 +257,8 @@ export class MockerCore {
       numPrefixQueryTokens: this.kv.numPrefixQueryTokens,
       numPrefixHitTokens: this.kv.numPrefixHitTokens,
       numOutputTokens: this.numOutputTokens,
+      numOnboardedTokens: { ...this.kv.numOnboardedTokens },
+      onboardMs: this.onboardMs,
     };
   }
 

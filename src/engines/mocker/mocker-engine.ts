@@ -5,7 +5,8 @@
 // rounded up, and timer overshoot is paid back by the next steps; between steps the loop
 // always yields to the event loop (setImmediate at least), so HTTP keeps being served.
 import { DEFAULT_KV_BLOCK_SIZE, TurbineError, engineOutputError } from "../../protocols/index.ts";
-import type { EngineOutput, ModelCard, PreprocessedRequest, RequestId } from "../../protocols/index.ts";
+import type { KvbmStats } from "../../kvbm/index.ts";
+import type { EngineOutput, KvEventData, ModelCard, PreprocessedRequest, RequestId } from "../../protocols/index.ts";
 import type { Engine, EngineKvEvent, EngineLoad, GenerateOptions } from "../engine.ts";
 import { MOCKER_DEFAULTS, MockerCore } from "./mocker-core.ts";
 import type { MockerCoreOptions, MockerCounters } from "./mocker-core.ts";
@@ -135,6 +136,15 @@ export class MockerEngine implements Engine {
       throw new TurbineError("ENGINE_FAILED", `KV payload of ${kv.length} bytes for ${tokenIds.length} tokens; expected ${expected}`);
     }
     this.core.importPrefix([...tokenIds]);
+  }
+
+  /** Publishes an event of a store shared by the process's engines (the simulated G4). */
+  publishShared(data: KvEventData): void {
+    this.core.emitShared(data);
+  }
+
+  kvbmStats(): KvbmStats | null {
+    return this.core.kvbmStats();
   }
 
   onKvEvent(listener: (event: EngineKvEvent) => void): () => void {

@@ -38,6 +38,8 @@ export interface StepPlan {
   numDecodeSeqs: number;
   /** Requests preempted while building this plan. */
   numPreempted: number;
+  /** Transfer time of the blocks onboarded from lower tiers (KVBM) for this step's admissions, ms. */
+  onboardMs: number;
 }
 
 /** What a step produced for one request; takes effect when the step ends. */
@@ -70,6 +72,7 @@ export class Scheduler {
     numPrefillTokens: 0,
     numDecodeSeqs: 0,
     numPreempted: 0,
+    onboardMs: 0,
   };
 
   constructor(config: SchedulerConfig, kv: KvCacheManager) {
@@ -132,6 +135,7 @@ export class Scheduler {
     plan.numPrefillTokens = 0;
     plan.numDecodeSeqs = 0;
     plan.numPreempted = 0;
+    plan.onboardMs = 0;
     let budget = this.config.maxNumBatchedTokens;
     const running = this.running;
 
@@ -170,6 +174,7 @@ export class Scheduler {
         this.numWaiting--;
         this.numWaitingTokens -= req.tokens.length;
         this.kv.recordPrefixQuery(req.tokens.length, numCachedTokens);
+        plan.onboardMs += this.kv.commitAdmission(req.kv, numCachedTokens / this.kv.blockSize);
         if (req.numCachedTokens < 0) req.numCachedTokens = numCachedTokens;
         req.numComputedTokens = numCachedTokens;
         req.status = RequestStatus.Running;
