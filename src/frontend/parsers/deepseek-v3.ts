@@ -1,7 +1,7 @@
 // DeepSeek V3 / R1 tool calls, as the DeepSeek V3 chat template writes them:
 // `<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>function<｜tool▁sep｜>NAME\n```json\nARGS\n```<｜tool▁call▁end｜>...<｜tool▁calls▁end｜>`,
 // and V3.1's shorter `<｜tool▁call▁begin｜>NAME<｜tool▁sep｜>ARGS<｜tool▁call▁end｜>`.
-import { argumentsJson, tryParseJson } from "./json-scan.ts";
+import { argumentsOfText } from "./json-scan.ts";
 import type { RegionResult, ToolCallFormat } from "./tool-call-parser.ts";
 import type { RawToolCall } from "./types.ts";
 
@@ -22,7 +22,7 @@ export const deepseekV3Format: ToolCallFormat = {
       const fenced = FENCED.exec(m[2]!);
       // V3: "function" before the separator, the name and a fenced JSON after; V3.1: name, JSON.
       const name = fenced !== null ? fenced[1]!.trim() : m[1]!.trim();
-      const args = argumentsJson(tryParseJson((fenced !== null ? fenced[2]! : m[2]!).trim()));
+      const args = argumentsOfText((fenced !== null ? fenced[2]! : m[2]!).trim());
       if (name.length === 0 || args === undefined) return "invalid";
       calls.push({ name, arguments: args });
     }

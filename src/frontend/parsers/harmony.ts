@@ -4,7 +4,7 @@
 // answer with `<|return|>`). Channel "analysis" is reasoning; "final", and "commentary" without
 // a recipient (a preamble), are content; "commentary to=functions.NAME" is a call of NAME with
 // BODY as its JSON arguments. Text outside any message is content.
-import { argumentsJson, tryParseJson } from "./json-scan.ts";
+import { argumentsOfText } from "./json-scan.ts";
 import { newToolCallId, partialMarkerLength } from "./types.ts";
 import type { ParsedEvent, StreamingParser } from "./types.ts";
 
@@ -114,7 +114,7 @@ export class HarmonyParser implements StreamingParser {
     const b = this.body;
     this.body = { kind: "content" };
     if (b.kind !== "call") return;
-    const args = argumentsJson(tryParseJson(b.text.trim()));
+    const args = argumentsOfText(b.text.trim());
     if (args === undefined || b.name.length === 0) {
       this.emitText(out, "content", b.text);
       return;

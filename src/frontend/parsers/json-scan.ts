@@ -48,3 +48,9 @@ export function argumentsJson(args: unknown): string | undefined {
   if (typeof args === "string") return isPlainObject(tryParseJson(args)) ? args : undefined;
   return undefined;
 }
+
+/** The JSON text of arguments written as text: an object's JSON, else undefined. */
+export function argumentsOfText(text: string): string | undefined {
+  const v = tryParseJson(text);
+  return isPlainObject(v) ? JSON.stringify(v) : undefined;
+}

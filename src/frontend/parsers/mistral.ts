@@ -1,7 +1,7 @@
 // Mistral tool calls: `[TOOL_CALLS][{"name": ..., "arguments": {...}, "id": "abc123XYZ"}, ...]`
 // (Mistral Nemo / v3 tokenizers), or `[TOOL_CALLS]name[ARGS]{...}` (v11 tokenizers), optionally
 // `name[CALL_ID]id[ARGS]{...}`. Ids are 9 alphanumerics: Mistral's templates reject others.
-import { argumentsJson, balancedEnd, isPlainObject, tryParseJson } from "./json-scan.ts";
+import { argumentsJson, argumentsOfText, balancedEnd, isPlainObject, tryParseJson } from "./json-scan.ts";
 import type { RegionResult, ToolCallFormat } from "./tool-call-parser.ts";
 import type { RawToolCall } from "./types.ts";
 
@@ -35,7 +35,7 @@ function readNamed(text: string, start: number, final: boolean): RegionResult {
   if (text[argsAt] !== "{") return "invalid";
   const end = balancedEnd(text, argsAt);
   if (end < 0) return final ? "invalid" : "incomplete";
-  const args = argumentsJson(tryParseJson(text.slice(argsAt, end)));
+  const args = argumentsOfText(text.slice(argsAt, end));
   if (args === undefined) return "invalid";
   const call: RawToolCall = { name: m[1]!, arguments: args };
   if (m[2] !== undefined && ID.test(m[2])) call.id = m[2];

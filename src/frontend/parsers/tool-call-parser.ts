@@ -36,6 +36,7 @@ export class ToolCallStreamParser implements StreamingParser {
   private atBoundary = true;
   private pendingSpace = "";
   private numCalls = 0;
+  private emitted = false;
 
   constructor(
     private readonly format: ToolCallFormat,
@@ -115,14 +116,21 @@ export class ToolCallStreamParser implements StreamingParser {
     return out;
   }
 
-  /** Whitespace is held until text follows, so the blanks between calls are not content. */
+  /**
+   * Blanks next to a call are not content: trailing whitespace is held until text follows (and
+   * dropped before a call); after a call, leading whitespace is dropped unless content came
+   * before the call (then it separates the two texts).
+   */
   private content(out: ParsedEvent[], text: string): void {
     if (text.length === 0) return;
-    if (text.trim().length === 0) {
+    const kept = text.trimEnd();
+    if (kept.length === 0) {
       this.pendingSpace += text;
       return;
     }
-    out.push({ type: "content", text: this.pendingSpace + text });
-    this.pendingSpace = "";
+    const lead = this.numCalls > 0 && !this.emitted ? "" : this.pendingSpace;
+    out.push({ type: "content", text: lead + (lead === "" && this.numCalls > 0 && !this.emitted ? kept.trimStart() : kept) });
+    this.emitted = true;
+    this.pendingSpace = text.slice(kept.length);
   }
 }
