@@ -11,6 +11,16 @@ export interface Usage {
   cachedTokens: number;
 }
 
+/** The log probability of one output token, and the most likely alternatives at its position. */
+export interface TokenLogprob {
+  tokenId: number;
+  logprob: number;
+  /** Most likely first; as many as the request asked for. */
+  top: { tokenId: number; logprob: number }[];
+  /** The token's text as the engine has it (upstream servers answer text, not ids). */
+  token?: string;
+}
+
 /**
  * One item of an engine's output stream. Each carries the token ids new since the previous
  * item; the last one carries `finishReason` and `usage`.
@@ -29,6 +39,8 @@ export interface EngineOutput {
   error?: { code: string; message: string };
   /** A prefill worker's answer to a "prefill" request: where the prompt's KV waits. */
   kvTransfer?: KvTransferParams;
+  /** One per token of `tokenIds`, when the request asked for logprobs. */
+  logprobs?: TokenLogprob[];
 }
 
 /**
@@ -47,6 +59,7 @@ export function mergeEngineOutputs(batch: readonly EngineOutput[]): EngineOutput
     if (out.usage !== undefined) merged.usage = out.usage;
     if (out.error !== undefined) merged.error = out.error;
     if (out.kvTransfer !== undefined) merged.kvTransfer = out.kvTransfer;
+    if (out.logprobs !== undefined) (merged.logprobs ??= []).push(...out.logprobs);
   }
   if (text !== undefined) merged.text = text;
   return merged;

@@ -3,14 +3,16 @@
 // sequences' KV states; KV export/import of a prefilled sequence.
 import { readFileSync, writeFileSync } from "node:fs";
 import type { LlamaContext, LlamaContextSequence, LlamaModel, Token, BatchItem, PrioritizedBatchItem } from "node-llama-cpp";
-import { DEFAULT_KV_BLOCK_SIZE, TurbineError } from "../../protocols/index.ts";
-import type { EngineOutput, ModelCard, PreprocessedRequest, Usage, WorkerRole } from "../../protocols/index.ts";
+import { DEFAULT_KV_BLOCK_SIZE, TurbineError, isTurbineError } from "../../protocols/index.ts";
+import type { EngineFeature, EngineOutput, ModelCard, PreprocessedRequest, TokenLogprob, Usage, WorkerRole } from "../../protocols/index.ts";
 import { computeLocalBlockHashes, chainSequenceHashes } from "../../kv/index.ts";
 import { completeModelCard, loadGgufModel, sharedLlama } from "../../model/index.ts";
 import type { ModelCardDraft } from "../../model/index.ts";
 import type { Engine, EngineKvEvent, EngineLoad, GenerateOptions } from "../engine.ts";
 import { PrefixCache } from "./prefix-cache.ts";
 import { SequencePool } from "./sequence-pool.ts";
+import { GrammarCache, samplerOptionsOf } from "./sampling.ts";
+import type { SamplingCounters } from "./sampling.ts";
 
 export interface LlamaCppEngineOptions {
   /** A GGUF model file. */
@@ -48,7 +50,7 @@ export interface LlamaCppKvExport {
   modelBytes: number;
 }
 
-export interface LlamaCppCounters {
+export interface LlamaCppCounters extends SamplingCounters {
   numRequests: number;
   numPromptTokens: number;
   /** Prompt tokens llama.cpp evaluated (the rest came from the prefix cache or a live sequence). */
@@ -71,6 +73,9 @@ interface Running {
   numPendingPrefill: number;
 }
 
+/** What llama.cpp's sampler does for a request beyond plain sampling (see sampling.ts). */
+const LLAMACPP_FEATURES: readonly EngineFeature[] = ["guided_decoding", "logprobs", "penalties", "logit_bias"];
+
 const STATE_MAGIC = 0x67677371; // llama.cpp's LLAMA_STATE_SEQ_MAGIC, "ggsq"
 
 export class LlamaCppEngine implements Engine {
@@ -88,6 +93,8 @@ export class LlamaCppEngine implements Engine {
     numStateLoads: 0,
     numStateSaves: 0,
     numEvictions: 0,
+    numGuidedRequests: 0,
+    numGuidedFallbacks: 0,
   };
   readonly prefixCache: PrefixCache | null;
   private readonly listeners = new Set<(e: EngineKvEvent) => void>();
@@ -100,6 +107,7 @@ export class LlamaCppEngine implements Engine {
   private barrierTimer: NodeJS.Timeout | null = null;
   private readonly maxBatchWaitMs: number;
   private readonly closing = new AbortController();
+  private readonly grammars: GrammarCache;
 
   private constructor(
     readonly model: LlamaModel,
@@ -112,6 +120,7 @@ export class LlamaCppEngine implements Engine {
     this.card = card;
     this.blockSize = card.kvBlockSize;
     this.maxBatchWaitMs = options.maxBatchWaitMs ?? 2;
+    this.grammars = new GrammarCache(model);
     const pc = options.prefixCache;
     this.prefixCache =
       pc === false
@@ -157,6 +166,7 @@ export class LlamaCppEngine implements Engine {
       { ...draft, ...(options.modelName !== undefined ? { name: options.modelName } : {}), contextLength: Math.min(draft.contextLength, contextSize) },
       { role: options.role ?? "aggregated", kvBlockSize, numKvBlocks: Math.floor((contextSize * numSequences) / kvBlockSize) },
     );
+    card.features = [...LLAMACPP_FEATURES];
     const pool = new SequencePool(context, numSequences);
     const engine = new LlamaCppEngine(model, context, pool, card, options, model.size);
     hooks.onBatch = (n) => engine.countBatch(n);
@@ -284,6 +294,14 @@ export class LlamaCppEngine implements Engine {
       yield { tokenIds: [], finishReason: "length", usage };
       return;
     }
+    const generated: number[] = [];
+    let extra: Awaited<ReturnType<typeof samplerOptionsOf>>;
+    try {
+      extra = await samplerOptionsOf(request, this.model, this.grammars, generated, this.counters);
+    } catch (err) {
+      yield errorOutput(isTurbineError(err) ? err.code : "ENGINE_FAILED", (err as Error).message, usage);
+      return;
+    }
     this.counters.numRequests++;
     const running: Running = { numTokens: n, numPendingPrefill: n };
     this.running.add(running);
@@ -304,20 +322,29 @@ export class LlamaCppEngine implements Engine {
       this.counters.numEvaluatedPromptTokens += n - reused;
       const { temperature = 1, topK, topP, seed } = request.sampling;
       const stopIds = request.stop.ignoreEos === true ? [] : request.stop.stopTokenIds;
-      const tokens = seq.evaluate(prompt.slice(reused) as Token[], {
+      const evaluateOptions = {
         temperature,
         ...(topK !== undefined && topK > 0 ? { topK } : {}),
         ...(topP !== undefined && topP < 1 ? { topP } : {}),
         seed: seed ?? Math.floor(Math.random() * 0x7fffffff),
         yieldEogToken: true,
-      });
+        ...extra,
+      };
+      const numTop = request.logprobs?.topLogprobs;
+      // With logprobs, each step also returns the sampler's distribution over the vocabulary.
+      const tokens: AsyncGenerator<Token | { token: Token; probabilities: Map<Token, number> }, void, unknown> =
+        numTop === undefined
+          ? seq.evaluate(prompt.slice(reused) as Token[], evaluateOptions)
+          : seq.evaluateWithMetadata(prompt.slice(reused) as Token[], { probabilities: true }, evaluateOptions);
       let numNew = 0;
       this.numEvaluating++;
       try {
       for (;;) {
         const step = await this.step(tokens);
         if (step.done === true) break;
-        const token = step.value;
+        const token = typeof step.value === "number" ? step.value : step.value.token;
+        const logprobs = typeof step.value === "number" ? undefined : [logprobOf(token, step.value.probabilities, numTop ?? 0)];
+        generated.push(token);
         if (numNew === 0) running.numPendingPrefill = 0;
         numNew++;
         usage.completionTokens++;
@@ -326,11 +353,11 @@ export class LlamaCppEngine implements Engine {
         if (stopIds.includes(token)) finish = "stop";
         else if (numNew >= maxNew) finish = "length";
         if (finish !== "cancelled") {
-          yield { tokenIds: [token], finishReason: finish, usage: { ...usage } };
+          yield { tokenIds: [token], finishReason: finish, usage: { ...usage }, ...(logprobs ? { logprobs } : {}) };
           return;
         }
         if (signal.aborted || this.closed) break;
-        yield { tokenIds: [token] };
+        yield logprobs ? { tokenIds: [token], logprobs } : { tokenIds: [token] };
         if (signal.aborted || this.closed) break;
       }
       } finally {
@@ -431,6 +458,19 @@ export class LlamaCppEngine implements Engine {
     if (numSequences > 1) c.numMultiSequenceBatches++;
     if (numSequences > c.maxSequencesInBatch) c.maxSequencesInBatch = numSequences;
   }
+}
+
+/** The chosen token's log probability and the `numTop` most likely (the map is sorted, most likely first). */
+function logprobOf(token: number, probabilities: Map<Token, number>, numTop: number): TokenLogprob {
+  const top: TokenLogprob["top"] = [];
+  if (numTop > 0) {
+    for (const [id, p] of probabilities) {
+      top.push({ tokenId: id, logprob: Math.log(p) });
+      if (top.length >= numTop) break;
+    }
+  }
+  const p = probabilities.get(token as Token) ?? 0;
+  return { tokenId: token, logprob: p > 0 ? Math.log(p) : -9999, top };
 }
 
 function errorOutput(code: string, message: string, usage: Usage): EngineOutput {
