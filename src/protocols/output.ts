@@ -16,7 +16,7 @@ export interface TokenLogprob {
   tokenId: number;
   logprob: number;
   /** Most likely first; as many as the request asked for. */
-  top: { tokenId: number; logprob: number }[];
+  top: { tokenId: number; logprob: number; token?: string }[];
   /** The token's text as the engine has it (upstream servers answer text, not ids). */
   token?: string;
 }
@@ -41,6 +41,8 @@ export interface EngineOutput {
   kvTransfer?: KvTransferParams;
   /** One per token of `tokenIds`, when the request asked for logprobs. */
   logprobs?: TokenLogprob[];
+  /** The answer to an "embed" request. */
+  embedding?: number[];
 }
 
 /**
@@ -60,6 +62,7 @@ export function mergeEngineOutputs(batch: readonly EngineOutput[]): EngineOutput
     if (out.error !== undefined) merged.error = out.error;
     if (out.kvTransfer !== undefined) merged.kvTransfer = out.kvTransfer;
     if (out.logprobs !== undefined) (merged.logprobs ??= []).push(...out.logprobs);
+    if (out.embedding !== undefined) merged.embedding = out.embedding;
   }
   if (text !== undefined) merged.text = text;
   return merged;

@@ -99,12 +99,18 @@ export interface PreprocessedRequest {
   guided?: GuidedDecoding;
   /** Return log probabilities (absent: none). Engines that cannot refuse with REQUEST_UNSUPPORTED. */
   logprobs?: LogprobsRequest;
+  /**
+   * "embed": answer the prompt's embedding (`EngineOutput.embedding`, one output, no tokens)
+   * instead of generating. It travels the generate path, so routing and the planes are shared.
+   */
+  task?: "embed";
 }
 
 /** The optional features `request` uses, each with the field that asks for it. */
 export function requestedFeatures(request: PreprocessedRequest): { feature: EngineFeature; field: string }[] {
   const out: { feature: EngineFeature; field: string }[] = [];
   const s = request.sampling;
+  if (request.task === "embed") out.push({ feature: "embeddings", field: "input" });
   if (request.guided !== undefined) out.push({ feature: "guided_decoding", field: "response_format" });
   if (request.logprobs !== undefined) out.push({ feature: "logprobs", field: "logprobs" });
   if (s.presencePenalty !== undefined && s.presencePenalty !== 0) out.push({ feature: "penalties", field: "presence_penalty" });

@@ -2,7 +2,7 @@
 // decode steps of concurrent requests go to llama.cpp as one batch; a prefix cache of finished
 // sequences' KV states; KV export/import of a prefilled sequence.
 import { readFileSync, writeFileSync } from "node:fs";
-import type { LlamaContext, LlamaContextSequence, LlamaModel, Token, BatchItem, PrioritizedBatchItem } from "node-llama-cpp";
+import type { LlamaContext, LlamaContextSequence, LlamaEmbeddingContext, LlamaModel, Token, BatchItem, PrioritizedBatchItem } from "node-llama-cpp";
 import { DEFAULT_KV_BLOCK_SIZE, TurbineError, isTurbineError } from "../../protocols/index.ts";
 import type { EngineFeature, EngineOutput, ModelCard, PreprocessedRequest, TokenLogprob, Usage, WorkerRole } from "../../protocols/index.ts";
 import { computeLocalBlockHashes, chainSequenceHashes } from "../../kv/index.ts";
@@ -66,6 +66,8 @@ export interface LlamaCppCounters extends SamplingCounters {
   numStateLoads: number;
   numStateSaves: number;
   numEvictions: number;
+  /** Embedding requests answered (by the embedding context, not the generating one). */
+  numEmbeddings: number;
 }
 
 interface Running {
@@ -74,7 +76,7 @@ interface Running {
 }
 
 /** What llama.cpp's sampler does for a request beyond plain sampling (see sampling.ts). */
-const LLAMACPP_FEATURES: readonly EngineFeature[] = ["guided_decoding", "logprobs", "penalties", "logit_bias"];
+const LLAMACPP_FEATURES: readonly EngineFeature[] = ["guided_decoding", "logprobs", "penalties", "logit_bias", "embeddings"];
 
 const STATE_MAGIC = 0x67677371; // llama.cpp's LLAMA_STATE_SEQ_MAGIC, "ggsq"
 
@@ -95,6 +97,7 @@ export class LlamaCppEngine implements Engine {
     numEvictions: 0,
     numGuidedRequests: 0,
     numGuidedFallbacks: 0,
+    numEmbeddings: 0,
   };
   readonly prefixCache: PrefixCache | null;
   private readonly listeners = new Set<(e: EngineKvEvent) => void>();
@@ -108,6 +111,9 @@ export class LlamaCppEngine implements Engine {
   private readonly maxBatchWaitMs: number;
   private readonly closing = new AbortController();
   private readonly grammars: GrammarCache;
+  /** The model's embedding context, made on the first embedding request. */
+  private embedding: Promise<LlamaEmbeddingContext> | null = null;
+  private readonly threads: number;
 
   private constructor(
     readonly model: LlamaModel,
@@ -121,6 +127,7 @@ export class LlamaCppEngine implements Engine {
     this.blockSize = card.kvBlockSize;
     this.maxBatchWaitMs = options.maxBatchWaitMs ?? 2;
     this.grammars = new GrammarCache(model);
+    this.threads = options.threads ?? 1;
     const pc = options.prefixCache;
     this.prefixCache =
       pc === false
@@ -209,6 +216,7 @@ export class LlamaCppEngine implements Engine {
     this.closing.abort();
     await this.pool.drain();
     this.prefixCache?.close();
+    if (this.embedding !== null) await (await this.embedding.catch(() => null))?.dispose();
     await this.context.dispose();
     await this.model.dispose();
   }
@@ -287,6 +295,10 @@ export class LlamaCppEngine implements Engine {
     const contextSize = this.context.contextSize;
     if (n >= contextSize) {
       yield errorOutput("REQUEST_CONTEXT_LENGTH_EXCEEDED", `prompt of ${n} tokens leaves no room in the context of ${contextSize}`, usage);
+      return;
+    }
+    if (request.task === "embed") {
+      yield await this.embed(request, usage);
       return;
     }
     const maxNew = Math.min(request.stop.maxTokens - k, contextSize - n);
@@ -375,6 +387,23 @@ export class LlamaCppEngine implements Engine {
       this.running.delete(running);
       if (finish === "stop" || finish === "length") await this.remember(seq).catch(() => undefined);
       this.pool.release(seq);
+    }
+  }
+
+  /**
+   * The prompt's embedding, from an embedding context of the same model (llama.cpp's pooled
+   * output; made on first use, at the generating context's size).
+   */
+  private async embed(request: PreprocessedRequest, usage: Usage): Promise<EngineOutput> {
+    try {
+      this.embedding ??= this.model.createEmbeddingContext({ contextSize: this.context.contextSize, threads: this.threads });
+      const ctx = await this.embedding;
+      const e = await ctx.getEmbeddingFor(request.tokenIds as Token[]);
+      this.counters.numEmbeddings++;
+      return { tokenIds: [], embedding: [...e.vector], finishReason: "stop", usage };
+    } catch (err) {
+      this.embedding = null;
+      return errorOutput("ENGINE_FAILED", `embedding failed: ${(err as Error).message}`, usage);
     }
   }
 

@@ -71,7 +71,7 @@ interface InFlight {
 const DEFAULT_PROXY_KV_BLOCKS = 65536;
 
 /** Request features passed on to the upstream in its own fields (vLLM and SGLang honour them). */
-const PROXY_FEATURES: readonly EngineFeature[] = ["guided_decoding", "logprobs", "penalties", "logit_bias"];
+const PROXY_FEATURES: readonly EngineFeature[] = ["guided_decoding", "logprobs", "penalties", "logit_bias", "embeddings"];
 
 export class OpenAIProxyEngine implements Engine {
   readonly card: ModelCard;
@@ -210,6 +210,10 @@ export class OpenAIProxyEngine implements Engine {
       return;
     }
     if (this.closed) throw new TurbineError("RUNTIME_CONNECTION_LOST", "the openai-proxy engine is closed");
+    if (request.task === "embed") {
+      yield await this.embed(request, signal);
+      return;
+    }
     const r: InFlight = { body: null, promptTokens: request.tokenIds.length, outputTokens: 0, started: false, aborted: false, complete: false };
     const onAbort = (): void => abortRequest(r);
     this.inFlight.add(r);
@@ -303,6 +307,31 @@ export class OpenAIProxyEngine implements Engine {
       // Ends the upstream request if the consumer stopped early (client gone, stop string):
       // the upstream sees its client disconnect and stops generating.
       if (!r.complete) r.body?.destroy();
+    }
+  }
+
+  /** An embedding from the upstream's /v1/embeddings (the prompt as token ids, or text for text-only servers). */
+  private async embed(request: PreprocessedRequest, signal: AbortSignal): Promise<EngineOutput> {
+    const input = this.promptFormat === "text" ? this.tokenizer.decode(request.tokenIds) : request.tokenIds;
+    const stream = this.client.post("/embeddings", JSON.stringify({ model: this.upstreamModel, input: [input] }));
+    const onAbort = (): void => stream.destroy();
+    signal.addEventListener("abort", onAbort, { once: true });
+    try {
+      await stream.ready;
+      let text = "";
+      for (let t = await stream.read(); t !== null; t = await stream.read()) text += t;
+      const body = JSON.parse(text) as { data?: { embedding?: unknown }[]; usage?: { prompt_tokens?: number } };
+      const embedding = body.data?.[0]?.embedding;
+      if (!Array.isArray(embedding) || !embedding.every((x) => typeof x === "number")) {
+        throw new TurbineError("ENGINE_FAILED", `upstream ${this.client.baseUrl} answered /embeddings without an embedding`);
+      }
+      const promptTokens = body.usage?.prompt_tokens ?? request.tokenIds.length;
+      return { tokenIds: [], embedding: embedding as number[], finishReason: "stop", usage: { promptTokens, completionTokens: 0, cachedTokens: 0 } };
+    } catch (err) {
+      if (signal.aborted) return cancelledOutput();
+      throw isTurbineError(err) ? err : errorOfSocket(this.client.baseUrl, err);
+    } finally {
+      signal.removeEventListener("abort", onAbort);
     }
   }
 

@@ -42,7 +42,7 @@ describe("llamacpp - sampling features", () => {
   after(() => engine.close());
 
   test("llamacpp - the card declares the features it honours", () => {
-    assert.deepEqual(engine.card.features, ["guided_decoding", "logprobs", "penalties", "logit_bias"]);
+    assert.deepEqual(engine.card.features, ["guided_decoding", "logprobs", "penalties", "logit_bias", "embeddings"]);
   });
 
   test("llamacpp - a JSON schema grammar makes the random model write schema-valid JSON", async () => {
@@ -117,5 +117,22 @@ describe("llamacpp - sampling features", () => {
     }
     const none = await run(engine, {}, 3);
     assert.ok(none.outs.every((o) => o.logprobs === undefined));
+  });
+
+  test("llamacpp - an embed request answers the prompt's embedding from an embedding context", async () => {
+    const before = engine.counters.numEmbeddings;
+    const a = await run(engine, { task: "embed", tokenIds: [1, 300, 301] });
+    const b = await run(engine, { task: "embed", tokenIds: [1, 300, 302] });
+    const again = await run(engine, { task: "embed", tokenIds: [1, 300, 301] });
+    const ea = a.outs.at(-1)!.embedding!;
+    assert.equal(a.outs.length, 1);
+    assert.deepEqual(a.tokens, []);
+    assert.equal(a.outs[0]!.finishReason, "stop");
+    assert.equal(a.outs[0]!.usage!.promptTokens, 3);
+    assert.equal(ea.length, b.outs[0]!.embedding!.length);
+    assert.ok(ea.length >= 16);
+    assert.notDeepEqual(ea, b.outs[0]!.embedding);
+    assert.deepEqual(ea, again.outs[0]!.embedding, "deterministic");
+    assert.equal(engine.counters.numEmbeddings, before + 3);
   });
 });

@@ -16,6 +16,11 @@ test("openai-proxy - request fields reach the upstream in its own names; logprob
     req.on("data", (c: Buffer) => (data += c.toString()));
     req.on("end", () => {
       bodies.push(JSON.parse(data) as Record<string, unknown>);
+      if (req.url === "/v1/embeddings") {
+        res.writeHead(200, { "content-type": "application/json" });
+        res.end(JSON.stringify({ object: "list", data: [{ object: "embedding", index: 0, embedding: [0.25, -0.5, 1] }], usage: { prompt_tokens: 3, total_tokens: 3 } }));
+        return;
+      }
       res.writeHead(200, { "content-type": "text/event-stream" });
       const chunk = (text: string, lp: number, finish: string | null): string =>
         `data: ${JSON.stringify({ choices: [{ index: 0, text, finish_reason: finish, logprobs: { tokens: [text], token_logprobs: [lp], top_logprobs: [{ [text]: lp, z: lp - 1 }] } }] })}\n\n`;
@@ -26,7 +31,7 @@ test("openai-proxy - request fields reach the upstream in its own names; logprob
   const { card, tokenizer } = builtinByteModel();
   const engine = new OpenAIProxyEngine({ upstream: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, card, tokenizer, promptFormat: "tokens" });
   try {
-    assert.deepEqual(engine.card.features, ["guided_decoding", "logprobs", "penalties", "logit_bias"]);
+    assert.deepEqual(engine.card.features, ["guided_decoding", "logprobs", "penalties", "logit_bias", "embeddings"]);
     const schema = { type: "object", properties: { a: { type: "string" } } };
     const request: PreprocessedRequest = {
       requestId: asRequestId("p1"),
@@ -59,6 +64,11 @@ test("openai-proxy - request fields reach the upstream in its own names; logprob
     // json_object.
     for await (const _ of engine.generate({ ...request, requestId: asRequestId("p2"), guided: { kind: "json_object" } }, { signal: new AbortController().signal })) void _;
     assert.deepEqual(bodies[1]!["response_format"], { type: "json_object" });
+    // Embeddings: the upstream's /v1/embeddings with the prompt's token ids.
+    const embedded: EngineOutput[] = [];
+    for await (const o of engine.generate({ ...request, requestId: asRequestId("p3"), task: "embed" }, { signal: new AbortController().signal })) embedded.push(o);
+    assert.deepEqual(bodies[2], { model: engine.upstreamModel, input: [[256, 97, 98]] });
+    assert.deepEqual(embedded.map((o) => [o.embedding, o.finishReason, o.usage?.promptTokens]), [[[0.25, -0.5, 1], "stop", 3]]);
   } finally {
     await engine.close();
     await new Promise<void>((r) => server.close(() => r()));
