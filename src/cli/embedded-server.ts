@@ -5,7 +5,7 @@ import { PREFILL_COMPONENT, TurbineError } from "../protocols/index.ts";
 import { Runtime } from "../runtime/index.ts";
 import { Worker } from "../engines/index.ts";
 import { Frontend } from "../frontend/index.ts";
-import type { DisaggregationOptions } from "../frontend/index.ts";
+import type { DisaggregationOptions, HttpServerLimits } from "../frontend/index.ts";
 import type { RouterOptions } from "../router/index.ts";
 import { prepareEngines } from "./engine-factory.ts";
 import type { EngineKind, EngineSpec } from "./engine-factory.ts";
@@ -28,6 +28,8 @@ export interface EmbeddedServerOptions extends Partial<Omit<EngineSpec, "engine"
   migrationLimit?: number;
   apiKeys?: string[];
   bodyLimitBytes?: number;
+  /** HTTP timeouts, connection limit, prompt bounds, whether /metrics is public. */
+  http?: HttpServerLimits;
   /** A pino logger; default: no logs. */
   logger?: FastifyBaseLogger;
 }
@@ -63,6 +65,7 @@ export class EmbeddedServer {
         disaggregation: options.disaggregation,
         apiKeys: options.apiKeys,
         bodyLimitBytes: options.bodyLimitBytes,
+        http: options.http,
         logger: options.logger,
       });
       const server = new EmbeddedServer(runtime, frontend, workers);

@@ -2,7 +2,7 @@
 // reached over NATS or TCP.
 import { Command } from "commander";
 import { Frontend } from "../frontend/index.ts";
-import { addFrontendOptions, apiKeysFromFlags, disaggregationFromFlags, routerFromFlags } from "./frontend-options.ts";
+import { addFrontendOptions, apiKeysFromFlags, disaggregationFromFlags, httpLimitsFromFlags, routerFromFlags } from "./frontend-options.ts";
 import type { FrontendFlags } from "./frontend-options.ts";
 import { createLogger } from "./logger.ts";
 import { addDistributedOptions, connectRuntime } from "./runtime-options.ts";
@@ -32,6 +32,7 @@ export function frontendCommand(): Command {
       disaggregation: disaggregationFromFlags(flags),
       apiKeys: apiKeysFromFlags(flags),
       bodyLimitBytes: flags.maxBodyBytes,
+      http: httpLimitsFromFlags(flags),
       logger: log,
     });
     log.info({ url: frontend.url, etcd: flags.etcd, nats: flags.nats }, "frontend ready");

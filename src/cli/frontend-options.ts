@@ -1,8 +1,10 @@
 // The flags every process that runs a frontend shares (`turbine serve`, `turbine frontend`):
-// HTTP, routing, migration, disaggregation, API keys; and what they become.
+// HTTP (timeouts, connection and prompt bounds), routing, migration, disaggregation, API
+// keys; and what they become.
 import type { Command } from "commander";
 import { Option } from "commander";
-import type { DisaggregationOptions } from "../frontend/index.ts";
+import { DEFAULT_HTTP_LIMITS } from "../frontend/index.ts";
+import type { DisaggregationOptions, HttpServerLimits } from "../frontend/index.ts";
 import { POLICY_NAMES } from "../router/index.ts";
 import type { PolicyName, RouterOptions } from "../router/index.ts";
 import { nonNegativeInt, nonNegativeNumber, positiveInt, positiveNumber } from "./options.ts";
@@ -21,6 +23,14 @@ export interface FrontendFlags {
   maxPrefillQueueTokens: number;
   apiKey?: string[];
   maxBodyBytes: number;
+  requestTimeout: number;
+  idleTimeout: number;
+  keepAliveTimeout: number;
+  maxRequestsPerSocket: number;
+  maxConnections: number;
+  maxMessages: number;
+  maxPromptChars: number;
+  metricsPublic: boolean;
   namespace: string;
   logLevel: string;
 }
@@ -40,6 +50,14 @@ export function addFrontendOptions(cmd: Command): Command {
     .option("--max-prefill-queue-tokens <n>", "disaggregated serving: prefill locally while prefill workers have more prompt tokens queued each", nonNegativeInt, 16384)
     .option("--api-key <key...>", "require this bearer key on /v1 (repeatable; or TURBINE_API_KEY)")
     .option("--max-body-bytes <n>", "largest request body accepted", positiveInt, 8 * 1024 * 1024)
+    .option("--max-messages <n>", "most messages in one chat request", positiveInt, DEFAULT_HTTP_LIMITS.maxMessages)
+    .option("--max-prompt-chars <n>", "most characters of prompt content in one request (checked before the chat template runs)", positiveInt, DEFAULT_HTTP_LIMITS.maxPromptChars)
+    .option("--request-timeout <s>", "a request's headers and body must arrive within this (0: no limit)", nonNegativeNumber, DEFAULT_HTTP_LIMITS.requestTimeoutMs / 1000)
+    .option("--idle-timeout <s>", "close a connection with no traffic either way for this long (0: never)", nonNegativeNumber, DEFAULT_HTTP_LIMITS.idleTimeoutMs / 1000)
+    .option("--keep-alive-timeout <s>", "close an idle keep-alive connection after this", positiveNumber, DEFAULT_HTTP_LIMITS.keepAliveTimeoutMs / 1000)
+    .option("--max-requests-per-socket <n>", "close a connection after this many requests (0: no limit)", nonNegativeInt, DEFAULT_HTTP_LIMITS.maxRequestsPerSocket)
+    .option("--max-connections <n>", "open connections accepted at once; more are dropped", positiveInt, DEFAULT_HTTP_LIMITS.maxConnections)
+    .option("--metrics-public", "serve /metrics without the API key (by default it needs one when keys are set: it names worker ids)", false)
     .option("--namespace <name>", "runtime namespace", "turbine")
     .addOption(new Option("--log-level <level>", "log level").choices(["trace", "debug", "info", "warn", "error", "silent"]).default("info"));
 }
@@ -55,6 +73,19 @@ export function routerFromFlags(flags: FrontendFlags): Omit<RouterOptions, "bloc
 
 export function disaggregationFromFlags(flags: FrontendFlags): DisaggregationOptions {
   return { maxLocalPrefillTokens: flags.maxLocalPrefillTokens, maxPrefillQueueTokens: flags.maxPrefillQueueTokens };
+}
+
+export function httpLimitsFromFlags(flags: FrontendFlags): HttpServerLimits {
+  return {
+    requestTimeoutMs: Math.round(flags.requestTimeout * 1000),
+    idleTimeoutMs: Math.round(flags.idleTimeout * 1000),
+    keepAliveTimeoutMs: Math.round(flags.keepAliveTimeout * 1000),
+    maxRequestsPerSocket: flags.maxRequestsPerSocket,
+    maxConnections: flags.maxConnections,
+    maxMessages: flags.maxMessages,
+    maxPromptChars: flags.maxPromptChars,
+    metricsPublic: flags.metricsPublic,
+  };
 }
 
 /** `--api-key` values plus TURBINE_API_KEY. */

@@ -3,7 +3,7 @@ import { Command } from "commander";
 import { EmbeddedServer } from "./embedded-server.ts";
 import { addEngineOptions, engineSpecFromFlags } from "./engine-options.ts";
 import type { EngineFlags } from "./engine-options.ts";
-import { addFrontendOptions, apiKeysFromFlags, disaggregationFromFlags, routerFromFlags } from "./frontend-options.ts";
+import { addFrontendOptions, apiKeysFromFlags, disaggregationFromFlags, httpLimitsFromFlags, routerFromFlags } from "./frontend-options.ts";
 import type { FrontendFlags } from "./frontend-options.ts";
 import { createLogger } from "./logger.ts";
 import { nonNegativeInt, positiveInt } from "./options.ts";
@@ -37,6 +37,7 @@ export function serveCommand(): Command {
       router: routerFromFlags(flags),
       apiKeys,
       bodyLimitBytes: flags.maxBodyBytes,
+      http: httpLimitsFromFlags(flags),
       logger: log.child({ role: "frontend" }),
     });
     const model = server.frontend.models.models()[0]?.card.name ?? "";

@@ -4,6 +4,7 @@ import type { FastifyBaseLogger, FastifyInstance } from "fastify";
 import type { Runtime } from "../runtime/index.ts";
 import type { RouterOptions } from "../router/index.ts";
 import { buildHttpServer } from "./http-server.ts";
+import type { HttpServerLimits } from "./http-server.ts";
 import { FrontendMetrics } from "./metrics.ts";
 import { ModelManager } from "./model-manager.ts";
 import type { DisaggregationOptions } from "./model-pipeline.ts";
@@ -19,6 +20,8 @@ export interface FrontendOptions {
   router?: Omit<RouterOptions, "blockSize" | "indexer">;
   apiKeys?: string[];
   bodyLimitBytes?: number;
+  /** HTTP timeouts, connection limit, prompt bounds, whether /metrics is public. */
+  http?: HttpServerLimits;
   /** Resends of a request whose worker fails mid-stream (default 1). */
   migrationLimit?: number;
   /** When prompts go to prefill workers (disaggregated serving). */
@@ -57,6 +60,7 @@ export class Frontend {
       metrics,
       apiKeys: options.apiKeys,
       bodyLimitBytes: options.bodyLimitBytes,
+      limits: options.http,
       logger: options.logger,
     });
     const host = options.host ?? "127.0.0.1";

@@ -1,71 +1,242 @@
 // The OpenAI-compatible HTTP API on fastify. Per-request work: validate (schema, prepared at
 // start-up), preprocess, route, stream. Everything else is resolved before listening.
 import { randomUUID, timingSafeEqual } from "node:crypto";
-import type { ServerResponse } from "node:http";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Socket } from "node:net";
 import Fastify, { LogController } from "fastify";
 import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { TurbineError } from "../protocols/index.ts";
 import type { Usage } from "../protocols/index.ts";
+import { checkJsonBody } from "./json-body.ts";
 import type { FrontendMetrics } from "./metrics.ts";
 import type { ModelManager } from "./model-manager.ts";
 import type { ModelPipeline } from "./model-pipeline.ts";
-import { toHttpError } from "./openai-errors.ts";
-import { chatCompletionSchema, completionSchema } from "./openai-schemas.ts";
+import { isExpectedRefusal, normalizeError, toHttpError } from "./openai-errors.ts";
+import { chatCompletionSchemaWith, completionSchema } from "./openai-schemas.ts";
 import type { ChatCompletionBody, CompletionBody } from "./openai-schemas.ts";
 import { postprocess } from "./postprocessor.ts";
 import type { TextDelta } from "./postprocessor.ts";
-import type { Preprocessed } from "./preprocessor.ts";
+import { DEFAULT_PROMPT_BOUNDS, checkPromptBounds } from "./preprocessor.ts";
+import type { Preprocessed, PromptBounds } from "./preprocessor.ts";
+import { RefusalLog } from "./refusal-log.ts";
+
+declare module "fastify" {
+  interface FastifyContextConfig {
+    /** Served without an API key (probes). Every other route, and unknown paths, need one when keys are set. */
+    public?: boolean;
+    /** The `endpoint` label of turbine_requests_total. */
+    endpoint?: string;
+  }
+}
+
+/** Timeouts, connection bounds and prompt bounds of the HTTP server; each has a default. */
+export interface HttpServerLimits {
+  /** The whole request (headers and body) must arrive within this (ms; 0: no limit). Default 30 s. */
+  requestTimeoutMs?: number;
+  /** A socket with no traffic either way for this long is closed (ms; 0: never). Default 10 min. */
+  idleTimeoutMs?: number;
+  /** An idle keep-alive connection is closed after this (ms). Default 72 s. */
+  keepAliveTimeoutMs?: number;
+  /** Requests served on one connection before it is closed (0: no limit). Default 0. */
+  maxRequestsPerSocket?: number;
+  /** Open connections accepted at once; more are dropped on arrival. Default 8192. */
+  maxConnections?: number;
+  /** Most messages of a chat request. Default 2048. */
+  maxMessages?: number;
+  /** Most characters of prompt content in one request. Default 1 Mi. */
+  maxPromptChars?: number;
+  /** Serve /metrics without the API key (it names worker ids). Default false. */
+  metricsPublic?: boolean;
+}
+
+export const DEFAULT_HTTP_LIMITS: Required<HttpServerLimits> = {
+  requestTimeoutMs: 30_000,
+  idleTimeoutMs: 600_000,
+  keepAliveTimeoutMs: 72_000,
+  maxRequestsPerSocket: 0,
+  maxConnections: 8192,
+  maxMessages: DEFAULT_PROMPT_BOUNDS.maxMessages,
+  maxPromptChars: DEFAULT_PROMPT_BOUNDS.maxPromptChars,
+  metricsPublic: false,
+};
 
 export interface HttpServerOptions {
   models: ModelManager;
   metrics: FrontendMetrics;
-  /** Bearer keys accepted on /v1/*; empty or absent: no authentication. */
+  /** Bearer keys required on every route but /health and /live (and /metrics if public); empty or absent: no authentication. */
   apiKeys?: string[];
   /** Largest request body accepted, in bytes (default 8 MiB). */
   bodyLimitBytes?: number;
+  limits?: HttpServerLimits;
   /** A pino logger to log with; default: no logs. */
   logger?: FastifyBaseLogger;
 }
 
 type Kind = "chat" | "completion";
 
+/** What the request counter needs to know of one request; filled in as the request goes. */
+interface RequestRecord {
+  endpoint: string;
+  model: string;
+  /** The final status when it is not the HTTP one (an error inside a stream, a cancel). */
+  status?: number;
+  /** Aborted when the client goes away before the response is finished. */
+  abort?: AbortController;
+}
+
+/** Requests over this many messages yield to the event loop before rendering. */
+const YIELD_BEFORE_RENDER_MESSAGES = 64;
+const CLIENT_REQUEST_ID_MAX = 200;
+/** Objects and arrays a body may hold per allowed message (content parts, ...), plus a base for the rest. */
+const JSON_CONTAINERS_PER_MESSAGE = 8;
+const JSON_CONTAINERS_BASE = 1024;
+
 export function buildHttpServer(options: HttpServerOptions): FastifyInstance {
   const { models, metrics } = options;
+  const limits = { ...DEFAULT_HTTP_LIMITS, ...options.limits };
+  const bounds: PromptBounds = { maxMessages: limits.maxMessages, maxPromptChars: limits.maxPromptChars };
   const app = Fastify({
     ...(options.logger ? { loggerInstance: options.logger } : { logger: false }),
     bodyLimit: options.bodyLimitBytes ?? 8 * 1024 * 1024,
-    requestIdHeader: "x-request-id",
-    logController: new LogController({ disableRequestLogging: true }),
+    // The internal id is always ours: a client's x-request-id is echoed and logged, never trusted.
+    requestIdHeader: false,
     genReqId: () => randomUUID(),
+    childLoggerFactory: (logger, bindings, opts, raw) => {
+      const client = clientRequestId(raw as IncomingMessage);
+      return logger.child(client === undefined ? bindings : { ...bindings, clientRequestId: client }, opts);
+    },
+    logController: new LogController({ disableRequestLogging: true }),
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
+    requestTimeout: limits.requestTimeoutMs,
+    connectionTimeout: limits.idleTimeoutMs,
+    keepAliveTimeout: limits.keepAliveTimeoutMs,
+    maxRequestsPerSocket: limits.maxRequestsPerSocket,
+    // Node checks request timeouts on this period (default 30 s: a 1 s timeout would take 30).
+    http: {
+      connectionsCheckingInterval: Math.max(100, Math.min(30_000, Math.floor((limits.requestTimeoutMs || 60_000) / 4))),
+      headersTimeout: Math.min(60_000, limits.requestTimeoutMs || 60_000),
+    },
+    clientErrorHandler: (err, socket) => onClientError(err, socket),
+    // A URL fastify cannot decode never reaches the hooks or the error handler: answer here.
+    frameworkErrors: (err, req, reply) => {
+      const e = report(err, req);
+      void (reply as FastifyReply).code(e.status).headers(e.headers).send(e.body);
+    },
+  });
+  app.server.maxConnections = limits.maxConnections;
+  const refusals = new RefusalLog(() => app.log);
+  app.addHook("onClose", async () => refusals.flush());
+
+  // Every request is counted once, with its final status, whatever way it ends: the response's
+  // `close` fires exactly once, after it finished or when the client went away.
+  const records = new WeakMap<ServerResponse, RequestRecord>();
+  // The request a socket is on, for Node-level errors that end it (a request timeout).
+  const current = new WeakMap<Socket, RequestRecord>();
+  const newRecord = (res: ServerResponse): RequestRecord => {
+    const record: RequestRecord = { endpoint: "none", model: "" };
+    records.set(res, record);
+    const socket = res.socket;
+    if (socket) current.set(socket, record);
+    res.once("close", () => {
+      if (socket && current.get(socket) === record) current.delete(socket);
+      const finished = res.writableFinished;
+      if (!finished) record.abort?.abort();
+      const status = record.status ?? (finished ? res.statusCode : 499);
+      metrics.requests.inc({ model: record.model, endpoint: record.endpoint, status: String(status) });
+    });
+    return record;
+  };
+  // Fastify's own "request" listener runs first (its hooks start synchronously in it), so the
+  // record is usually made by the first hook; this listener covers requests fastify never hooks.
+  app.server.on("request", (_req: IncomingMessage, res: ServerResponse) => {
+    if (!records.has(res)) newRecord(res);
+  });
+  const recordOf = (reply: FastifyReply): RequestRecord => records.get(reply.raw) ?? newRecord(reply.raw);
+
+  function onClientError(err: Error & { code?: string }, socket: Socket): void {
+    if (err.code === "ECONNRESET" || socket.destroyed) return;
+    const code = err.code === "HPE_HEADER_OVERFLOW" ? "REQUEST_HEADERS_TOO_LARGE" : err.code === "ERR_HTTP_REQUEST_TIMEOUT" ? "REQUEST_TIMEOUT" : "REQUEST_INVALID";
+    const message =
+      code === "REQUEST_HEADERS_TOO_LARGE"
+        ? "The request's headers are larger than the server accepts"
+        : code === "REQUEST_TIMEOUT"
+          ? "The request did not arrive in time"
+          : "Malformed HTTP request";
+    const e = toHttpError(new TurbineError(code, message));
+    // A request already under way (its body too slow) is counted by its own record, with this status.
+    const underWay = current.get(socket);
+    if (underWay) underWay.status = e.status;
+    else metrics.requests.inc({ model: "", endpoint: "none", status: String(e.status) });
+    refusals.record(e.body.error.code);
+    if (socket.writable) {
+      const body = JSON.stringify(e.body);
+      socket.write(`HTTP/1.1 ${e.status} ${e.status === 431 ? "Request Header Fields Too Large" : e.status === 408 ? "Request Timeout" : "Bad Request"}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+    }
+    socket.destroy();
+  }
+
+  // Bodies are checked before they are parsed (json-body.ts): UTF-8, and a bound on objects
+  // and arrays derived from --max-messages; then fastify's parser (prototype-poisoning safe).
+  const maxContainers = JSON_CONTAINERS_PER_MESSAGE * limits.maxMessages + JSON_CONTAINERS_BASE;
+  const parseJson = app.getDefaultJsonParser("error", "error");
+  app.removeContentTypeParser("application/json");
+  app.addContentTypeParser("application/json", { parseAs: "buffer" }, (req, body: Buffer, done) => {
+    let text: string;
+    try {
+      const endpoint = req.routeOptions.config.endpoint;
+      text = checkJsonBody(body, maxContainers, endpoint === "chat" ? "messages" : endpoint === "completions" ? "prompt" : undefined);
+    } catch (err) {
+      done(err as Error, undefined);
+      return;
+    }
+    parseJson(req, text, done);
   });
 
   const keys = (options.apiKeys ?? []).filter((k) => k.length > 0).map((k) => Buffer.from(k));
   const keyValid = (header: string | undefined): boolean => {
-    if (!header?.startsWith("Bearer ")) return false;
-    const given = Buffer.from(header.slice(7).trim());
+    const m = header === undefined ? null : /^bearer[ \t]+(.*)$/is.exec(header);
+    if (!m) return false;
+    const given = Buffer.from(m[1]!.trim());
     return keys.some((k) => k.length === given.length && timingSafeEqual(k, given));
   };
 
   app.addHook("onRequest", async (req, reply) => {
-    reply.header("x-request-id", req.id);
-    if (keys.length > 0 && req.url.startsWith("/v1/") && !keyValid(req.headers.authorization)) {
+    const config = req.routeOptions.config;
+    recordOf(reply).endpoint = config.endpoint ?? "none";
+    reply.header("x-request-id", clientRequestId(req.raw) ?? req.id);
+    // Deny by default: the matched route decides, never the raw URL (which may be percent-
+    // encoded, absolute-form, or otherwise spelled differently from what the router matched).
+    if (keys.length > 0 && config.public !== true && !keyValid(req.headers.authorization)) {
       throw new TurbineError("AUTH_INVALID_API_KEY", "Missing or invalid API key: send 'Authorization: Bearer <key>'");
     }
   });
 
+  // Before the schema runs, so that a request refused by it is still counted under its model
+  // (a known name only: the label's values stay bounded).
+  app.addHook("preValidation", async (req, reply) => {
+    const name = (req.body as { model?: unknown } | undefined)?.model;
+    if (typeof name === "string" && models.get(name) !== undefined) recordOf(reply).model = name;
+  });
+
+  const report = (err: unknown, req: FastifyRequest): ReturnType<typeof toHttpError> => {
+    const t = normalizeError(err);
+    const e = toHttpError(t);
+    if (isExpectedRefusal(t)) refusals.record(e.body.error.code);
+    else req.log.error({ err }, "request failed");
+    return e;
+  };
+
   app.setErrorHandler((err, req, reply) => {
-    const e = toHttpError(err);
-    if (e.status >= 500) req.log.error({ err }, "request failed");
+    const e = report(err, req);
     void reply.code(e.status).headers(e.headers).send(e.body);
   });
 
   app.setNotFoundHandler((req, reply) => {
-    const e = toHttpError(new TurbineError("ROUTE_NOT_FOUND", `No route ${req.method} ${req.url}`));
+    const e = report(new TurbineError("ROUTE_NOT_FOUND", `No route ${req.method} ${req.url}`), req);
     void reply.code(e.status).send(e.body);
   });
 
-  app.get("/health", async (_req, reply) => {
+  app.get("/health", { config: { public: true, endpoint: "health" } }, async (_req, reply) => {
     const list = models.models().map((m) => ({
       model: m.card.name,
       workers: m.numWorkers,
@@ -76,13 +247,13 @@ export function buildHttpServer(options: HttpServerOptions): FastifyInstance {
     const ready = list.some((m) => m.workers > 0);
     return reply.code(ready ? 200 : 503).send({ status: ready ? "ready" : "no workers", models: list });
   });
-  app.get("/live", async () => ({ status: "live" }));
-  app.get("/metrics", async (_req, reply) => {
+  app.get("/live", { config: { public: true, endpoint: "live" } }, async () => ({ status: "live" }));
+  app.get("/metrics", { config: { public: limits.metricsPublic, endpoint: "metrics" } }, async (_req, reply) => {
     const text = await metrics.registry.metrics();
     return reply.type(metrics.registry.contentType).send(text);
   });
 
-  app.get("/v1/models", async () => ({
+  app.get("/v1/models", { config: { endpoint: "models" } }, async () => ({
     object: "list",
     data: models
       .models()
@@ -90,19 +261,25 @@ export function buildHttpServer(options: HttpServerOptions): FastifyInstance {
       .map((m) => ({ id: m.card.name, object: "model", created: m.created, owned_by: "turbine", max_model_len: m.card.contextLength })),
   }));
 
-  const modelOf = (name: string): ModelPipeline => {
+  const modelOf = (name: string, reply: FastifyReply): ModelPipeline => {
     const pipeline = models.get(name);
     if (!pipeline) throw new TurbineError("MODEL_NOT_FOUND", `The model '${name}' does not exist`, { param: "model" });
+    recordOf(reply).model = pipeline.card.name; // only known names: the label's values stay bounded
     return pipeline;
   };
 
-  app.post<{ Body: ChatCompletionBody }>("/v1/chat/completions", { schema: { body: chatCompletionSchema } }, (req, reply) => {
-    const pipeline = modelOf(req.body.model);
+  const chatSchema = chatCompletionSchemaWith(limits.maxMessages);
+  app.post<{ Body: ChatCompletionBody }>("/v1/chat/completions", { schema: { body: chatSchema }, config: { endpoint: "chat" } }, async (req, reply) => {
+    const pipeline = modelOf(req.body.model, reply);
+    checkPromptBounds(req.body, bounds);
+    // Rendering is synchronous: let the requests already waiting go first.
+    if (req.body.messages.length > YIELD_BEFORE_RENDER_MESSAGES) await new Promise<void>((r) => setImmediate(r));
     return serve(req, reply, pipeline, "chat", pipeline.preprocessor.chat(req.body, req.id), req.body);
   });
 
-  app.post<{ Body: CompletionBody }>("/v1/completions", { schema: { body: completionSchema } }, (req, reply) => {
-    const pipeline = modelOf(req.body.model);
+  app.post<{ Body: CompletionBody }>("/v1/completions", { schema: { body: completionSchema }, config: { endpoint: "completions" } }, async (req, reply) => {
+    const pipeline = modelOf(req.body.model, reply);
+    checkPromptBounds(req.body, bounds);
     return serve(req, reply, pipeline, "completion", pipeline.preprocessor.completion(req.body, req.id), req.body);
   });
 
@@ -115,21 +292,18 @@ export function buildHttpServer(options: HttpServerOptions): FastifyInstance {
     body: ChatCompletionBody | CompletionBody,
   ): Promise<void> {
     const model = pipeline.card.name;
-    const endpoint = kind === "chat" ? "chat" : "completions";
     const start = performance.now();
-    // The client going away cancels the request in the engine, which frees its blocks.
+    // The client going away (the response's one `close` listener) cancels the request in the
+    // engine, which frees its blocks.
+    const record = recordOf(reply);
     const abort = new AbortController();
-    const onClose = (): void => {
-      if (!reply.raw.writableFinished) abort.abort();
-    };
-    reply.raw.on("close", onClose);
+    record.abort = abort;
     const routed = pipeline.generate(pre.request, abort.signal);
     reply.header("x-turbine-worker", routed.decision.workerId);
     const m = metrics.forModel(model);
     m.inFlight.inc();
     m.inputTokens.inc(pre.request.tokenIds.length);
     let lastTokenAt = 0;
-    let status = 200;
     const observe = (d: TextDelta): void => {
       const now = performance.now();
       if (d.numTokens > 0) {
@@ -147,12 +321,19 @@ export function buildHttpServer(options: HttpServerOptions): FastifyInstance {
       stopStrings: pre.stopStrings,
       promptTokens: pre.request.tokenIds.length,
       estimatedCachedTokens: routed.decision.cachedTokens,
+      promptParam: kind === "chat" ? "messages" : "prompt",
     });
     const id = `${kind === "chat" ? "chatcmpl" : "cmpl"}-${req.id}`;
     const created = Math.floor(Date.now() / 1000);
     try {
       if (body.stream) {
-        status = await streamResponse(reply, deltas, { id, created, model, kind, includeUsage: body.stream_options?.include_usage ?? false, observe });
+        const status = await streamResponse(reply, deltas, { id, created, model, kind, includeUsage: body.stream_options?.include_usage ?? false, observe, report: (err) => {
+          // Set before the stream's end is written: the counter reads it on `close`.
+          const e = report(err, req);
+          record.status = e.status;
+          return e;
+        } });
+        if (status !== 200) record.status = status;
       } else {
         let text = "";
         let last: TextDelta | undefined;
@@ -169,18 +350,21 @@ export function buildHttpServer(options: HttpServerOptions): FastifyInstance {
             : { index: 0, text, logprobs: null, finish_reason: finish };
         await reply.send({ id, object: kind === "chat" ? "chat.completion" : "text_completion", created, model, choices: [choice], usage });
       }
-    } catch (err) {
-      status = toHttpError(err).status;
-      throw err;
     } finally {
-      reply.raw.off("close", onClose);
+      if (abort.signal.aborted) record.status = 499;
       m.inFlight.dec();
       m.requestDuration.observe((performance.now() - start) / 1000);
-      metrics.requests.inc({ model, endpoint, status: String(abort.signal.aborted ? 499 : status) });
     }
   }
 
   return app;
+}
+
+/** The client's own x-request-id, when it is a sane token: echoed back and logged, never used as our id. */
+function clientRequestId(req: IncomingMessage): string | undefined {
+  const v = req.headers["x-request-id"];
+  if (typeof v !== "string" || v.length === 0 || v.length > CLIENT_REQUEST_ID_MAX || !/^[\x21-\x7e]+$/.test(v)) return undefined;
+  return v;
 }
 
 function usageJson(u: Usage | undefined): Record<string, unknown> {
@@ -201,6 +385,8 @@ interface StreamContext {
   kind: Kind;
   includeUsage: boolean;
   observe: (d: TextDelta) => void;
+  /** Logs or counts an error (by its kind) and gives its HTTP form. */
+  report: (err: unknown) => ReturnType<typeof toHttpError>;
 }
 
 /**
@@ -259,7 +445,7 @@ async function streamResponse(reply: FastifyReply, deltas: AsyncGenerator<TextDe
     return 200;
   } catch (err) {
     // Headers are gone: report the error in the stream, as OpenAI-compatible servers do.
-    const e = toHttpError(err);
+    const e = ctx.report(err);
     if (!raw.destroyed) raw.end(`data: ${JSON.stringify(e.body)}\n\ndata: [DONE]\n\n`);
     return e.status;
   } finally {

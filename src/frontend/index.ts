@@ -14,3 +14,5 @@ export type { IncrementalDetokenizerOptions } from "./detokenizer.ts";
 export { StopJail } from "./stop-jail.ts";
 export type { StopJailResult } from "./stop-jail.ts";
 export { toHttpError } from "./openai-errors.ts";
+export { DEFAULT_HTTP_LIMITS } from "./http-server.ts";
+export type { HttpServerLimits } from "./http-server.ts";

@@ -3,7 +3,7 @@
 // workers, the pool that prefills for them (disaggregated serving). `generate` routes one
 // request and streams its tokens, keeping the routers' accounting right whatever way the
 // stream ends, migrating it when its worker fails mid-stream.
-import { TurbineError, isTurbineError, mergeEngineOutputs } from "../protocols/index.ts";
+import { TurbineError, engineOutputError, isTurbineError, mergeEngineOutputs } from "../protocols/index.ts";
 import type { EngineOutput, KvTransferParams, ModelCard, PreprocessedRequest, WorkerId } from "../protocols/index.ts";
 import type { RoutingDecision } from "../router/index.ts";
 import { readAhead } from "../runtime/index.ts";
@@ -144,7 +144,7 @@ export class ModelPipeline {
       let params: KvTransferParams | null = null;
       for await (const out of pool.call(chosen.workerId, { ...request, disaggPhase: "prefill" }, call.signal)) {
         if (out.kvTransfer) params = out.kvTransfer;
-        if (out.finishReason === "error") throw new TurbineError("ENGINE_FAILED", out.error?.message ?? "prefill failed");
+        if (out.finishReason === "error") throw engineOutputError(out.error);
       }
       metrics.remotePrefills.inc({ model: this.card.name, outcome: params ? "ok" : "empty" });
       return params;

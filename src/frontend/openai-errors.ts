@@ -1,5 +1,6 @@
 // Maps any error to OpenAI's error shape: {"error":{"message","type","param","code"}}.
 import { TurbineError, isTurbineError } from "../protocols/index.ts";
+import type { ErrorCode } from "../protocols/index.ts";
 
 export interface OpenAIErrorBody {
   error: { message: string; type: string; param: string | null; code: string };
@@ -40,11 +41,26 @@ export function normalizeError(err: unknown): TurbineError {
     case "FST_ERR_CTP_INVALID_MEDIA_TYPE":
       return new TurbineError("REQUEST_INVALID", "Content-Type must be application/json", { cause: err });
   }
+  // Any other refusal by fastify itself (a bad URL, a bad Content-Length, ...): a 4xx in our shape.
+  if (typeof e?.code === "string" && e.code.startsWith("FST_") && typeof e.statusCode === "number" && e.statusCode >= 400 && e.statusCode < 500) {
+    if (e.statusCode === 413) return new TurbineError("REQUEST_TOO_LARGE", e.message, { cause: err });
+    return new TurbineError("REQUEST_INVALID", e.message, { cause: err });
+  }
   if (err instanceof SyntaxError || e?.statusCode === 400) {
     return new TurbineError("REQUEST_INVALID_JSON", `Request body is not valid JSON: ${e.message}`, { cause: err });
   }
   return new TurbineError("INTERNAL", "Internal server error", { cause: err });
 }
+
+/**
+ * Refusals that are the system working as designed (a bad request, shedding under load, a
+ * client that left): counted and summarized, never logged one by one with a stack.
+ */
+export function isExpectedRefusal(err: TurbineError): boolean {
+  return err.status < 500 || EXPECTED_5XX.has(err.code);
+}
+
+const EXPECTED_5XX: ReadonlySet<ErrorCode> = new Set(["ROUTER_ALL_BUSY", "ROUTER_NO_WORKERS", "RUNTIME_NO_INSTANCE", "ENGINE_OVERLOADED"]);
 
 export function toHttpError(err: unknown): HttpError {
   const t = normalizeError(err);

@@ -41,6 +41,14 @@ const contentPart = {
   properties: { type: { type: "string" }, text: { type: "string" } },
 } as const;
 
+/** The chat schema with a bound on the number of messages (checked before the items are). */
+export function chatCompletionSchemaWith(maxMessages: number): typeof chatCompletionSchema & { properties: { messages: { maxItems: number } } } {
+  return {
+    ...chatCompletionSchema,
+    properties: { ...chatCompletionSchema.properties, messages: { ...chatCompletionSchema.properties.messages, maxItems: maxMessages } },
+  };
+}
+
 export const chatCompletionSchema = {
   type: "object",
   required: ["model", "messages"],

@@ -1,7 +1,7 @@
 // Turns an engine's token stream into the text a client sees: incremental detokenization
 // (never a broken UTF-8 character), stop strings held back until they are ruled out (no part
 // of a stop string ever reaches the client), and usage counts.
-import { TurbineError } from "../protocols/index.ts";
+import { TurbineError, engineOutputError } from "../protocols/index.ts";
 import type { EngineOutput, FinishReason, Usage } from "../protocols/index.ts";
 import type { Tokenizer } from "../model/index.ts";
 import { IncrementalDetokenizer } from "./detokenizer.ts";
@@ -26,6 +26,8 @@ export interface PostprocessOptions {
   numPrefilledOutputTokens?: number;
   /** The router's estimate, used when the engine does not report its own count. */
   estimatedCachedTokens: number;
+  /** The request field an engine's refusal of the prompt names ("messages" or "prompt"). */
+  promptParam?: string;
 }
 
 export async function* postprocess(outputs: AsyncIterable<EngineOutput>, options: PostprocessOptions): AsyncGenerator<TextDelta> {
@@ -39,7 +41,7 @@ export async function* postprocess(outputs: AsyncIterable<EngineOutput>, options
   });
   for await (const out of outputs) {
     if (out.finishReason === "error") {
-      throw new TurbineError("ENGINE_FAILED", out.error?.message ?? "the engine failed", { cause: out.error });
+      throw engineOutputError(out.error, options.promptParam);
     }
     completionTokens += out.tokenIds.length;
     // An engine that has the text (an upstream server) is taken at its word; ids are decoded.

@@ -16,6 +16,45 @@ export interface PreprocessorOptions {
   chatTemplate: ChatTemplate;
 }
 
+/** Bounds on a prompt's size, checked before any template rendering or tokenization. */
+export interface PromptBounds {
+  /** Most messages in a chat request (the schema enforces it: `maxItems`). */
+  maxMessages: number;
+  /** Most characters of content in one request, all messages (or prompts) together. */
+  maxPromptChars: number;
+}
+
+export const DEFAULT_PROMPT_BOUNDS: PromptBounds = { maxMessages: 2048, maxPromptChars: 1024 * 1024 };
+
+/**
+ * Refuses a prompt too big to render and tokenize without starving other requests: a cheap,
+ * linear count of characters that runs before the template does.
+ */
+export function checkPromptBounds(body: ChatCompletionBody | CompletionBody, bounds: PromptBounds): void {
+  let chars = 0;
+  let param: string;
+  if ("messages" in body) {
+    param = "messages";
+    if (body.messages.length > bounds.maxMessages) {
+      throw new TurbineError("REQUEST_INVALID", `Too many messages: ${body.messages.length}, at most ${bounds.maxMessages} are accepted`, { param });
+    }
+    for (const m of body.messages) {
+      const c = m.content;
+      if (typeof c === "string") chars += c.length;
+      else if (Array.isArray(c)) for (const part of c) chars += part.text?.length ?? 0;
+      chars += m.name?.length ?? 0;
+    }
+  } else {
+    param = "prompt";
+    const p = body.prompt;
+    if (typeof p === "string") chars = p.length;
+    else for (const x of p) if (typeof x === "string") chars += x.length;
+  }
+  if (chars > bounds.maxPromptChars) {
+    throw new TurbineError("REQUEST_INVALID", `The ${param} hold ${chars} characters; at most ${bounds.maxPromptChars} are accepted`, { param });
+  }
+}
+
 export class Preprocessor {
   constructor(private readonly options: PreprocessorOptions) {}
 
@@ -43,11 +82,24 @@ export class Preprocessor {
     if (body.logprobs !== undefined && body.logprobs !== null) {
       throw new TurbineError("REQUEST_UNSUPPORTED", "logprobs are not supported", { param: "logprobs" });
     }
+    // The context check first: it is O(1), the vocabulary check is a pass over the ids.
+    this.checkContext(tokenIds, "prompt");
     const vocab = this.options.tokenizer.vocabSize;
     for (const id of tokenIds) {
       if (id >= vocab) throw new TurbineError("REQUEST_INVALID", `token id ${id} is outside the vocabulary (size ${vocab})`, { param: "prompt" });
     }
     return this.finish(body, requestId, tokenIds, body.max_tokens ?? null, "prompt");
+  }
+
+  private checkContext(tokenIds: readonly number[], promptParam: string): void {
+    const { card } = this.options;
+    if (tokenIds.length >= card.contextLength) {
+      throw new TurbineError(
+        "REQUEST_CONTEXT_LENGTH_EXCEEDED",
+        `This model's maximum context length is ${card.contextLength} tokens, but the prompt has ${tokenIds.length} tokens`,
+        { param: promptParam },
+      );
+    }
   }
 
   private finish(
@@ -62,13 +114,7 @@ export class Preprocessor {
       throw new TurbineError("REQUEST_UNSUPPORTED", "n > 1 is not supported: send n separate requests", { param: "n" });
     }
     if (tokenIds.length === 0) throw new TurbineError("REQUEST_INVALID", "The prompt is empty", { param: promptParam });
-    if (tokenIds.length >= card.contextLength) {
-      throw new TurbineError(
-        "REQUEST_CONTEXT_LENGTH_EXCEEDED",
-        `This model's maximum context length is ${card.contextLength} tokens, but the prompt has ${tokenIds.length} tokens`,
-        { param: promptParam },
-      );
-    }
+    this.checkContext(tokenIds, promptParam);
     const room = card.contextLength - tokenIds.length;
     if (maxTokens !== null && maxTokens > room) {
       throw new TurbineError(

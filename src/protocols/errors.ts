@@ -6,6 +6,8 @@ export const ERROR_CODES = {
   REQUEST_INVALID_JSON: { status: 400, type: "invalid_request_error" },
   REQUEST_INVALID: { status: 400, type: "invalid_request_error" },
   REQUEST_TOO_LARGE: { status: 413, type: "invalid_request_error" },
+  REQUEST_HEADERS_TOO_LARGE: { status: 431, type: "invalid_request_error" },
+  REQUEST_TIMEOUT: { status: 408, type: "invalid_request_error" },
   REQUEST_CONTEXT_LENGTH_EXCEEDED: { status: 400, type: "invalid_request_error" },
   REQUEST_UNSUPPORTED: { status: 400, type: "invalid_request_error" },
   MODEL_NOT_FOUND: { status: 404, type: "invalid_request_error" },
@@ -23,6 +25,9 @@ export const ERROR_CODES = {
 } as const satisfies Record<string, { status: number; type: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
+
+/** Whether `code` (read off the wire, say) is one of Turbine's error codes. */
+export const isErrorCode = (code: unknown): code is ErrorCode => typeof code === "string" && Object.hasOwn(ERROR_CODES, code);
 
 export interface TurbineErrorOptions {
   cause?: unknown;

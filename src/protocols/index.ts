@@ -2,9 +2,9 @@
 export { asWorkerId, asRequestId, asLocalBlockHash, asSequenceHash } from "./ids.ts";
 export type { WorkerId, RequestId, LocalBlockHash, SequenceHash } from "./ids.ts";
 export type { SamplingOptions, StopConditions, RoutingHints, PreprocessedRequest, KvTransferParams, GuidedDecoding, LogprobsRequest } from "./request.ts";
-export { mergeEngineOutputs } from "./output.ts";
+export { engineOutputError, mergeEngineOutputs } from "./output.ts";
 export { requestedFeatures } from "./request.ts";
-export type { FinishReason, Usage, EngineOutput, TokenLogprob } from "./output.ts";
+export type { FinishReason, Usage, EngineOutput, EngineOutputError, TokenLogprob } from "./output.ts";
 export { STORAGE_TIERS } from "./kv-events.ts";
 export type {
   StorageTier,
@@ -19,6 +19,6 @@ export type {
 export type { WorkerLoadMetrics, RouterSyncMessage } from "./metrics.ts";
 export { DEFAULT_KV_BLOCK_SIZE } from "./model-card.ts";
 export type { ModelCard, TokenizerSource, WorkerRole, EngineFeature } from "./model-card.ts";
-export { ERROR_CODES, TurbineError, isTurbineError } from "./errors.ts";
+export { ERROR_CODES, TurbineError, isErrorCode, isTurbineError } from "./errors.ts";
 export type { ErrorCode, TurbineErrorOptions } from "./errors.ts";
 export { PREFILL_COMPONENT, GENERATE_ENDPOINT, KV_DUMP_ENDPOINT, BACKEND_COMPONENT, kvEventsSubject, loadMetricsSubject, routerSyncSubject } from "./subjects.ts";

@@ -1,3 +1,5 @@
+import { TurbineError, isErrorCode } from "./errors.ts";
+import type { ErrorCode } from "./errors.ts";
 import type { KvTransferParams } from "./request.ts";
 
 /** Why a sequence ended. */
@@ -36,7 +38,7 @@ export interface EngineOutput {
   finishReason?: FinishReason;
   usage?: Usage;
   /** Set with finishReason "error". */
-  error?: { code: string; message: string };
+  error?: EngineOutputError;
   /** A prefill worker's answer to a "prefill" request: where the prompt's KV waits. */
   kvTransfer?: KvTransferParams;
   /** One per token of `tokenIds`, when the request asked for logprobs. */
@@ -44,6 +46,30 @@ export interface EngineOutput {
   /** The answer to an "embed" request. */
   embedding?: number[];
 }
+
+/** Why an engine failed a request: a Turbine error code, so that its kind (and HTTP status) survives to the client. */
+export interface EngineOutputError {
+  code: ErrorCode;
+  message: string;
+  /** The request field at fault, when the engine knows it. */
+  param?: string;
+}
+
+/**
+ * The one mapping from an engine's error output to the error a caller sees: the engine's code
+ * is kept (a prompt over the KV capacity stays a 400); a code this build does not know (a
+ * newer worker across the wire) is ENGINE_FAILED. `defaultParam` names the field at fault
+ * when the engine did not.
+ */
+export function engineOutputError(error: { code?: unknown; message?: unknown; param?: unknown } | undefined, defaultParam?: string): TurbineError {
+  const code: ErrorCode = isErrorCode(error?.code) ? error.code : "ENGINE_FAILED";
+  const message = typeof error?.message === "string" && error.message.length > 0 ? error.message : "the engine failed";
+  const param = typeof error?.param === "string" ? error.param : ERROR_PARAM_DEFAULTS.has(code) ? defaultParam : undefined;
+  return new TurbineError(code, message, param === undefined ? {} : { param });
+}
+
+/** Codes about the request's own content: the prompt is what is at fault unless the engine says otherwise. */
+const ERROR_PARAM_DEFAULTS: ReadonlySet<ErrorCode> = new Set(["REQUEST_CONTEXT_LENGTH_EXCEEDED", "REQUEST_INVALID"]);
 
 /**
  * Merges consecutive outputs of one stream into one (token ids concatenated; text concatenated

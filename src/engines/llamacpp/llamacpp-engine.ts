@@ -4,7 +4,7 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import type { LlamaContext, LlamaContextSequence, LlamaEmbeddingContext, LlamaModel, Token, BatchItem, PrioritizedBatchItem } from "node-llama-cpp";
 import { DEFAULT_KV_BLOCK_SIZE, TurbineError, isTurbineError } from "../../protocols/index.ts";
-import type { EngineFeature, EngineOutput, ModelCard, PreprocessedRequest, TokenLogprob, Usage, WorkerRole } from "../../protocols/index.ts";
+import type { EngineFeature, EngineOutput, ErrorCode, ModelCard, PreprocessedRequest, TokenLogprob, Usage, WorkerRole } from "../../protocols/index.ts";
 import { computeLocalBlockHashes, chainSequenceHashes } from "../../kv/index.ts";
 import { completeModelCard, loadGgufModel, sharedLlama } from "../../model/index.ts";
 import type { ModelCardDraft } from "../../model/index.ts";
@@ -311,7 +311,7 @@ export class LlamaCppEngine implements Engine {
     try {
       extra = await samplerOptionsOf(request, this.model, this.grammars, generated, this.counters);
     } catch (err) {
-      yield errorOutput(isTurbineError(err) ? err.code : "ENGINE_FAILED", (err as Error).message, usage);
+      yield isTurbineError(err) ? errorOutput(err.code, err.message, usage, err.param) : errorOutput("ENGINE_FAILED", (err as Error).message, usage);
       return;
     }
     this.counters.numRequests++;
@@ -502,8 +502,8 @@ function logprobOf(token: number, probabilities: Map<Token, number>, numTop: num
   return { tokenId: token, logprob: p > 0 ? Math.log(p) : -9999, top };
 }
 
-function errorOutput(code: string, message: string, usage: Usage): EngineOutput {
-  return { tokenIds: [], finishReason: "error", usage, error: { code, message } };
+function errorOutput(code: ErrorCode, message: string, usage: Usage, param?: string): EngineOutput {
+  return { tokenIds: [], finishReason: "error", usage, error: param === undefined ? { code, message } : { code, message, param } };
 }
 
 /** Rewrites the token list of a llama.cpp sequence state file (same count required). */

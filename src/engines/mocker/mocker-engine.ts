@@ -4,7 +4,7 @@
 // so sub-millisecond steps (high speedups) accumulate into real timers instead of being
 // rounded up, and timer overshoot is paid back by the next steps; between steps the loop
 // always yields to the event loop (setImmediate at least), so HTTP keeps being served.
-import { DEFAULT_KV_BLOCK_SIZE, TurbineError, requestedFeatures } from "../../protocols/index.ts";
+import { DEFAULT_KV_BLOCK_SIZE, TurbineError, engineOutputError, requestedFeatures } from "../../protocols/index.ts";
 import type { EngineOutput, ModelCard, PreprocessedRequest, RequestId } from "../../protocols/index.ts";
 import type { Engine, EngineKvEvent, EngineLoad, GenerateOptions } from "../engine.ts";
 import { MOCKER_DEFAULTS, MockerCore } from "./mocker-core.ts";
@@ -100,7 +100,7 @@ export class MockerEngine implements Engine {
     const unsupported = requestedFeatures(request)[0];
     if (unsupported !== undefined) {
       const message = `The mocker engine does not support ${unsupported.field} (${unsupported.feature})`;
-      stream.push({ tokenIds: [], finishReason: "error", error: { code: "REQUEST_UNSUPPORTED", message } });
+      stream.push({ tokenIds: [], finishReason: "error", error: { code: "REQUEST_UNSUPPORTED", message, param: unsupported.field } });
       return stream;
     }
     const rejected = this.core.addRequest(request, this.now());
@@ -127,7 +127,7 @@ export class MockerEngine implements Engine {
   async prefillForTransfer(request: PreprocessedRequest, options: GenerateOptions): Promise<Uint8Array> {
     const prefill: PreprocessedRequest = { ...request, stop: { ...request.stop, maxTokens: 1, ignoreEos: true } };
     for await (const out of this.generate(prefill, options)) {
-      if (out.finishReason === "error") throw new TurbineError("ENGINE_FAILED", out.error?.message ?? "prefill failed");
+      if (out.finishReason === "error") throw engineOutputError(out.error);
       if (out.finishReason === "cancelled") throw new TurbineError("RUNTIME_CANCELLED", "prefill cancelled");
     }
     return new Uint8Array(request.tokenIds.length * this.kvBytesPerToken);

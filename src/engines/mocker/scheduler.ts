@@ -13,7 +13,7 @@
 //      whose tokens are all computed) and hands the tokens to updateFromOutput(), which
 //      advances the requests, appends tokens, applies stop conditions and frees finished ones.
 // The plan object is reused: it is valid until the next schedule().
-import type { FinishReason, RequestId, Usage } from "../../protocols/index.ts";
+import type { EngineOutputError, FinishReason, RequestId, Usage } from "../../protocols/index.ts";
 import type { KvCacheManager } from "./kv-cache-manager.ts";
 import { RequestQueue } from "./request-queue.ts";
 import { RequestStatus } from "./mocker-request.ts";
@@ -47,7 +47,7 @@ export interface StepOutput {
   finishReason?: FinishReason;
   usage?: Usage;
   /** With finishReason "error": a Turbine error code and a message. */
-  error?: { code: string; message: string };
+  error?: EngineOutputError;
 }
 
 /** Marks a planned request that samples no token this step (prefill chunk in progress). */
