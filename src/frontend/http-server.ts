@@ -6,7 +6,10 @@ import type { Socket } from "node:net";
 import Fastify, { LogController } from "fastify";
 import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { TurbineError } from "../protocols/index.ts";
-import type { Usage } from "../protocols/index.ts";
+import type { TokenLogprob, Usage } from "../protocols/index.ts";
+import type { Tokenizer } from "../model/index.ts";
+import { ChatOutput, chatStreamChoices } from "./chat-output.ts";
+import type { ParsedEvent } from "./parsers/index.ts";
 import { checkJsonBody } from "./json-body.ts";
 import type { FrontendMetrics } from "./metrics.ts";
 import type { ModelManager } from "./model-manager.ts";
@@ -322,12 +325,15 @@ export function buildHttpServer(options: HttpServerOptions): FastifyInstance {
       promptTokens: pre.request.tokenIds.length,
       estimatedCachedTokens: routed.decision.cachedTokens,
       promptParam: kind === "chat" ? "messages" : "prompt",
+      keepSpecialTokens: pre.output?.keepSpecialTokens ?? false,
+      stopTokenIds: pre.request.stop.stopTokenIds,
     });
+    const chatOutput = kind === "chat" ? new ChatOutput(pre.output, pipeline.tokenizer) : null;
     const id = `${kind === "chat" ? "chatcmpl" : "cmpl"}-${req.id}`;
     const created = Math.floor(Date.now() / 1000);
     try {
       if (body.stream) {
-        const status = await streamResponse(reply, deltas, { id, created, model, kind, includeUsage: body.stream_options?.include_usage ?? false, observe, report: (err) => {
+        const status = await streamResponse(reply, deltas, { id, created, model, kind, chatOutput, tokenizer: pipeline.tokenizer, includeUsage: body.stream_options?.include_usage ?? false, observe, report: (err) => {
           // Set before the stream's end is written: the counter reads it on `close`.
           const e = report(err, req);
           record.status = e.status;
@@ -336,18 +342,37 @@ export function buildHttpServer(options: HttpServerOptions): FastifyInstance {
         if (status !== 200) record.status = status;
       } else {
         let text = "";
+        let reasoning: string | null = null;
         let last: TextDelta | undefined;
+        const lps: TokenLogprob[] = [];
+        const take = (events: ParsedEvent[]): void => {
+          for (const e of events) {
+            if (e.type === "content") text += e.text;
+            else if (e.type === "reasoning") reasoning = (reasoning ?? "") + e.text;
+          }
+        };
         for await (const d of deltas) {
           observe(d);
-          text += d.text;
+          if (chatOutput) take(chatOutput.push(d));
+          else text += d.text;
+          if (d.logprobs) lps.push(...d.logprobs);
           last = d;
         }
-        const finish = last?.finishReason ?? "stop";
+        if (chatOutput) take(chatOutput.finish());
+        const engineFinish = last?.finishReason ?? "stop";
         const usage = usageJson(last?.usage);
-        const choice =
-          kind === "chat"
-            ? { index: 0, message: { role: "assistant", content: text }, logprobs: null, finish_reason: finish }
-            : { index: 0, text, logprobs: null, finish_reason: finish };
+        const wantLogprobs = pre.request.logprobs !== undefined;
+        let choice: Record<string, unknown>;
+        if (chatOutput) {
+          const calls = chatOutput.toolCalls;
+          const message: Record<string, unknown> = { role: "assistant", content: calls.length > 0 && text.length === 0 ? null : text };
+          if (reasoning !== null) message["reasoning_content"] = reasoning;
+          if (calls.length > 0) message["tool_calls"] = calls;
+          const logprobs = wantLogprobs ? { content: chatOutput.logprobsJson(lps) } : null;
+          choice = { index: 0, message, logprobs, finish_reason: chatOutput.finishReason(engineFinish) };
+        } else {
+          choice = { index: 0, text, logprobs: wantLogprobs ? completionLogprobs(lps, pipeline.tokenizer) : null, finish_reason: engineFinish };
+        }
         await reply.send({ id, object: kind === "chat" ? "chat.completion" : "text_completion", created, model, choices: [choice], usage });
       }
     } finally {
@@ -367,6 +392,25 @@ function clientRequestId(req: IncomingMessage): string | undefined {
   return v;
 }
 
+/** Completions' logprobs: parallel lists of tokens, their logprobs, top alternatives and text offsets. */
+function completionLogprobs(lps: readonly TokenLogprob[], tokenizer: Tokenizer): Record<string, unknown> {
+  const tokens: string[] = [];
+  const offsets: number[] = [];
+  let offset = 0;
+  for (const lp of lps) {
+    const t = lp.token ?? tokenizer.decode([lp.tokenId]);
+    tokens.push(t);
+    offsets.push(offset);
+    offset += t.length;
+  }
+  return {
+    tokens,
+    token_logprobs: lps.map((lp) => lp.logprob),
+    top_logprobs: lps.map((lp) => Object.fromEntries(lp.top.map((t) => [t.token ?? tokenizer.decode([t.tokenId]), t.logprob]))),
+    text_offset: offsets,
+  };
+}
+
 function usageJson(u: Usage | undefined): Record<string, unknown> {
   const prompt = u?.promptTokens ?? 0;
   const completion = u?.completionTokens ?? 0;
@@ -383,6 +427,9 @@ interface StreamContext {
   created: number;
   model: string;
   kind: Kind;
+  /** Chat: the parsers the deltas go through (tool calls, reasoning, logprobs). */
+  chatOutput: ChatOutput | null;
+  tokenizer: Tokenizer;
   includeUsage: boolean;
   observe: (d: TextDelta) => void;
   /** Logs or counts an error (by its kind) and gives its HTTP form. */
@@ -422,14 +469,23 @@ async function streamResponse(reply: FastifyReply, deltas: AsyncGenerator<TextDe
     let d: IteratorResult<TextDelta> = first;
     let role = true;
     let pending = "";
+    const co = ctx.chatOutput;
     while (!d.done) {
       ctx.observe(d.value);
-      if (d.value.text.length > 0 || role) {
-        pending += textEvent(d.value.text, role);
+      const lps = d.value.logprobs;
+      if (co) {
+        const events = co.push(d.value);
+        if (d.value.finishReason) events.push(...co.finish());
+        for (const c of chatStreamChoices(events, lps ? co.logprobsJson(lps) : null, role)) pending += prefix + c + suffix;
+        role = false;
+      } else if (d.value.text.length > 0 || role || lps) {
+        pending += lps
+          ? `${prefix}{"index":0,"text":${JSON.stringify(d.value.text)},"logprobs":${JSON.stringify(completionLogprobs(lps, ctx.tokenizer))},"finish_reason":null}${suffix}`
+          : textEvent(d.value.text, role);
         role = false;
       }
       if (d.value.finishReason) {
-        finish = d.value.finishReason;
+        finish = co ? co.finishReason(d.value.finishReason) : d.value.finishReason;
         usage = d.value.usage;
       } else if (pending.length > 0) {
         await write(raw, pending);

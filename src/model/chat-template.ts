@@ -77,6 +77,11 @@ export class ChatTemplate {
     }
   }
 
+  /** Whether the template's source reads a variable of this name (`tools`, `reasoning_effort`, ...). */
+  reads(variable: string): boolean {
+    return new RegExp(`\\b${variable}\\b`).test(this.source);
+  }
+
   /**
    * The prompt text of `messages`. Content arrays are joined into one string (text parts,
    * newline-separated). Throws TurbineError REQUEST_UNSUPPORTED for non-text parts and
