@@ -22,6 +22,10 @@ import type { TextDelta } from "./postprocessor.ts";
 import { DEFAULT_PROMPT_BOUNDS, checkPromptBounds } from "./preprocessor.ts";
 import type { Preprocessed, PromptBounds } from "./preprocessor.ts";
 import { RefusalLog } from "./refusal-log.ts";
+import type { ApiContext } from "./api-context.ts";
+import { registerAnthropicApi } from "./anthropic-api.ts";
+import { registerEmbeddingsApi } from "./embeddings-api.ts";
+import { registerResponsesApi } from "./responses-api.ts";
 
 declare module "fastify" {
   interface FastifyContextConfig {
@@ -209,7 +213,9 @@ export function buildHttpServer(options: HttpServerOptions): FastifyInstance {
     reply.header("x-request-id", clientRequestId(req.raw) ?? req.id);
     // Deny by default: the matched route decides, never the raw URL (which may be percent-
     // encoded, absolute-form, or otherwise spelled differently from what the router matched).
-    if (keys.length > 0 && config.public !== true && !keyValid(req.headers.authorization)) {
+    // Anthropic's clients send their key as x-api-key.
+    const anthropicKey = config.endpoint === "messages" ? req.headers["x-api-key"] : undefined;
+    if (keys.length > 0 && config.public !== true && !keyValid(req.headers.authorization) && !(typeof anthropicKey === "string" && keyValid(`Bearer ${anthropicKey}`))) {
       throw new TurbineError("AUTH_INVALID_API_KEY", "Missing or invalid API key: send 'Authorization: Bearer <key>'");
     }
   });
@@ -270,6 +276,30 @@ export function buildHttpServer(options: HttpServerOptions): FastifyInstance {
     recordOf(reply).model = pipeline.card.name; // only known names: the label's values stay bounded
     return pipeline;
   };
+
+  app.get<{ Params: { id: string } }>("/v1/models/:id", { config: { endpoint: "models" } }, async (req) => {
+    const m = models.get(req.params.id);
+    if (!m || m.numWorkers === 0) throw new TurbineError("MODEL_NOT_FOUND", `The model '${req.params.id}' does not exist`, { param: "model" });
+    return { id: m.card.name, object: "model", created: m.created, owned_by: "turbine", max_model_len: m.card.contextLength };
+  });
+
+  // The other API surfaces, each in its own file.
+  const api: ApiContext = {
+    modelOf,
+    abortSignal: (reply) => {
+      const record = recordOf(reply);
+      record.abort ??= new AbortController();
+      return record.abort.signal;
+    },
+    setStatus: (reply, status) => {
+      recordOf(reply).status = status;
+    },
+    report,
+    checkBounds: (body) => checkPromptBounds(body, bounds),
+  };
+  registerEmbeddingsApi(app, api);
+  registerResponsesApi(app, api, { maxMessages: limits.maxMessages });
+  registerAnthropicApi(app, api, { maxMessages: limits.maxMessages });
 
   const chatSchema = chatCompletionSchemaWith(limits.maxMessages);
   app.post<{ Body: ChatCompletionBody }>("/v1/chat/completions", { schema: { body: chatSchema }, config: { endpoint: "chat" } }, async (req, reply) => {
