@@ -19,7 +19,8 @@ type InputItem =
   | { type?: "message"; role: "user" | "assistant" | "system" | "developer"; content: string | { type: string; text?: string }[] }
   | { type: "function_call"; call_id: string; name: string; arguments: string; id?: string }
   | { type: "function_call_output"; call_id: string; output: string | { type: string; text?: string }[] }
-  | { type: "reasoning"; id?: string; summary?: unknown[] };
+  | { type: "reasoning"; id?: string; summary?: unknown[] }
+  | { type: "item_reference"; id: string };
 
 interface ResponsesBody {
   model: string;
@@ -81,9 +82,17 @@ interface Stored {
 
 export function registerResponsesApi(app: FastifyInstance, api: ApiContext, options: { maxMessages: number }): void {
   const store = new Map<string, Stored>();
-  const remember = (id: string, s: Stored): void => {
+  // Output items of stored responses, for `item_reference` inputs (the AI SDK sends them).
+  const items = new Map<string, InputItem>();
+  const remember = (id: string, s: Stored, output: readonly OutputItem[]): void => {
     store.set(id, s);
     if (store.size > RESPONSE_STORE_SIZE) store.delete(store.keys().next().value!);
+    for (const o of output) {
+      if (o.type === "function_call") items.set(o.id, { type: "function_call", call_id: o["call_id"] as string, name: o["name"] as string, arguments: o["arguments"] as string });
+      else if (o.type === "message") items.set(o.id, { type: "message", role: "assistant", content: (o["content"] as { text: string }[]).map((c) => c.text).join("") });
+      else if (o.type === "reasoning") items.set(o.id, { type: "reasoning", id: o.id });
+      while (items.size > RESPONSE_STORE_SIZE * 8) items.delete(items.keys().next().value!);
+    }
   };
 
   app.post<{ Body: ResponsesBody }>("/v1/responses", { schema: { body: responsesSchema }, config: { endpoint: "responses" } }, async (req, reply) => {
@@ -103,7 +112,13 @@ export function registerResponsesApi(app: FastifyInstance, api: ApiContext, opti
       if (prev === undefined) throw new TurbineError("REQUEST_INVALID", `Previous response with id '${body.previous_response_id}' not found`, { param: "previous_response_id" });
       history = prev.messages.filter((m) => m.role !== "system" && m.role !== "developer");
     }
-    const input = toMessages(body.input ?? []);
+    const resolved = typeof body.input === "string" || body.input === undefined ? (body.input ?? []) : body.input.flatMap((item): InputItem[] => {
+      if (item.type !== "item_reference") return [item];
+      const found = items.get(item.id);
+      if (found === undefined) throw new TurbineError("REQUEST_INVALID", `Item with id '${item.id}' not found`, { param: "input" });
+      return [found];
+    });
+    const input = toMessages(resolved);
     const messages: ChatMessage[] = [...(body.instructions != null ? [{ role: "system" as const, content: body.instructions }] : []), ...history, ...input];
     if (messages.length === 0) throw new TurbineError("REQUEST_INVALID", "The input is empty", { param: "input" });
     if (messages.length > options.maxMessages) throw new TurbineError("REQUEST_INVALID", `Too many messages: ${messages.length}`, { param: "input" });
@@ -167,7 +182,7 @@ export function registerResponsesApi(app: FastifyInstance, api: ApiContext, opti
           total_tokens: (usage?.promptTokens ?? 0) + (usage?.completionTokens ?? 0),
         },
       };
-      if (base.store) remember(id, { messages: [...messages, ...builder.asMessages()] });
+      if (base.store) remember(id, { messages: [...messages, ...builder.asMessages()] }, builder.items);
       return response;
     };
     if (!body.stream) {
