@@ -6,6 +6,10 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import OpenAI from "openai";
 import { Ajv } from "ajv";
+import { generateObject } from "ai";
+import { createOpenAICompatible } from "@ai-sdk/openai-compatible";
+import { ChatOpenAI } from "@langchain/openai";
+import { z } from "zod";
 import type { EmbeddedServer } from "../../src/cli/index.ts";
 import { randomGguf } from "../support/gguf.ts";
 import { postRaw, startServer } from "../support/http.ts";
@@ -138,5 +142,48 @@ describe("api - guided decoding on llama.cpp", () => {
     const penalised = await client.chat.completions.create({ ...base, logit_bias: { "400": 10 }, frequency_penalty: 2 });
     const unpenalised = await client.chat.completions.create({ ...base, logit_bias: { "400": 10 } });
     assert.notEqual(penalised.choices[0]!.message.content, unpenalised.choices[0]!.message.content);
+  });
+
+  test("api - AI SDK generateObject gets a schema-valid object (json_schema response_format)", async () => {
+    const provider = createOpenAICompatible({ name: "turbine", baseURL: `${server.url}/v1`, apiKey: "x", supportsStructuredOutputs: true });
+    const schema = z.object({ city: z.enum(["paris", "rome"]), days: z.number().int(), sunny: z.boolean(), tags: z.array(z.enum(["a", "b"])).max(3) });
+    const { object } = await generateObject({ model: provider(model), schema, prompt: "Weather?", maxRetries: 0, maxOutputTokens: 200, seed: 3 });
+    assert.ok(schema.safeParse(object).success, JSON.stringify(object));
+  });
+
+  test("api - LangChain withStructuredOutput gets a schema-valid object", async () => {
+    const llm = new ChatOpenAI({ model, apiKey: "x", configuration: { baseURL: `${server.url}/v1` }, maxRetries: 0, maxTokens: 200 });
+    const schema = z.object({ answer: z.enum(["yes", "no"]), confidence: z.number() });
+    for (const method of ["jsonSchema", "functionCalling"] as const) {
+      const structured = llm.withStructuredOutput(schema, { method });
+      const out = await structured.invoke("Is it sunny?");
+      assert.ok(schema.safeParse(out).success, `${method}: ${JSON.stringify(out)}`);
+    }
+  });
+
+  test("api - embeddings from an embedding context of the same model; base64; the mocker refuses", async () => {
+    const r = await client.embeddings.create({ model, input: ["hello world", "another text"] });
+    assert.equal(r.data.length, 2);
+    assert.equal(r.data[0]!.embedding.length, r.data[1]!.embedding.length);
+    assert.notDeepEqual(r.data[0]!.embedding, r.data[1]!.embedding);
+    assert.ok(r.usage.prompt_tokens > 2);
+    const b = await postRaw(`${server.url}/v1/embeddings`, JSON.stringify({ model, input: "hello world", encoding_format: "base64" }));
+    const bytes = Buffer.from((b.json as { data: { embedding: string }[] }).data[0]!.embedding, "base64");
+    const floats = new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
+    assert.ok(Math.abs(floats[0]! - r.data[0]!.embedding[0]!) < 1e-5);
+    const engine = server.workers[0]!.engine as unknown as { counters: { numEmbeddings: number } };
+    assert.ok(engine.counters.numEmbeddings >= 3);
+    const mocker = await startServer({ numWorkers: 1 });
+    try {
+      const name = mocker.workers[0]!.engine.card.name;
+      const refused = await postRaw(`${mocker.url}/v1/embeddings`, JSON.stringify({ model: name, input: "x" }));
+      assert.equal(refused.status, 400);
+      assert.deepEqual((refused.json as { error: { code: string; param: string } }).error, { ...(refused.json as { error: object }).error, code: "request_unsupported", param: "model" });
+      const tc = await postRaw(`${mocker.url}/v1/chat/completions`, JSON.stringify({ model: name, messages: MESSAGES, tools: TOOLS, tool_choice: "required" }));
+      assert.equal(tc.status, 400);
+      assert.equal((tc.json as { error: { param: string } }).error.param, "tool_choice");
+    } finally {
+      await mocker.close();
+    }
   });
 });
