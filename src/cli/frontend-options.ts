@@ -3,8 +3,8 @@
 // keys; and what they become.
 import type { Command } from "commander";
 import { Option } from "commander";
-import { DEFAULT_HTTP_LIMITS } from "../frontend/index.ts";
-import type { DisaggregationOptions, HttpServerLimits } from "../frontend/index.ts";
+import { DEFAULT_HTTP_LIMITS, REASONING_PARSER_NAMES, TOOL_CALL_PARSER_NAMES } from "../frontend/index.ts";
+import type { DisaggregationOptions, HttpServerLimits, ParserChoice } from "../frontend/index.ts";
 import { POLICY_NAMES } from "../router/index.ts";
 import type { PolicyName, RouterOptions } from "../router/index.ts";
 import { nonNegativeInt, nonNegativeNumber, positiveInt, positiveNumber } from "./options.ts";
@@ -33,6 +33,8 @@ export interface FrontendFlags {
   metricsPublic: boolean;
   namespace: string;
   logLevel: string;
+  toolCallParser?: string;
+  reasoningParser?: string;
 }
 
 export function addFrontendOptions(cmd: Command): Command {
@@ -58,6 +60,8 @@ export function addFrontendOptions(cmd: Command): Command {
     .option("--max-requests-per-socket <n>", "close a connection after this many requests (0: no limit)", nonNegativeInt, DEFAULT_HTTP_LIMITS.maxRequestsPerSocket)
     .option("--max-connections <n>", "open connections accepted at once; more are dropped", positiveInt, DEFAULT_HTTP_LIMITS.maxConnections)
     .option("--metrics-public", "serve /metrics without the API key (by default it needs one when keys are set: it names worker ids)", false)
+    .addOption(new Option("--tool-call-parser <name>", "format of the models' tool calls (default: detected from the chat template)").choices([...TOOL_CALL_PARSER_NAMES, "none"]))
+    .addOption(new Option("--reasoning-parser <name>", "format of the models' reasoning (default: detected from the chat template)").choices([...REASONING_PARSER_NAMES, "none"]))
     .option("--namespace <name>", "runtime namespace", "turbine")
     .addOption(new Option("--log-level <level>", "log level").choices(["trace", "debug", "info", "warn", "error", "silent"]).default("info"));
 }
@@ -69,6 +73,13 @@ export function routerFromFlags(flags: FrontendFlags): Omit<RouterOptions, "bloc
     maxActiveDecodeBlocks: flags.busyDecodeBlocks,
     maxActivePrefillTokens: flags.busyPrefillTokens,
   };
+}
+
+export function parsersFromFlags(flags: FrontendFlags): ParserChoice {
+  const p: ParserChoice = {};
+  if (flags.toolCallParser !== undefined) p.toolCallParser = flags.toolCallParser as NonNullable<ParserChoice["toolCallParser"]>;
+  if (flags.reasoningParser !== undefined) p.reasoningParser = flags.reasoningParser as NonNullable<ParserChoice["reasoningParser"]>;
+  return p;
 }
 
 export function disaggregationFromFlags(flags: FrontendFlags): DisaggregationOptions {

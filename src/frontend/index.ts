@@ -14,5 +14,7 @@ export type { IncrementalDetokenizerOptions } from "./detokenizer.ts";
 export { StopJail } from "./stop-jail.ts";
 export type { StopJailResult } from "./stop-jail.ts";
 export { toHttpError } from "./openai-errors.ts";
+export type { ParserChoice } from "./chat-features.ts";
+export { TOOL_CALL_PARSER_NAMES, REASONING_PARSER_NAMES } from "./parsers/index.ts";
 export { DEFAULT_HTTP_LIMITS } from "./http-server.ts";
 export type { HttpServerLimits } from "./http-server.ts";

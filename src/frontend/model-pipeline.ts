@@ -10,6 +10,7 @@ import { readAhead } from "../runtime/index.ts";
 import type { ChatTemplate, Tokenizer } from "../model/index.ts";
 import type { FrontendMetrics } from "./metrics.ts";
 import { Preprocessor } from "./preprocessor.ts";
+import type { ParserChoice } from "./chat-features.ts";
 import { WorkerPool } from "./worker-pool.ts";
 import type { WorkerPoolOptions } from "./worker-pool.ts";
 
@@ -40,6 +41,8 @@ export interface ModelPipelineOptions {
    */
   migrationLimit?: number;
   disaggregation?: DisaggregationOptions;
+  /** Tool-call and reasoning parsers (absent: detected from the chat template). */
+  parsers?: ParserChoice;
   /**
    * A stream whose worker has left the fleet and that sends nothing for this long is given up
    * on and migrated (ms, default 5000). A draining worker keeps sending, so it is not affected.
@@ -73,7 +76,12 @@ export class ModelPipeline {
   constructor(private readonly options: ModelPipelineOptions) {
     this.card = options.card;
     this.tokenizer = options.tokenizer;
-    this.preprocessor = new Preprocessor({ card: options.card, tokenizer: options.tokenizer, chatTemplate: options.chatTemplate });
+    this.preprocessor = new Preprocessor({
+      card: options.card,
+      tokenizer: options.tokenizer,
+      chatTemplate: options.chatTemplate,
+      ...(options.parsers !== undefined ? { parsers: options.parsers } : {}),
+    });
     this.decode = new WorkerPool({ ...options.decode, card: options.card });
     this.prefill = options.prefill ? new WorkerPool({ ...options.prefill, card: options.card }) : null;
   }
