@@ -15,6 +15,8 @@ export { StopJail } from "./stop-jail.ts";
 export type { StopJailResult } from "./stop-jail.ts";
 export { toHttpError } from "./openai-errors.ts";
 export type { ParserChoice } from "./chat-features.ts";
+export { CHAT_FIELDS, COMPLETION_FIELDS } from "./request-fields.ts";
+export type { FieldSupport } from "./request-fields.ts";
 export { TOOL_CALL_PARSER_NAMES, REASONING_PARSER_NAMES } from "./parsers/index.ts";
 export { DEFAULT_HTTP_LIMITS } from "./http-server.ts";
 export type { HttpServerLimits } from "./http-server.ts";

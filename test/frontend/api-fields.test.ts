@@ -5,8 +5,8 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import type { EmbeddedServer } from "../../src/cli/index.ts";
-import { CHAT_FIELDS, COMPLETION_FIELDS } from "../../src/frontend/request-fields.ts";
-import type { FieldSupport } from "../../src/frontend/request-fields.ts";
+import { CHAT_FIELDS, COMPLETION_FIELDS } from "../../src/frontend/index.ts";
+import type { FieldSupport } from "../../src/frontend/index.ts";
 import { randomGguf } from "../support/gguf.ts";
 import { postRaw, startServer } from "../support/http.ts";
 
