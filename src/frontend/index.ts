@@ -16,6 +16,7 @@ export type { StopJailResult } from "./stop-jail.ts";
 export { toHttpError } from "./openai-errors.ts";
 export type { ParserChoice } from "./chat-features.ts";
 export { CHAT_FIELDS, COMPLETION_FIELDS } from "./request-fields.ts";
+export { ChatOutput } from "./chat-output.ts";
 export type { FieldSupport } from "./request-fields.ts";
 export { TOOL_CALL_PARSER_NAMES, REASONING_PARSER_NAMES } from "./parsers/index.ts";
 export { DEFAULT_HTTP_LIMITS } from "./http-server.ts";
