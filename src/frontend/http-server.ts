@@ -24,6 +24,7 @@ import type { Preprocessed, PromptBounds } from "./preprocessor.ts";
 import { RefusalLog } from "./refusal-log.ts";
 import type { ApiContext } from "./api-context.ts";
 import { registerAnthropicApi } from "./anthropic-api.ts";
+import { isCompletionBatch, serveCompletionBatch } from "./completions-batch.ts";
 import { registerEmbeddingsApi } from "./embeddings-api.ts";
 import { registerResponsesApi } from "./responses-api.ts";
 
@@ -313,6 +314,7 @@ export function buildHttpServer(options: HttpServerOptions): FastifyInstance {
   app.post<{ Body: CompletionBody }>("/v1/completions", { schema: { body: completionSchema }, config: { endpoint: "completions" } }, async (req, reply) => {
     const pipeline = modelOf(req.body.model, reply);
     checkPromptBounds(req.body, bounds);
+    if (isCompletionBatch(req.body)) return serveCompletionBatch(req, reply, pipeline, req.body, api);
     return serve(req, reply, pipeline, "completion", pipeline.preprocessor.completion(req.body, req.id), req.body);
   });
 

@@ -87,7 +87,7 @@ export const COMPLETION_FIELDS: Readonly<Record<string, FieldSupport>> = {
   user: informational,
   n: { kind: "refused", inert: isOne, why: "n > 1 is not supported: send n separate requests" },
   best_of: { kind: "refused", inert: isOne, why: "best_of > 1 is not supported" },
-  echo: { kind: "refused", inert: isFalse, why: "echo is not supported" },
+  echo: honoured,
   suffix: { kind: "refused", why: "suffix (insertion) is not supported" },
   top_k: honoured,
   stop_token_ids: honoured,

@@ -1,0 +1,99 @@
+// /v1/completions with several prompts or `echo`: each prompt is preprocessed and routed as its
+// own request (the router spreads them, prefix hits included), and the answer has one choice
+// per prompt, in order (`index`), the prompt's text first with `echo`. Streams interleave the
+// choices' chunks as they come, each chunk naming its `index`, as OpenAI does.
+import type { FastifyReply, FastifyRequest } from "fastify";
+import { TurbineError } from "../protocols/index.ts";
+import type { Usage } from "../protocols/index.ts";
+import type { ApiContext } from "./api-context.ts";
+import type { ModelPipeline } from "./model-pipeline.ts";
+import type { CompletionBody } from "./openai-schemas.ts";
+import { postprocess } from "./postprocessor.ts";
+import type { TextDelta } from "./postprocessor.ts";
+
+/** Whether the body needs this path: several prompts, or echo. */
+export function isCompletionBatch(body: CompletionBody): boolean {
+  const p = body.prompt;
+  const many = Array.isArray(p) && p.length > 1 && (typeof p[0] === "string" || Array.isArray(p[0]));
+  return many || body.echo === true;
+}
+
+export async function serveCompletionBatch(req: FastifyRequest, reply: FastifyReply, pipeline: ModelPipeline, body: CompletionBody, api: ApiContext): Promise<unknown> {
+  if (body.logprobs != null) throw new TurbineError("REQUEST_UNSUPPORTED", "logprobs are not supported with several prompts or echo", { param: "logprobs" });
+  const p = body.prompt;
+  const prompts: (string | number[])[] = typeof p === "string" ? [p] : typeof p[0] === "number" ? [p as number[]] : (p as (string | number[])[]);
+  // Each prompt alone, echo off: the preprocessor's checks apply per prompt.
+  const pres = prompts.map((one, i) => pipeline.preprocessor.completion({ ...body, prompt: typeof one === "string" ? one : [one], echo: false }, `${req.id}-${i}`));
+  const echoes = prompts.map((one) => (body.echo === true ? (typeof one === "string" ? one : pipeline.tokenizer.decode(one)) : ""));
+  const signal = api.abortSignal(reply);
+  const runs = pres.map((pre) => {
+    const routed = pipeline.generate(pre.request, signal);
+    return postprocess(routed.outputs, {
+      tokenizer: pipeline.tokenizer,
+      stopStrings: pre.stopStrings,
+      promptTokens: pre.request.tokenIds.length,
+      estimatedCachedTokens: routed.decision.cachedTokens,
+      promptParam: "prompt",
+    });
+  });
+  const id = `cmpl-${req.id}`;
+  const created = Math.floor(Date.now() / 1000);
+  const model = pipeline.card.name;
+  const total: Usage = { promptTokens: 0, completionTokens: 0, cachedTokens: 0 };
+  const add = (u: Usage | undefined): void => {
+    total.promptTokens += u?.promptTokens ?? 0;
+    total.completionTokens += u?.completionTokens ?? 0;
+    total.cachedTokens += u?.cachedTokens ?? 0;
+  };
+  const usageJson = (): Record<string, unknown> => ({
+    prompt_tokens: total.promptTokens,
+    completion_tokens: total.completionTokens,
+    total_tokens: total.promptTokens + total.completionTokens,
+    prompt_tokens_details: { cached_tokens: total.cachedTokens },
+  });
+  if (!body.stream) {
+    const choices = await Promise.all(
+      runs.map(async (deltas, index) => {
+        let text = echoes[index]!;
+        let last: TextDelta | undefined;
+        for await (const d of deltas) {
+          text += d.text;
+          last = d;
+        }
+        add(last?.usage);
+        return { index, text, logprobs: null, finish_reason: last?.finishReason ?? "stop" };
+      }),
+    );
+    return { id, object: "text_completion", created, model, choices, usage: usageJson() };
+  }
+  reply.hijack();
+  const raw = reply.raw;
+  raw.writeHead(200, { ...(reply.getHeaders() as Record<string, string>), "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache", connection: "keep-alive" });
+  const includeUsage = body.stream_options?.include_usage === true;
+  const chunk = (choice: Record<string, unknown>): string =>
+    `data: ${JSON.stringify({ id, object: "text_completion", created, model, choices: [choice], ...(includeUsage ? { usage: null } : {}) })}\n\n`;
+  try {
+    await Promise.all(
+      runs.map(async (deltas, index) => {
+        if (echoes[index]!.length > 0) raw.write(chunk({ index, text: echoes[index], logprobs: null, finish_reason: null }));
+        for await (const d of deltas) {
+          if (raw.destroyed) return;
+          if (d.text.length > 0) raw.write(chunk({ index, text: d.text, logprobs: null, finish_reason: null }));
+          if (d.finishReason) {
+            add(d.usage);
+            raw.write(chunk({ index, text: "", logprobs: null, finish_reason: d.finishReason }));
+          }
+        }
+      }),
+    );
+    if (includeUsage) raw.write(`data: ${JSON.stringify({ id, object: "text_completion", created, model, choices: [], usage: usageJson() })}\n\n`);
+    raw.end("data: [DONE]\n\n");
+  } catch (err) {
+    const e = api.report(err, req);
+    api.setStatus(reply, e.status);
+    if (!raw.destroyed) raw.end(`data: ${JSON.stringify(e.body)}\n\ndata: [DONE]\n\n`);
+  } finally {
+    await Promise.all(runs.map((r) => r.return(undefined)));
+  }
+  return reply;
+}
