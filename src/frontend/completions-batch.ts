@@ -1,33 +1,48 @@
-// /v1/completions with several prompts or `echo`: each prompt is preprocessed and routed as its
-// own request (the router spreads them, prefix hits included), and the answer has one choice
-// per prompt, in order (`index`), the prompt's text first with `echo`. Streams interleave the
+// /v1/completions with several prompts, `n` > 1 or `echo`: each prompt (each sample) is
+// preprocessed and routed as its own request (the router spreads prompts, prefix hits included;
+// a prompt's samples follow its first to the same worker), and the answer has one choice per
+// sample, in order (`index`), the prompt's text first with `echo`. Streams interleave the
 // choices' chunks as they come, each chunk naming its `index`, as OpenAI does.
 import type { FastifyReply, FastifyRequest } from "fastify";
 import { TurbineError } from "../protocols/index.ts";
-import type { Usage } from "../protocols/index.ts";
+import type { Usage, WorkerId } from "../protocols/index.ts";
 import type { ApiContext } from "./api-context.ts";
 import type { ModelPipeline } from "./model-pipeline.ts";
 import type { CompletionBody } from "./openai-schemas.ts";
 import { postprocess } from "./postprocessor.ts";
 import type { TextDelta } from "./postprocessor.ts";
 
-/** Whether the body needs this path: several prompts, or echo. */
+/** Whether the body needs this path: several prompts, `n` > 1, or echo. */
 export function isCompletionBatch(body: CompletionBody): boolean {
   const p = body.prompt;
   const many = Array.isArray(p) && p.length > 1 && (typeof p[0] === "string" || Array.isArray(p[0]));
-  return many || body.echo === true;
+  return many || body.echo === true || (body.n ?? 1) > 1;
 }
 
 export async function serveCompletionBatch(req: FastifyRequest, reply: FastifyReply, pipeline: ModelPipeline, body: CompletionBody, api: ApiContext): Promise<unknown> {
   if (body.logprobs != null) throw new TurbineError("REQUEST_UNSUPPORTED", "logprobs are not supported with several prompts or echo", { param: "logprobs" });
   const p = body.prompt;
   const prompts: (string | number[])[] = typeof p === "string" ? [p] : typeof p[0] === "number" ? [p as number[]] : (p as (string | number[])[]);
-  // Each prompt alone, echo off: the preprocessor's checks apply per prompt.
-  const pres = prompts.map((one, i) => pipeline.preprocessor.completion({ ...body, prompt: typeof one === "string" ? one : [one], echo: false }, `${req.id}-${i}`));
-  const echoes = prompts.map((one) => (body.echo === true ? (typeof one === "string" ? one : pipeline.tokenizer.decode(one)) : ""));
+  // Each prompt alone, echo off, n 1: the preprocessor's checks apply per prompt. Choice
+  // i·n + j is prompt i's j-th sample (OpenAI's order); with a seed, sample j uses seed + j.
+  const n = body.n ?? 1;
+  const pres = prompts.flatMap((one, i) =>
+    Array.from({ length: n }, (_, j) =>
+      pipeline.preprocessor.completion(
+        { ...body, prompt: typeof one === "string" ? one : [one], echo: false, n: 1, ...(body.seed != null ? { seed: body.seed + j } : {}) },
+        `${req.id}-${i * n + j}`,
+      ),
+    ),
+  );
+  const echoes = prompts.flatMap((one) => Array.from({ length: n }, () => (body.echo === true ? (typeof one === "string" ? one : pipeline.tokenizer.decode(one)) : "")));
   const signal = api.abortSignal(reply);
-  const runs = pres.map((pre) => {
-    const routed = pipeline.generate(pre.request, signal);
+  // The samples of one prompt go to the worker the first was routed to, where its prefix is.
+  const workers: (WorkerId | undefined)[] = [];
+  const runs = pres.map((pre, k) => {
+    const first = workers[Math.floor(k / n)];
+    const request = first === undefined || pre.request.routing?.workerId !== undefined ? pre.request : { ...pre.request, routing: { ...pre.request.routing, workerId: first } };
+    const routed = pipeline.generate(request, signal);
+    if (k % n === 0) workers[Math.floor(k / n)] = routed.decision.workerId;
     return postprocess(routed.outputs, {
       tokenizer: pipeline.tokenizer,
       stopStrings: pre.stopStrings,

@@ -85,7 +85,7 @@ export const COMPLETION_FIELDS: Readonly<Record<string, FieldSupport>> = {
   logit_bias: { kind: "feature", feature: "logit_bias", inert: isEmptyObject },
   logprobs: { kind: "feature", feature: "logprobs" },
   user: informational,
-  n: { kind: "refused", inert: isOne, why: "n > 1 is not supported: send n separate requests" },
+  n: honoured,
   best_of: { kind: "refused", inert: isOne, why: "best_of > 1 is not supported" },
   echo: honoured,
   suffix: { kind: "refused", why: "suffix (insertion) is not supported" },

@@ -46,4 +46,19 @@ describe("api - completions with several prompts and echo", () => {
     assert.deepEqual(finishes, ["length", "length"]);
     assert.equal(usage!.completion_tokens, 4);
   });
+
+  test("api - n > 1: n choices per prompt, on the worker of the prompt's first sample", async () => {
+    const outputTokens = (): number[] => server.workers.map((w) => (w.engine as unknown as { core: { counters: { numOutputTokens: number } } }).core.counters.numOutputTokens);
+    const before = outputTokens();
+    const r = await client.completions.create({ model, prompt: "one two three", max_tokens: 2, n: 3, seed: 5 });
+    const after = outputTokens();
+    // All three samples ran on one worker: 6 output tokens there, none on the other.
+    assert.deepEqual(after.map((a, i) => a - before[i]!).sort((a, b) => a - b), [0, 6]);
+    assert.deepEqual(r.choices.map((c) => c.index), [0, 1, 2]);
+    const two = await client.completions.create({ model, prompt: ["one", "two"], max_tokens: 2, n: 3, seed: 5 });
+    assert.deepEqual(two.choices.map((c) => c.index), [0, 1, 2, 3, 4, 5]);
+    assert.equal(two.usage!.completion_tokens, 12);
+    const refused = await client.chat.completions.create({ model, messages: [{ role: "user", content: "x" }], n: 2 }).catch((e: unknown) => e);
+    assert.ok(refused instanceof OpenAI.BadRequestError && (refused.error as { param?: string }).param === "n");
+  });
 });
