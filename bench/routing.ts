@@ -11,7 +11,7 @@ import type { ReplayReport } from "../src/bench/index.ts";
 import type { PolicyName } from "../src/router/index.ts";
 import { machineLine } from "./support.ts";
 
-const TRACE = fileURLToPath(new URL("../../shared/traces/mooncake_conversation_trace.jsonl", import.meta.url));
+const TRACE = fileURLToPath(new URL("./data/mooncake_conversation_trace.jsonl", import.meta.url));
 
 const { values } = parseArgs({
   options: {

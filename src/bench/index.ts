@@ -31,9 +31,11 @@ export {
   formatSummaryTable,
 } from "./metrics.ts";
 export type { RequestRecord, LatencyStats, SummaryOptions, BenchSummary } from "./metrics.ts";
-export { replay } from "./replay.ts";
+export { replay, MEASURED_TRANSFER_GBPS, MEASURED_SHM_TRANSFER_GBPS } from "./replay.ts";
 export type { ReplayOptions, ReplayMode, ReplayEngineOptions, ReplayProgress, ReplayResult, ReplayEngineCounters, ReplayDisaggregation } from "./replay.ts";
 export { EventQueue } from "./replay-event-queue.ts";
+export { ReplayScaler, scalingSlots } from "./replay-scaling.ts";
+export type { ReplayScaling, ReplayIntervalView, ReplayScalingPoint, ReplayScalingResult } from "./replay-scaling.ts";
 export { replayReport, formatReplayTable } from "./replay-report.ts";
 export type { ReplayReport } from "./replay-report.ts";
 export { BenchHttpClient, renderText, spreadTokenTimes } from "./http-client.ts";

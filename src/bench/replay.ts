@@ -4,22 +4,27 @@
 //   arrival ──▶ Router.route (RadixIndexer, active sequences, policy) ──▶ MockerCore.addRequest
 //   engine step at t ──▶ outputs at t + durationMs ──▶ first token: markPrefillDone
 //                                                      last token:  markFinished, record
-//   MockerCore KV events ──(optional delay)──▶ Router.applyKvEvent
+//   MockerCore KV events ──(optional delay)──▶ KvEventIngestor.ingest (the live path's one writer)
 //   every metricsIntervalMs of sim time ──▶ Router.updateMetrics(engine.load())
+//   disaggregation: planPrefill (src/router, the frontend's rule) ──▶ prefill engine ──▶
+//                   KV transfer (measured cost) ──▶ decode engine
 //
 // Events pop in (time, sequence number) order, so a run is a pure function of the workload
 // and the options: the same run twice gives identical records.
-import { chainSequenceHashes, computeLocalBlockHashes, RadixIndexer } from "../kv/index.ts";
+import { chainSequenceHashes, computeLocalBlockHashes, KvEventIngestor, RadixIndexer } from "../kv/index.ts";
+import type { KvEventIngestorStats } from "../kv/index.ts";
 import { MockerCore } from "../engines/index.ts";
 import type { StepOutput, TimingModel } from "../engines/index.ts";
-import { asRequestId, asWorkerId, isTurbineError } from "../protocols/index.ts";
+import { TurbineError, asRequestId, asWorkerId, isTurbineError } from "../protocols/index.ts";
 import type { KvCacheEvent, PreprocessedRequest, WorkerId } from "../protocols/index.ts";
-import { createSeededRandom, Router } from "../router/index.ts";
-import type { PolicyName, PolicyOptions } from "../router/index.ts";
+import { createSeededRandom, planPrefill, Router } from "../router/index.ts";
+import type { PolicyName, PolicyOptions, PrefillPlace, RouterOptions } from "../router/index.ts";
 import { summarize } from "./metrics.ts";
 import type { BenchSummary, RequestRecord } from "./metrics.ts";
 import { Prng } from "./prng.ts";
 import { EventQueue } from "./replay-event-queue.ts";
+import { ReplayScaler, scalingSlots } from "./replay-scaling.ts";
+import type { ReplayScaling, ReplayScalingResult } from "./replay-scaling.ts";
 import type { WorkloadRequest } from "./workload.ts";
 
 /** How requests arrive. */
@@ -51,14 +56,24 @@ export interface ReplayProgress {
   simMs: number;
 }
 
+/**
+ * KV transfer bandwidth between workers that replay assumes by default, GB/s: bench:transfer's
+ * TCP figure for 64 MiB reads on the reference machine (1.49 GB/s, 2026-12-01) (docs/benchmarks.md, "KV transfer").
+ */
+export const MEASURED_TRANSFER_GBPS = 1.5;
+/** The same benchmark's shared-memory figure (prefill and decode workers on one host), 64 MiB reads. */
+export const MEASURED_SHM_TRANSFER_GBPS = 5.6;
+
 /** Disaggregated serving in the simulation: prefill workers beside the decode workers. */
 export interface ReplayDisaggregation {
   numPrefillWorkers: number;
-  /** Prompts whose uncached part on the chosen decode worker is shorter are prefilled there. Default 512; 0: all remote. */
+  /** The router's rule (planPrefill): prompts whose uncached part on the chosen decode worker is shorter are prefilled there. Default 512; 0: all remote. */
   maxLocalPrefillTokens?: number;
+  /** The router's rule: prefill locally while the prefill workers have more prompt tokens queued each. Default 16384. */
+  maxPrefillQueueTokens?: number;
   /** KV bytes per token moved from prefill to decode. Default 131072 (an 8B model in fp16). */
   kvBytesPerToken?: number;
-  /** Transfer bandwidth between workers, GB/s. Default 25 (an RDMA-class link). */
+  /** Transfer bandwidth between workers, GB/s. Default MEASURED_TRANSFER_GBPS (bench:transfer, TCP). */
   transferGBps?: number;
 }
 
@@ -70,6 +85,8 @@ export interface ReplayOptions extends ReplayEngineOptions {
   /** Default "kv". */
   policy?: PolicyName;
   policyOptions?: PolicyOptions;
+  /** The routers' busy thresholds (default: the router's own, derived from the engines' capacity as the product does). */
+  busy?: Pick<RouterOptions, "maxActiveDecodeBlocks" | "maxActivePrefillTokens" | "maxActiveRequestsPerSeq">;
   /** Default: trace when every request has arrivalMs, else concurrency 4 · numWorkers. */
   mode?: ReplayMode;
   /** Delay between an engine's KV event and the router's indexer seeing it, ms. Default 0. */
@@ -86,6 +103,8 @@ export interface ReplayOptions extends ReplayEngineOptions {
   onProgress?: (p: ReplayProgress) => void;
   /** Default 500. */
   progressEvery?: number;
+  /** Autoscaling of the generating workers (`numWorkers` is then the initial fleet): see replay-scaling.ts. */
+  scaling?: ReplayScaling;
 }
 
 export interface ReplayEngineCounters {
@@ -110,6 +129,12 @@ export interface ReplayResult {
   engines: ReplayEngineCounters;
   /** Requests prefilled on a prefill worker (disaggregation). */
   numRemotePrefills: number;
+  /** With disaggregation: requests per place the rule chose (remote, short_prompt, ...). */
+  prefillPlaces: Partial<Record<PrefillPlace, number>>;
+  /** The KV event ingestor's counters (decode and prefill routers summed). */
+  kvEvents: KvEventIngestorStats;
+  /** With `scaling`: worker time billed and the decisions' timeline. */
+  scaling?: ReplayScalingResult;
 }
 
 const ARRIVAL = 0;
@@ -118,6 +143,8 @@ const STEP_DONE = 2;
 const METRICS = 3;
 /** A prefill worker's KV has arrived at its decode worker: the request starts there. */
 const KV_ARRIVED = 4;
+/** An autoscaling interval boundary (options.scaling). */
+const SCALE = 5;
 
 /** Requests of the same session wait for their previous turn (a chat client does). */
 interface SessionState {
@@ -129,8 +156,10 @@ interface SessionState {
 export function replay(workload: readonly WorkloadRequest[], options: ReplayOptions): ReplayResult {
   const wallStart = performance.now();
   const n = workload.length;
-  const numWorkers = options.numWorkers;
-  if (!(Number.isInteger(numWorkers) && numWorkers > 0)) throw new RangeError(`numWorkers must be a positive integer, got ${numWorkers}`);
+  const initialWorkers = options.numWorkers;
+  if (!(Number.isInteger(initialWorkers) && initialWorkers > 0)) throw new RangeError(`numWorkers must be a positive integer, got ${initialWorkers}`);
+  // With autoscaling, slots for the largest fleet; those beyond the initial one start idle.
+  const numWorkers = scalingSlots(initialWorkers, options.scaling);
   const blockSize = options.blockSize ?? 16;
   const numKvBlocks = options.numKvBlocks ?? 16384;
   const kvDelay = options.kvEventDelayMs ?? 0;
@@ -142,27 +171,29 @@ export function replay(workload: readonly WorkloadRequest[], options: ReplayOpti
   const mode: ReplayMode =
     options.mode ?? (n > 0 && workload.every((r) => r.arrivalMs !== undefined) ? { kind: "trace" } : { kind: "concurrency", concurrency: 4 * numWorkers });
 
-  // The fleet.
+  // The fleet. KV events reach each router's index through the live path's ingestor. Events
+  // arrive in order here, so a gap would be a bug: its dump request fails loudly (see the end).
+  const noDump = (): Promise<never> => Promise.reject(new TurbineError("INTERNAL", "replay engines serve no KV dump"));
+  const busy = options.busy ?? {};
+  const indexer = new RadixIndexer({ expectedBlocks: Math.min(numWorkers * numKvBlocks, 1 << 22) });
+  const ingestor = new KvEventIngestor(indexer, { requestDump: noDump });
   const router = new Router({
     blockSize,
-    indexer: new RadixIndexer({ expectedBlocks: Math.min(numWorkers * numKvBlocks, 1 << 22) }),
+    indexer,
     policy: options.policy ?? "kv",
     policyOptions: options.policyOptions,
     random: createSeededRandom(seed),
     // Router overhead is not part of simulated time; a constant clock skips the timing calls.
     clock: () => 0,
+    ...busy,
   });
   const disagg = options.disaggregation;
   const numPrefill = disagg?.numPrefillWorkers ?? 0;
+  const prefillIndexer = numPrefill > 0 ? new RadixIndexer({ expectedBlocks: Math.min(numPrefill * numKvBlocks, 1 << 22) }) : null;
+  const prefillIngestor = prefillIndexer !== null ? new KvEventIngestor(prefillIndexer, { requestDump: noDump }) : null;
   const prefillRouter =
-    numPrefill > 0
-      ? new Router({
-          blockSize,
-          indexer: new RadixIndexer({ expectedBlocks: Math.min(numPrefill * numKvBlocks, 1 << 22) }),
-          policy: "kv",
-          random: createSeededRandom(seed + 1),
-          clock: () => 0,
-        })
+    prefillIndexer !== null
+      ? new Router({ blockSize, indexer: prefillIndexer, policy: "kv", random: createSeededRandom(seed + 1), clock: () => 0, ...busy })
       : null;
   // Slots 0..numWorkers-1 generate; the numPrefill slots after them prefill.
   const numEngines = numWorkers + numPrefill;
@@ -187,6 +218,7 @@ export function replay(workload: readonly WorkloadRequest[], options: ReplayOpti
     const isPrefill = w >= numWorkers;
     const workerId = asWorkerId(isPrefill ? `prefill-${w - numWorkers}` : `worker-${w}`);
     const owner = isPrefill ? prefillRouter! : router;
+    const feed = isPrefill ? prefillIngestor! : ingestor;
     let eventId = 0;
     core.onKvEvent((e) => {
       const event: KvCacheEvent = { workerId, eventId: eventId++, tier: e.tier, data: e.data };
@@ -194,19 +226,21 @@ export function replay(workload: readonly WorkloadRequest[], options: ReplayOpti
         kvFifo.push(event);
         kvFifoAt.push(now + kvDelay);
       } else {
-        owner.applyKvEvent(event);
+        feed.ingest(event);
       }
     });
-    owner.addWorker(workerId, { totalBlocks: numKvBlocks });
+    if (isPrefill || ReplayScaler.startsServing(w, initialWorkers)) owner.addWorker(workerId, { totalBlocks: numKvBlocks, maxNumSeqs: options.maxNumSeqs ?? 256 });
     engines.push(core);
     workerIds.push(workerId);
     pendingOutputs.push([]);
   }
-  const maxLocalPrefill = disagg?.maxLocalPrefillTokens ?? 512;
-  const transferMsPerToken = ((disagg?.kvBytesPerToken ?? 128 * 1024) / ((disagg?.transferGBps ?? 25) * 1e9)) * 1000;
+  const disaggRule = { maxLocalPrefillTokens: disagg?.maxLocalPrefillTokens, maxPrefillQueueTokens: disagg?.maxPrefillQueueTokens };
+  const prefillPlaces: Partial<Record<PrefillPlace, number>> = {};
+  const transferMsPerToken = ((disagg?.kvBytesPerToken ?? 128 * 1024) / ((disagg?.transferGBps ?? MEASURED_TRANSFER_GBPS) * 1e9)) * 1000;
   /** Per request sent to a prefill worker: its decode slot, and the request to start there. */
   const awaitingKv = new Map<number, { slot: number; request: PreprocessedRequest; hashes: { local: ReturnType<typeof computeLocalBlockHashes>; sequence: ReturnType<typeof chainSequenceHashes> } }>();
   let numRemotePrefills = 0;
+  const scaler = options.scaling !== undefined ? new ReplayScaler(options.scaling, initialWorkers, engines, workerIds, router, { totalBlocks: numKvBlocks, maxNumSeqs: options.maxNumSeqs ?? 256 }, n) : null;
 
   // Per-request state, by workload index.
   const startMs = new Float64Array(n);
@@ -245,6 +279,7 @@ export function replay(workload: readonly WorkloadRequest[], options: ReplayOpti
     for (; nextToSend < Math.min(mode.concurrency, n); nextToSend++) queue.push(0, ARRIVAL, nextToSend);
   }
   if (n > 0) queue.push(queue.peekTime(), METRICS, 0);
+  if (n > 0 && scaler !== null) queue.push(queue.peekTime() + options.scaling!.intervalMs, SCALE, 0);
 
   const scheduleStep = (w: number): void => {
     if (stepPending[w] === 0) {
@@ -257,6 +292,7 @@ export function replay(workload: readonly WorkloadRequest[], options: ReplayOpti
     endMs[i] = now;
     errors[i] = error;
     done++;
+    scaler?.onFinish(now, error === undefined, firstTokenMs[i]! - startMs[i]!, numOutput[i]!, now - firstTokenMs[i]!, promptTokens[i]!, cachedTokens[i]!);
     const req = workload[i]!;
     if (req.sessionId !== undefined) {
       const s = sessions.get(req.sessionId)!;
@@ -283,6 +319,7 @@ export function replay(workload: readonly WorkloadRequest[], options: ReplayOpti
     if (now < firstArrival) firstArrival = now;
     const tokens = req.tokenIds;
     promptTokens[i] = tokens.length;
+    scaler?.onArrival(tokens.length);
     if (tokenTimes !== null) tokenTimes[i] = [];
     const requestId = asRequestId(String(i));
     let w: number;
@@ -306,10 +343,24 @@ export function replay(workload: readonly WorkloadRequest[], options: ReplayOpti
       sampling: {},
       stop: { maxTokens: req.outputTokens, stopTokenIds: [], ignoreEos: true },
     };
-    if (prefillRouter !== null && tokens.length - cachedOnDecode >= maxLocalPrefill && prefillRouter.numWorkers > 0) {
+    const pid = asRequestId(`p${i}`);
+    const plan =
+      prefillRouter !== null
+        ? planPrefill(
+            {
+              promptTokens: tokens.length,
+              cachedTokens: cachedOnDecode,
+              numPrefillWorkers: prefillRouter.numWorkers,
+              prefillQueueTokens: prefillRouter.meanActivePrefillTokens(),
+            },
+            disaggRule,
+            () => prefillRouter.route({ requestId: pid, tokenIds: tokens }, now),
+          )
+        : null;
+    if (plan !== null) prefillPlaces[plan.place] = (prefillPlaces[plan.place] ?? 0) + 1;
+    if (plan !== null && plan.decision !== null) {
       // Disaggregated: prefill on a prefill worker (prompt and first token), then move the KV.
-      const pid = asRequestId(`p${i}`);
-      const p = slotOf.get(prefillRouter.route({ requestId: pid, tokenIds: tokens }, now).workerId)!;
+      const p = slotOf.get(plan.decision.workerId)!;
       const prefillReq: PreprocessedRequest = { ...pre, requestId: pid, stop: { maxTokens: 1, stopTokenIds: [], ignoreEos: true } };
       awaitingKv.set(i, { slot: w, request: pre, hashes: { local, sequence } });
       numRemotePrefills++;
@@ -318,7 +369,7 @@ export function replay(workload: readonly WorkloadRequest[], options: ReplayOpti
         return;
       }
       awaitingKv.delete(i); // refused by the prefill engine: prefill locally
-      prefillRouter.markFinished(pid);
+      prefillRouter!.markFinished(pid);
     }
     startOnDecode(i, w, pre, { local, sequence });
   };
@@ -375,7 +426,7 @@ export function replay(workload: readonly WorkloadRequest[], options: ReplayOpti
   while (queue.pop()) {
     now = queue.time;
     while (kvHead < kvFifo.length && kvFifoAt[kvHead]! <= now) {
-      router.applyKvEvent(kvFifo[kvHead]!);
+      ingestor.ingest(kvFifo[kvHead]!);
       kvHead++;
       if (kvHead > 4096 && kvHead * 2 > kvFifo.length) {
         kvFifo.splice(0, kvHead);
@@ -421,11 +472,26 @@ export function replay(workload: readonly WorkloadRequest[], options: ReplayOpti
           (w < numWorkers ? router : prefillRouter!).updateMetrics({ workerId: workerIds[w]!, timestamp: now, ...load });
         }
         if (done < n) queue.push(now + metricsInterval, METRICS, 0);
+        scaler?.poll(now);
         break;
       }
+      case SCALE:
+        scaler!.tick(now);
+        if (done < n) queue.push(now + options.scaling!.intervalMs, SCALE, 0);
+        break;
     }
   }
   if (done < n) throw new Error(`replay stalled: ${n - done} of ${n} requests never finished (an engine that cannot admit them?)`);
+  const kvEvents = ingestor.stats;
+  if (prefillIngestor !== null) {
+    const p = prefillIngestor.stats;
+    kvEvents.eventsApplied += p.eventsApplied;
+    kvEvents.duplicates += p.duplicates;
+    kvEvents.gaps += p.gaps;
+    kvEvents.resyncs += p.resyncs;
+    kvEvents.resyncFailures += p.resyncFailures;
+  }
+  if (kvEvents.gaps > 0) throw new Error(`replay: ${kvEvents.gaps} gaps in the KV event stream (events are delivered in order here: a bug)`);
   options.onProgress?.({ done, total: n, simMs: now });
 
   const records: RequestRecord[] = new Array<RequestRecord>(n);
@@ -469,5 +535,8 @@ export function replay(workload: readonly WorkloadRequest[], options: ReplayOpti
     wallMs: performance.now() - wallStart,
     engines: counters,
     numRemotePrefills,
+    prefillPlaces,
+    kvEvents,
+    ...(scaler !== null ? { scaling: scaler.result() } : {}),
   };
 }

@@ -11,6 +11,7 @@
 // read: read it once). Blocks come from a bounded cache of generated blocks shared by the
 // requests of one load, since the trace reuses ids a lot.
 import { readFileSync } from "node:fs";
+import { TurbineError } from "../protocols/index.ts";
 import { Prng } from "./prng.ts";
 import { DEFAULT_VOCAB } from "./workload.ts";
 import type { Vocab, WorkloadRequest } from "./workload.ts";
@@ -88,7 +89,7 @@ export function loadMooncakeTrace(path: string, options: TraceOptions = {}): Tra
   try {
     text = readFileSync(path, "utf8");
   } catch (err) {
-    throw new Error(`cannot read trace ${path}: ${(err as Error).message}`, { cause: err });
+    throw new TurbineError("INPUT_INVALID", `cannot read trace ${path}: ${(err as Error).message}`, { cause: err });
   }
   return parseMooncakeTrace(text, path, options);
 }
@@ -123,22 +124,22 @@ export function parseMooncakeTrace(text: string, source: string, options: TraceO
     try {
       o = JSON.parse(line) as typeof o;
     } catch (err) {
-      throw new Error(`${where}: not JSON: ${(err as Error).message}`, { cause: err });
+      throw new TurbineError("INPUT_INVALID", `${where}: not JSON: ${(err as Error).message}`, { cause: err });
     }
-    if (o === null || typeof o !== "object") throw new Error(`${where}: expected an object`);
+    if (o === null || typeof o !== "object") throw new TurbineError("INPUT_INVALID", `${where}: expected an object`);
     const { timestamp, input_length: inputLength, output_length: outputLength, hash_ids: hashIds } = o;
-    if (typeof timestamp !== "number" || !Number.isFinite(timestamp) || timestamp < 0) throw new Error(`${where}: timestamp must be a number >= 0`);
-    if (!isPositiveInteger(inputLength)) throw new Error(`${where}: input_length must be a positive integer`);
-    if (!isPositiveInteger(outputLength)) throw new Error(`${where}: output_length must be a positive integer`);
+    if (typeof timestamp !== "number" || !Number.isFinite(timestamp) || timestamp < 0) throw new TurbineError("INPUT_INVALID", `${where}: timestamp must be a number >= 0`, { param: "timestamp" });
+    if (!isPositiveInteger(inputLength)) throw new TurbineError("INPUT_INVALID", `${where}: input_length must be a positive integer`, { param: "input_length" });
+    if (!isPositiveInteger(outputLength)) throw new TurbineError("INPUT_INVALID", `${where}: output_length must be a positive integer`, { param: "output_length" });
     if (!Array.isArray(hashIds) || !hashIds.every((h) => Number.isInteger(h) && (h as number) >= 0)) {
-      throw new Error(`${where}: hash_ids must be an array of non-negative integers`);
+      throw new TurbineError("INPUT_INVALID", `${where}: hash_ids must be an array of non-negative integers`, { param: "hash_ids" });
     }
     const need = Math.ceil(inputLength / blockTokens);
     if (hashIds.length < need) {
-      throw new Error(`${where}: ${hashIds.length} hash_ids cover ${hashIds.length * blockTokens} tokens; input_length is ${inputLength} (${blockTokens} tokens per id)`);
+      throw new TurbineError("INPUT_INVALID", `${where}: ${hashIds.length} hash_ids cover ${hashIds.length * blockTokens} tokens; input_length is ${inputLength} (${blockTokens} tokens per id)`, { param: "hash_ids" });
     }
     if (out.length === 0) first = timestamp;
-    if (timestamp < first) throw new Error(`${where}: timestamp ${timestamp} is before the window's first (${first}); traces must be sorted`);
+    if (timestamp < first) throw new TurbineError("INPUT_INVALID", `${where}: timestamp ${timestamp} is before the window's first (${first}); traces must be sorted`, { param: "timestamp" });
     out.push(new TraceRequest(out.length, (timestamp - first) * timeScale, inputLength, outputLength, hashIds as number[], blocks));
   }
   return out;

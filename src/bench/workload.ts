@@ -3,6 +3,7 @@
 // Token ids are drawn uniformly from a vocab range, so prompts that must share a prefix share
 // it token for token and prompts that must not share one diverge at their first token (with
 // overwhelming probability).
+import { TurbineError } from "../protocols/index.ts";
 import { Prng } from "./prng.ts";
 
 /** One request of a workload. */
@@ -71,7 +72,8 @@ export function parseDistribution(spec: string): Distribution {
   const parts = spec.trim().split(":");
   const nums = parts.slice(parts.length === 1 ? 0 : 1).map((p) => Number(p));
   const bad = (): never => {
-    throw new RangeError(
+    throw new TurbineError(
+      "INPUT_INVALID",
       `bad distribution "${spec}": expected N, uniform:MIN:MAX, normal:MEAN:SD[:MIN[:MAX]] or lognormal:MEAN:SD[:MIN[:MAX]]`,
     );
   };

@@ -5,10 +5,11 @@ import { PREFILL_COMPONENT, TurbineError } from "../protocols/index.ts";
 import { Runtime } from "../runtime/index.ts";
 import { Worker } from "../engines/index.ts";
 import { Frontend } from "../frontend/index.ts";
-import type { DisaggregationOptions, ParserChoice, HttpServerLimits } from "../frontend/index.ts";
+import type { AdmissionOptions, DisaggregationOptions, HttpServerLimits, ParserChoice } from "../frontend/index.ts";
 import type { RouterOptions } from "../router/index.ts";
 import { prepareEngines } from "./engine-factory.ts";
 import type { EngineKind, EngineSpec } from "./engine-factory.ts";
+import { registerWorkerMetrics, workerMetricsSource } from "./worker-metrics.ts";
 
 export interface EmbeddedServerOptions extends Partial<Omit<EngineSpec, "engine" | "role">> {
   host?: string;
@@ -29,8 +30,12 @@ export interface EmbeddedServerOptions extends Partial<Omit<EngineSpec, "engine"
   migrationLimit?: number;
   apiKeys?: string[];
   bodyLimitBytes?: number;
+  /** Tenants (keys file), rate limits and the admission queue. */
+  admission?: AdmissionOptions;
   /** HTTP timeouts, connection limit, prompt bounds, whether /metrics is public. */
   http?: HttpServerLimits;
+  /** Scale to zero: how long a request waits for a worker (ms, default 0). */
+  coldStartWaitMs?: number;
   /** A pino logger; default: no logs. */
   logger?: FastifyBaseLogger;
 }
@@ -67,7 +72,9 @@ export class EmbeddedServer {
         ...(options.parsers !== undefined ? { parsers: options.parsers } : {}),
         apiKeys: options.apiKeys,
         bodyLimitBytes: options.bodyLimitBytes,
+        admission: options.admission,
         http: options.http,
+        coldStartWaitMs: options.coldStartWaitMs,
         logger: options.logger,
       });
       const server = new EmbeddedServer(runtime, frontend, workers);
@@ -84,6 +91,8 @@ export class EmbeddedServer {
         }
       }
       await frontend.models.settled();
+      // The workers' own families on the frontend's /metrics (the router already has kv_usage).
+      registerWorkerMetrics(frontend.metrics.registry, () => workers.map(workerMetricsSource), { withoutKvUsage: true });
       return server;
     } catch (err) {
       await Promise.all(workers.map((w) => w.stop()));

@@ -2,7 +2,7 @@
 // reached over NATS or TCP.
 import { Command } from "commander";
 import { Frontend } from "../frontend/index.ts";
-import { addFrontendOptions, apiKeysFromFlags, disaggregationFromFlags, httpLimitsFromFlags, parsersFromFlags, routerFromFlags } from "./frontend-options.ts";
+import { addFrontendOptions, admissionFromFlags, apiKeysFromFlags, disaggregationFromFlags, httpLimitsFromFlags, parsersFromFlags, routerFromFlags } from "./frontend-options.ts";
 import type { FrontendFlags } from "./frontend-options.ts";
 import { createLogger } from "./logger.ts";
 import { addDistributedOptions, connectRuntime } from "./runtime-options.ts";
@@ -33,7 +33,9 @@ export function frontendCommand(): Command {
       parsers: parsersFromFlags(flags),
       apiKeys: apiKeysFromFlags(flags),
       bodyLimitBytes: flags.maxBodyBytes,
+      admission: admissionFromFlags(flags, true),
       http: httpLimitsFromFlags(flags),
+      coldStartWaitMs: flags.coldStartWaitMs,
       logger: log,
     });
     log.info({ url: frontend.url, etcd: flags.etcd, nats: flags.nats }, "frontend ready");

@@ -4,10 +4,10 @@
 import type { Command } from "commander";
 import { Option } from "commander";
 import { DEFAULT_HTTP_LIMITS, REASONING_PARSER_NAMES, TOOL_CALL_PARSER_NAMES } from "../frontend/index.ts";
-import type { DisaggregationOptions, HttpServerLimits, ParserChoice } from "../frontend/index.ts";
+import type { AdmissionOptions, DisaggregationOptions, HttpServerLimits, ParserChoice } from "../frontend/index.ts";
 import { POLICY_NAMES } from "../router/index.ts";
 import type { PolicyName, RouterOptions } from "../router/index.ts";
-import { nonNegativeInt, nonNegativeNumber, positiveInt, positiveNumber } from "./options.ts";
+import { busyThreshold, nonNegativeInt, nonNegativeNumber, positiveInt, positiveNumber } from "./options.ts";
 
 export interface FrontendFlags {
   host: string;
@@ -18,10 +18,14 @@ export interface FrontendFlags {
   routerTemperature?: number;
   busyDecodeBlocks?: number;
   busyPrefillTokens?: number;
+  busyRequestsPerSeq?: number;
   migrationLimit: number;
   maxLocalPrefillTokens: number;
   maxPrefillQueueTokens: number;
   apiKey?: string[];
+  apiKeysFile?: string;
+  queueSize: number;
+  queueTimeout: number;
   maxBodyBytes: number;
   requestTimeout: number;
   idleTimeout: number;
@@ -31,6 +35,7 @@ export interface FrontendFlags {
   maxMessages: number;
   maxPromptChars: number;
   metricsPublic: boolean;
+  coldStartWaitMs: number;
   namespace: string;
   logLevel: string;
   toolCallParser?: string;
@@ -45,12 +50,16 @@ export function addFrontendOptions(cmd: Command): Command {
     .option("--prefill-load-scale <x>", "kv router: weight of prefill work against decode work (default 16)", nonNegativeNumber)
     .option("--new-block-weight <x>", "kv router: weight of the prompt's uncached blocks against prefill already queued (default 16)", nonNegativeNumber)
     .option("--router-temperature <t>", "kv router: softmax temperature (0: always the lowest cost)", nonNegativeNumber)
-    .option("--busy-decode-blocks <fraction>", "a worker above this fraction of its KV blocks in use takes no new requests", positiveNumber)
-    .option("--busy-prefill-tokens <n>", "a worker with more prompt tokens waiting for prefill takes no new requests", positiveInt)
+    .option("--busy-decode-blocks <fraction>", "a worker above this fraction of its KV blocks in use takes no new requests (default 1; off: never busy)", busyThreshold)
+    .option("--busy-prefill-tokens <n>", "a worker with more prompt tokens waiting for prefill takes no new requests (default: no limit)", busyThreshold)
+    .option("--busy-requests-per-seq <x>", "a worker with this many times its model card's max sequences running or waiting takes no new requests (default 2; off: never busy)", busyThreshold)
     .option("--migration-limit <n>", "resend a request this many times when its worker fails mid-stream", nonNegativeInt, 1)
     .option("--max-local-prefill-tokens <n>", "disaggregated serving: prefill on the decode worker when the prompt's uncached part is shorter (0: always on a prefill worker)", nonNegativeInt, 512)
     .option("--max-prefill-queue-tokens <n>", "disaggregated serving: prefill locally while prefill workers have more prompt tokens queued each", nonNegativeInt, 16384)
     .option("--api-key <key...>", "require this bearer key on /v1 (repeatable; or TURBINE_API_KEY)")
+    .option("--api-keys-file <path>", "tenants: hashed API keys with priority class, limits and models (JSON, reloaded on change; docs/deploy.md)")
+    .option("--queue-size <n>", "requests that may wait per model while every worker is busy (0: answer 503 at once)", nonNegativeInt, 256)
+    .option("--queue-timeout <s>", "longest wait in the admission queue before a 503", positiveNumber, 30)
     .option("--max-body-bytes <n>", "largest request body accepted", positiveInt, 8 * 1024 * 1024)
     .option("--max-messages <n>", "most messages in one chat request", positiveInt, DEFAULT_HTTP_LIMITS.maxMessages)
     .option("--max-prompt-chars <n>", "most characters of prompt content in one request (checked before the chat template runs)", positiveInt, DEFAULT_HTTP_LIMITS.maxPromptChars)
@@ -62,8 +71,18 @@ export function addFrontendOptions(cmd: Command): Command {
     .option("--metrics-public", "serve /metrics without the API key (by default it needs one when keys are set: it names worker ids)", false)
     .addOption(new Option("--tool-call-parser <name>", "format of the models' tool calls (default: detected from the chat template)").choices([...TOOL_CALL_PARSER_NAMES, "none"]))
     .addOption(new Option("--reasoning-parser <name>", "format of the models' reasoning (default: detected from the chat template)").choices([...REASONING_PARSER_NAMES, "none"]))
+    .option("--cold-start-wait-ms <n>", "scale to zero: a request that finds no worker waits this long for the planner to start one (0: 503 at once); the model stays listed", nonNegativeInt, 0)
     .option("--namespace <name>", "runtime namespace", "turbine")
     .addOption(new Option("--log-level <level>", "log level").choices(["trace", "debug", "info", "warn", "error", "silent"]).default("info"));
+}
+
+/** `shared`: share rate limits with the other frontends over the event plane (distributed runtime). */
+export function admissionFromFlags(flags: FrontendFlags, shared: boolean): AdmissionOptions {
+  return {
+    apiKeysFile: flags.apiKeysFile,
+    queue: { size: flags.queueSize, timeoutMs: Math.round(flags.queueTimeout * 1000) },
+    sharedLimits: shared,
+  };
 }
 
 export function routerFromFlags(flags: FrontendFlags): Omit<RouterOptions, "blockSize" | "indexer"> {
@@ -72,6 +91,7 @@ export function routerFromFlags(flags: FrontendFlags): Omit<RouterOptions, "bloc
     policyOptions: { prefillLoadScale: flags.prefillLoadScale, newBlockWeight: flags.newBlockWeight, temperature: flags.routerTemperature },
     maxActiveDecodeBlocks: flags.busyDecodeBlocks,
     maxActivePrefillTokens: flags.busyPrefillTokens,
+    maxActiveRequestsPerSeq: flags.busyRequestsPerSeq,
   };
 }
 

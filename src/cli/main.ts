@@ -7,6 +7,10 @@ import { replayCommand } from "./replay-command.ts";
 import { modelCommand } from "./model-command.ts";
 import { frontendCommand } from "./frontend-command.ts";
 import { workerCommand } from "./worker-command.ts";
+import { beforeExit } from "./shutdown.ts";
+import { startTracing } from "./tracing.ts";
+import { plannerCommand } from "./planner-command.ts";
+import { profileCommand } from "./profile-command.ts";
 
 export function buildProgram(): Command {
   return new Command("turbine")
@@ -17,10 +21,20 @@ export function buildProgram(): Command {
     .addCommand(workerCommand())
     .addCommand(benchCommand())
     .addCommand(replayCommand())
-    .addCommand(modelCommand());
+    .addCommand(modelCommand())
+    .addCommand(plannerCommand())
+    .addCommand(profileCommand());
 }
 
+/** Process roles that serve, and so may export traces (the OTEL_* variables decide). */
+const TRACED_ROLES = new Set(["serve", "frontend", "worker", "planner"]);
+
 export async function main(argv: string[]): Promise<void> {
+  const role = argv[2] ?? "";
+  if (TRACED_ROLES.has(role)) {
+    const tracing = await startTracing(`turbine-${role}`);
+    if (tracing) beforeExit(() => tracing.shutdown());
+  }
   try {
     await buildProgram().parseAsync(argv);
   } catch (err) {

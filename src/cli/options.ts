@@ -19,6 +19,14 @@ export function positiveNumber(value: string): number {
   return n;
 }
 
+/** A busy threshold: a positive number, or "off" (also "Infinity") for none. */
+export function busyThreshold(value: string): number {
+  if (value === "off" || value === "Infinity") return Infinity;
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('must be a positive number or "off"');
+  return n;
+}
+
 export function nonNegativeNumber(value: string): number {
   const n = Number(value);
   if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError("must be a non-negative number");

@@ -5,6 +5,7 @@ import { Command, InvalidArgumentError, Option } from "commander";
 import {
   formatReplayTable,
   loadMooncakeTrace,
+  MEASURED_TRANSFER_GBPS,
   multiTurnWorkload,
   parseDistribution,
   replay,
@@ -15,7 +16,7 @@ import {
 import type { Distribution, ReplayMode, ReplayProgress, ReplayReport, WorkloadRequest } from "../bench/index.ts";
 import { POLICY_NAMES } from "../router/index.ts";
 import type { PolicyName } from "../router/index.ts";
-import { nonNegativeInt, nonNegativeNumber, positiveInt, positiveNumber } from "./options.ts";
+import { busyThreshold, nonNegativeInt, nonNegativeNumber, positiveInt, positiveNumber } from "./options.ts";
 
 const WORKLOADS = ["synthetic", "shared-prefix", "multi-turn"] as const;
 type WorkloadKind = (typeof WORKLOADS)[number];
@@ -54,6 +55,10 @@ interface ReplayFlags {
   maxLocalPrefillTokens: number;
   kvBytesPerToken: number;
   transferGbps: number;
+  maxPrefillQueueTokens: number;
+  busyDecodeBlocks?: number;
+  busyPrefillTokens?: number;
+  busyRequestsPerSeq?: number;
   sloTtft?: number;
   sloItl?: number;
   json?: string;
@@ -112,7 +117,11 @@ export function replayCommand(): Command {
     .option("--prefill-workers <n>", "disaggregated: prefill engines besides --workers (decode)", nonNegativeInt, 0)
     .option("--max-local-prefill-tokens <n>", "disaggregated: prefill on the decode engine when the uncached prompt is shorter", nonNegativeInt, 512)
     .option("--kv-bytes-per-token <n>", "disaggregated: KV bytes moved per prompt token", positiveInt, 128 * 1024)
-    .option("--transfer-gbps <x>", "disaggregated: KV transfer bandwidth, GB/s", positiveNumber, 25)
+    .option("--transfer-gbps <x>", "disaggregated: KV transfer bandwidth, GB/s (default: bench:transfer's measured TCP figure)", positiveNumber, MEASURED_TRANSFER_GBPS)
+    .option("--max-prefill-queue-tokens <n>", "disaggregated: prefill locally while prefill engines have more prompt tokens queued each", nonNegativeInt, 16384)
+    .option("--busy-decode-blocks <fraction>", "an engine above this fraction of its KV blocks in use takes no new requests (default 1; off: never)", busyThreshold)
+    .option("--busy-prefill-tokens <n>", "an engine with more prompt tokens waiting for prefill takes no new requests (default: no limit)", busyThreshold)
+    .option("--busy-requests-per-seq <x>", "an engine with this many times --max-num-seqs requests takes no new requests (default 2; off: never)", busyThreshold)
     .option("--slo-ttft <ms>", "goodput: TTFT target, ms", positiveNumber)
     .option("--slo-itl <ms>", "goodput: inter-token latency target (request mean), ms", positiveNumber)
     .option("--json <file>", "write one JSON object per policy (an array) to this file")
@@ -183,11 +192,13 @@ function runReplay(f: ReplayFlags): void {
       maxNumSeqs: f.maxNumSeqs,
       maxNumBatchedTokens: f.maxNumBatchedTokens,
       kvEventDelayMs: f.kvEventDelay,
+      busy: { maxActiveDecodeBlocks: f.busyDecodeBlocks, maxActivePrefillTokens: f.busyPrefillTokens, maxActiveRequestsPerSeq: f.busyRequestsPerSeq },
       ...(f.prefillWorkers > 0
         ? {
             disaggregation: {
               numPrefillWorkers: f.prefillWorkers,
               maxLocalPrefillTokens: f.maxLocalPrefillTokens,
+              maxPrefillQueueTokens: f.maxPrefillQueueTokens,
               kvBytesPerToken: f.kvBytesPerToken,
               transferGBps: f.transferGbps,
             },

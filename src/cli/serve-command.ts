@@ -3,13 +3,16 @@ import { Command } from "commander";
 import { EmbeddedServer } from "./embedded-server.ts";
 import { addEngineOptions, engineSpecFromFlags } from "./engine-options.ts";
 import type { EngineFlags } from "./engine-options.ts";
-import { addFrontendOptions, apiKeysFromFlags, disaggregationFromFlags, httpLimitsFromFlags, parsersFromFlags, routerFromFlags } from "./frontend-options.ts";
+import { addFrontendOptions, admissionFromFlags, apiKeysFromFlags, disaggregationFromFlags, httpLimitsFromFlags, parsersFromFlags, routerFromFlags } from "./frontend-options.ts";
 import type { FrontendFlags } from "./frontend-options.ts";
 import { createLogger } from "./logger.ts";
 import { nonNegativeInt, positiveInt } from "./options.ts";
 import { onShutdown } from "./shutdown.ts";
+import { addPlannerOptions, coldStartWaitFromFlags } from "./planner-options.ts";
+import type { PlannerFlags } from "./planner-options.ts";
+import { startEmbeddedPlanner } from "./embedded-planner.ts";
 
-interface ServeFlags extends FrontendFlags, EngineFlags {
+interface ServeFlags extends FrontendFlags, EngineFlags, PlannerFlags {
   workers: number;
   prefillWorkers: number;
 }
@@ -21,6 +24,7 @@ export function serveCommand(): Command {
     .option("--workers <n>", "number of workers", positiveInt, 2)
     .option("--prefill-workers <n>", "prefill workers besides --workers (disaggregated serving)", nonNegativeInt, 0);
   addEngineOptions(cmd);
+  addPlannerOptions(cmd);
   return cmd.action(async (flags: ServeFlags) => {
     const log = createLogger(flags.logLevel, "turbine-serve");
     const spec = engineSpecFromFlags(flags);
@@ -38,7 +42,9 @@ export function serveCommand(): Command {
       router: routerFromFlags(flags),
       apiKeys,
       bodyLimitBytes: flags.maxBodyBytes,
+      admission: admissionFromFlags(flags, false),
       http: httpLimitsFromFlags(flags),
+      coldStartWaitMs: coldStartWaitFromFlags(flags),
       logger: log.child({ role: "frontend" }),
     });
     const model = server.frontend.models.models()[0]?.card.name ?? "";
@@ -49,6 +55,10 @@ export function serveCommand(): Command {
         `    -d '{"model": "${model}", "messages": [{"role": "user", "content": "Hello!"}], "max_tokens": 32}'\n\n` +
         `Metrics: ${server.url}/metrics   Stop: Ctrl-C\n`,
     );
-    onShutdown(log, () => server.close({ graceMs: 10_000 }));
+    const planner = flags.planner !== undefined ? await startEmbeddedPlanner(server, flags, spec, flags.namespace, log) : undefined;
+    onShutdown(log, async () => {
+      await planner?.close();
+      await server.close({ graceMs: 10_000 });
+    });
   });
 }

@@ -1,6 +1,17 @@
 // Orderly shutdown of a process role on SIGINT/SIGTERM.
 import type { Logger } from "pino";
 
+const finalSteps: (() => Promise<void>)[] = [];
+
+/** Runs `step` after the role's own stop, before the process exits (e.g. flushing traces). */
+export function beforeExit(step: () => Promise<void>): void {
+  finalSteps.push(step);
+}
+
+async function runFinalSteps(): Promise<void> {
+  await Promise.all(finalSteps.map((s) => s().catch(() => undefined)));
+}
+
 /** Runs `stop` once on SIGINT/SIGTERM, then exits 0 (1 if it failed); a second signal exits at once. */
 export function onShutdown(log: Logger, stop: () => Promise<void>): void {
   let stopping = false;
@@ -9,10 +20,10 @@ export function onShutdown(log: Logger, stop: () => Promise<void>): void {
     stopping = true;
     log.info({ signal }, "shutting down: finishing requests in flight");
     stop().then(
-      () => process.exit(0),
+      () => runFinalSteps().then(() => process.exit(0)),
       (err: unknown) => {
         log.error({ err }, "shutdown failed");
-        process.exit(1);
+        void runFinalSteps().then(() => process.exit(1));
       },
     );
   };

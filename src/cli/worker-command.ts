@@ -20,6 +20,7 @@ interface WorkerFlags extends EngineFlags, DistributedFlags {
   component?: string;
   role: WorkerRole;
   drainTimeoutMs: number;
+  loadMetricsIntervalMs: number;
   metricsHost: string;
   metricsPort: number;
   logLevel: string;
@@ -33,6 +34,7 @@ export function workerCommand(): Command {
     .addOption(new Option("--role <role>", "what the worker does").choices(["aggregated", "prefill", "decode"]).default("aggregated"))
     .option("--metrics-host <addr>", "address of the worker's /metrics, /health and /live", "127.0.0.1")
     .option("--metrics-port <n>", "port of the worker's /metrics, /health and /live (0: any free port)", nonNegativeInt, 0)
+    .option("--load-metrics-interval-ms <n>", "how often the worker publishes its load metrics to the routers", positiveInt, 100)
     .option("--drain-timeout-ms <n>", "on SIGTERM, how long requests in flight may take to finish", positiveInt, 60_000)
     .addOption(new Option("--log-level <level>", "log level").choices(["trace", "debug", "info", "warn", "error", "silent"]).default("info"));
   addEngineOptions(cmd);
@@ -51,13 +53,20 @@ export function workerCommand(): Command {
       engine,
       namespace: flags.namespace,
       component: flags.component ?? (flags.role === "prefill" ? "prefill" : undefined),
+      metricsIntervalMs: flags.loadMetricsIntervalMs,
+      // Peers on other hosts pull KV from this address: the one the request plane advertises.
+      transferHost: flags.advertiseHost,
+      onKvImportFallback: (reason, err) => log.warn({ reason, err: (err as Error)?.message ?? String(err) }, "KV import failed: prefilling locally"),
     });
-    const status = await startWorkerStatusServer(worker, flags.metricsHost, flags.metricsPort);
+    // One drain, whoever asks first: a preStop hook (POST /drain) or SIGTERM.
+    const status = await startWorkerStatusServer(worker, flags.metricsHost, flags.metricsPort, {
+      drain: () => worker.stop({ drain: true, drainTimeoutMs: flags.drainTimeoutMs }),
+    });
     log.info({ workerId: worker.workerId, engine: spec.engine, model: engine.card.name, role: flags.role, metrics: status.url }, "worker ready");
     process.stdout.write(`Turbine worker ${worker.workerId} serving ${engine.card.name} (${spec.engine}, ${flags.role}); metrics at ${status.url}/metrics\n`);
     onShutdown(log, async () => {
+      await status.drain();
       await status.close();
-      await worker.stop({ drain: true, drainTimeoutMs: flags.drainTimeoutMs });
       await runtime.close();
     });
   });

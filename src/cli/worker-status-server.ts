@@ -1,38 +1,30 @@
 // A worker process's own HTTP endpoints: /metrics (Prometheus), /health and /live, so that
-// every Turbine process can be scraped and probed, not only frontends.
+// every Turbine process can be scraped and probed, not only frontends; and POST /drain, which a
+// Kubernetes preStop hook calls: it answers when the worker has drained. While draining,
+// /health answers 503 (not ready) and /live stays 200 (do not restart it).
 import { createServer } from "node:http";
 import type { Server } from "node:http";
-import { Gauge, Registry, collectDefaultMetrics } from "prom-client";
+import { Registry, collectDefaultMetrics } from "prom-client";
 import type { Worker } from "../engines/index.ts";
+import { registerWorkerMetrics, workerMetricsSource } from "./worker-metrics.ts";
 
 export interface WorkerStatusServer {
   readonly url: string;
   close(): Promise<void>;
 }
 
-export async function startWorkerStatusServer(worker: Worker, host: string, port: number): Promise<WorkerStatusServer> {
+export interface WorkerStatusOptions {
+  /** Drains the worker (deregisters, waits for requests in flight); called once, by POST /drain or by the owner. */
+  drain?: () => Promise<void>;
+}
+
+export async function startWorkerStatusServer(worker: Worker, host: string, port: number, options: WorkerStatusOptions = {}): Promise<WorkerStatusServer & { drain(): Promise<void> }> {
+  let draining: Promise<void> | undefined;
+  const drain = (): Promise<void> => (draining ??= (options.drain ?? (() => Promise.resolve()))());
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: "turbine_" });
-  const labels = { worker: worker.workerId, model: worker.engine.card.name, role: worker.engine.card.role };
-  const gauge = (name: string, help: string, read: () => number): void => {
-    new Gauge({
-      name,
-      help,
-      labelNames: ["worker", "model", "role"] as const,
-      registers: [registry],
-      collect() {
-        this.set(labels, read());
-      },
-    });
-  };
-  gauge("turbine_worker_kv_active_blocks", "KV blocks held by running sequences", () => worker.engine.load().activeBlocks);
-  gauge("turbine_worker_kv_total_blocks", "KV blocks of the engine", () => worker.engine.load().totalBlocks);
-  gauge("turbine_worker_kv_usage", "Fraction of KV blocks in use", () => worker.engine.load().kvUsage);
-  gauge("turbine_worker_running_sequences", "Sequences being computed", () => worker.engine.load().numRunningSeqs);
-  gauge("turbine_worker_waiting_sequences", "Sequences waiting for the engine", () => worker.engine.load().numWaitingSeqs);
-  gauge("turbine_worker_pending_prefill_tokens", "Prompt tokens admitted but not yet computed", () => worker.engine.load().pendingPrefillTokens);
-  gauge("turbine_worker_prefix_cache_hit_rate", "Prefix-cache hit rate since start", () => worker.engine.load().prefixCacheHitRate);
-  gauge("turbine_worker_requests_in_flight", "Requests being served", () => worker.numInFlight);
+  const source = [workerMetricsSource(worker)];
+  registerWorkerMetrics(registry, () => source);
 
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? "/").split("?")[0];
@@ -47,9 +39,21 @@ export async function startWorkerStatusServer(worker: Worker, host: string, port
           res.end(String(err));
         },
       );
+    } else if (path === "/drain" && req.method === "POST") {
+      drain().then(
+        () => {
+          res.writeHead(200, { "content-type": "application/json" });
+          res.end(JSON.stringify({ status: "drained", workerId: worker.workerId }));
+        },
+        (err: unknown) => {
+          res.writeHead(500, { "content-type": "text/plain" });
+          res.end(String(err));
+        },
+      );
     } else if (path === "/health" || path === "/live") {
-      res.writeHead(200, { "content-type": "application/json" });
-      res.end(JSON.stringify({ status: "ready", workerId: worker.workerId, model: worker.engine.card.name, inFlight: worker.numInFlight, load: worker.engine.load() }));
+      const ready = draining === undefined || path === "/live";
+      res.writeHead(ready ? 200 : 503, { "content-type": "application/json" });
+      res.end(JSON.stringify({ status: draining ? "draining" : "ready", workerId: worker.workerId, model: worker.engine.card.name, inFlight: worker.numInFlight, load: worker.engine.load() }));
     } else {
       res.writeHead(404, { "content-type": "application/json" });
       res.end(JSON.stringify({ error: { message: `No route ${req.method} ${path}`, type: "invalid_request_error", param: null, code: "route_not_found" } }));
@@ -63,6 +67,11 @@ export async function startWorkerStatusServer(worker: Worker, host: string, port
   const actual = typeof addr === "object" && addr ? addr.port : port;
   return {
     url: `http://${host.includes(":") ? `[${host}]` : host}:${actual}`,
-    close: () => new Promise((r) => server.close(() => r())),
+    drain,
+    close: () =>
+      new Promise((r) => {
+        server.close(() => r());
+        server.closeAllConnections();
+      }),
   };
 }

@@ -19,6 +19,12 @@ export interface EngineKvEvent {
 export interface GenerateOptions {
   /** Aborted when the client goes away: the engine stops the request and frees its blocks. */
   signal: AbortSignal;
+  /**
+   * Called once when the engine takes the request into its running batch: its queue wait is
+   * over and its prefill starts (the worker's "queue" span ends there). Engines that cannot
+   * tell never call it.
+   */
+  onScheduled?: () => void;
 }
 
 /**

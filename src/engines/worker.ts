@@ -1,12 +1,14 @@
 // A worker serves one engine as the `generate` endpoint of a component, registers its model
 // card, publishes its KV events and load metrics, and serves its block set on `kv_dump`
-// so that a router that missed events can resync.
+// so that a router that missed events can resync, and its tokenizer files on `model_files` so
+// that a frontend that cannot read the worker's paths can serve the model.
 import {
   TurbineError,
   mergeEngineOutputs,
   BACKEND_COMPONENT,
   GENERATE_ENDPOINT,
   KV_DUMP_ENDPOINT,
+  MODEL_FILES_ENDPOINT,
   asWorkerId,
   kvEventsSubject,
   loadMetricsSubject,
@@ -16,14 +18,17 @@ import type {
   KvBlockSetDump,
   ModelCard,
   PreprocessedRequest,
+  TokenizerFileChunk,
   WorkerId,
   WorkerLoadMetrics,
 } from "../protocols/index.ts";
 import { KvBlockSet } from "../kv/index.ts";
+import { tokenizerFileChunks, withTokenizerDigest } from "../model/index.ts";
 import { newInstanceId, readAhead } from "../runtime/index.ts";
 import { TransferAgent } from "../transfer/index.ts";
 import type { HandlerContext, Runtime, ServedEndpoint } from "../runtime/index.ts";
 import type { Engine } from "./engine.ts";
+import { WorkerRequestTrace } from "./worker-tracing.ts";
 
 /** Outputs a worker reads ahead of a slow caller, to send them merged. */
 const READ_AHEAD_OUTPUTS = 256;
@@ -40,7 +45,12 @@ export interface WorkerOptions {
   transferHost?: string;
   /** How long an exported KV region waits to be pulled (ms, default 30000). */
   kvRegionTtlMs?: number;
+  /** Told of every KV import that failed, before the engine prefills the prompt itself (to log it). */
+  onKvImportFallback?: (reason: KvImportFallbackReason, error: unknown) => void;
 }
+
+/** Why a decode worker prefilled a prompt itself instead of importing its KV. */
+export type KvImportFallbackReason = "connect_failed" | "fetch_failed" | "import_failed";
 
 /** Metadata a worker registers with its generate endpoint. */
 export interface WorkerMetadata {
@@ -59,6 +69,8 @@ export class Worker {
   private numExports = 0;
   private numKvImports = 0;
   private numKvImportFailures = 0;
+  private readonly kvImportFallbacks = new Map<KvImportFallbackReason, number>();
+  private readonly kvImportsByPath = new Map<"shm" | "tcp", number>();
 
   private constructor(
     private readonly options: WorkerOptions,
@@ -105,7 +117,15 @@ export class Worker {
       events.publish(kvSubject, this.blockSet.apply(e.tier, e.data));
     });
     const component = runtime.namespace(namespace).component(this.component);
-    const metadata: WorkerMetadata = { modelCard: engine.card };
+    // The card names its tokenizer files by digest; the files are read once, here, and kept.
+    const { card, files } = await withTokenizerDigest(engine.card);
+    const metadata: WorkerMetadata = { modelCard: card };
+    const modelFiles = await component.endpoint(MODEL_FILES_ENDPOINT).serve<unknown, TokenizerFileChunk>(
+      async function* (this: void, _req: unknown) {
+        yield* tokenizerFileChunks(files);
+      },
+      { instanceId: this.workerId },
+    );
     const dump = await component.endpoint(KV_DUMP_ENDPOINT).serve<unknown, KvBlockSetDump>(
       async function* (this: void, _req: unknown) {
         yield dumpOf();
@@ -117,7 +137,7 @@ export class Worker {
       (request: PreprocessedRequest, ctx: HandlerContext) => this.handle(request, ctx),
       { instanceId: this.workerId, metadata },
     );
-    this.served = [generate, dump];
+    this.served = [generate, dump, modelFiles];
     const metricsSubject = loadMetricsSubject(namespace, this.component);
     this.metricsTimer = setInterval(
       () => events.publish(metricsSubject, this.loadMetrics()),
@@ -129,14 +149,43 @@ export class Worker {
   /** One request on `generate`: a disaggregated prefill, or a generation (after pulling its KV, if a prefill worker made it). */
   private async *handle(request: PreprocessedRequest, ctx: HandlerContext): AsyncGenerator<EngineOutput> {
     const engine = this.options.engine;
+    const tr = WorkerRequestTrace.start(ctx.trace, {
+      "turbine.worker_id": this.workerId,
+      "turbine.role": engine.card.role,
+      "turbine.request_id": request.requestId,
+      "turbine.prompt_tokens": request.tokenIds.length,
+      ...(request.disaggPhase ? { "turbine.disagg_phase": request.disaggPhase } : {}),
+    });
+    try {
+      yield* this.generateTraced(request, ctx, tr);
+    } catch (err) {
+      tr.finish(err);
+      throw err;
+    } finally {
+      tr.finish();
+    }
+  }
+
+  private async *generateTraced(request: PreprocessedRequest, ctx: HandlerContext, tr: WorkerRequestTrace): AsyncGenerator<EngineOutput> {
+    const engine = this.options.engine;
     if (request.disaggPhase === "prefill") {
-      yield await this.prefillForTransfer(request, ctx.signal);
+      tr.begin("queue");
+      yield await this.prefillForTransfer(request, ctx.signal, tr);
       return;
     }
-    if (request.kvTransfer && engine.importPrefilledKv) await this.pullKv(request, ctx.signal);
+    if (request.kvTransfer && engine.importPrefilledKv) {
+      tr.begin("kv_transfer", { "turbine.kv_tokens": request.kvTransfer.numTokens });
+      tr.annotate({ "turbine.kv_transfer.outcome": (await this.pullKv(request, ctx.signal)) ? "ok" : "failed" });
+    }
+    tr.begin("queue");
+    let first = true;
     // Tokens the caller has not taken yet go out together: one message, not one per token.
-    for await (const batch of readAhead(engine.generate(request, { signal: ctx.signal }), READ_AHEAD_OUTPUTS)) {
+    for await (const batch of readAhead(engine.generate(request, { signal: ctx.signal, onScheduled: tr.scheduled }), READ_AHEAD_OUTPUTS)) {
       const out = mergeEngineOutputs(batch);
+      if (first && out.tokenIds.length > 0) {
+        first = false;
+        tr.firstToken();
+      }
       // Stopped under the request (not drained): to the caller this worker failed, so the
       // request is migrated rather than ended as "cancelled".
       if (out.finishReason === "cancelled" && this.stopped && !ctx.signal.aborted) {
@@ -147,12 +196,13 @@ export class Worker {
   }
 
   /** Computes the prompt's KV and leaves it in a registered region for the decode worker to pull. */
-  private async prefillForTransfer(request: PreprocessedRequest, signal: AbortSignal): Promise<EngineOutput> {
+  private async prefillForTransfer(request: PreprocessedRequest, signal: AbortSignal, tr: WorkerRequestTrace): Promise<EngineOutput> {
     const engine = this.options.engine;
     if (!engine.prefillForTransfer) {
       throw new TurbineError("REQUEST_UNSUPPORTED", `the ${engine.card.name} engine of worker ${this.workerId} cannot export KV`);
     }
-    const kv = await engine.prefillForTransfer(request, { signal });
+    const kv = await engine.prefillForTransfer(request, { signal, onScheduled: tr.scheduled });
+    tr.begin("kv_export", { "turbine.kv_bytes": kv.byteLength });
     const agent = await this.transferAgent();
     const region = agent.register({ regionId: `kv-${this.workerId}-${++this.numExports}`, data: kv });
     // The decode worker pulls it at once; a region nobody pulled goes after a while.
@@ -165,23 +215,41 @@ export class Worker {
   }
 
   /** Pulls a prefill worker's KV into the engine. On failure the engine prefills itself: the request never fails for it. */
-  private async pullKv(request: PreprocessedRequest, signal: AbortSignal): Promise<void> {
+  private async pullKv(request: PreprocessedRequest, signal: AbortSignal): Promise<boolean> {
     const params = request.kvTransfer!;
+    let stage: KvImportFallbackReason = "connect_failed";
     try {
       const agent = await this.transferAgent();
-      await agent.connect(params.agent);
+      const peer = await agent.connect(params.agent);
+      stage = "fetch_failed";
       const kv = await agent.fetch(params.descriptor, { signal });
+      stage = "import_failed";
       await this.options.engine.importPrefilledKv!(request.tokenIds.slice(0, params.numTokens), kv, { signal });
       this.numKvImports++;
+      this.kvImportsByPath.set(peer.path, (this.kvImportsByPath.get(peer.path) ?? 0) + 1);
+      return true;
     } catch (err) {
       if (signal.aborted) throw err;
       this.numKvImportFailures++;
+      this.kvImportFallbacks.set(stage, (this.kvImportFallbacks.get(stage) ?? 0) + 1);
+      this.options.onKvImportFallback?.(stage, err);
+      return false;
     }
+  }
+
+  /** KV imports that succeeded, by the path the bytes took (shm: same host; tcp: across hosts). */
+  kvImportCounts(): ReadonlyMap<"shm" | "tcp", number> {
+    return this.kvImportsByPath;
+  }
+
+  /** KV imports that fell back to a local prefill, by reason. */
+  kvImportFallbackCounts(): ReadonlyMap<KvImportFallbackReason, number> {
+    return this.kvImportFallbacks;
   }
 
   /** The worker's transfer agent, started on first use. */
   private transferAgent(): Promise<TransferAgent> {
-    this.agent ??= TransferAgent.create({ host: this.options.transferHost });
+    this.agent ??= TransferAgent.create({ host: this.options.transferHost, auth: this.options.runtime.clusterAuth });
     return this.agent;
   }
 

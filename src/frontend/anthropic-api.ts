@@ -125,7 +125,7 @@ export function registerAnthropicApi(app: FastifyInstance, api: ApiContext, opti
       const body = req.body;
       const { chat, pipeline } = toChat(body, reply);
       const pre = pipeline.preprocessor.chat(chat, req.id);
-      const run = runChat(pipeline, pre, api.abortSignal(reply));
+      const run = await runChat(api, req, reply, pipeline, pre);
       reply.header("x-turbine-worker", run.workerId);
       const id = `msg_${randomBytes(12).toString("hex")}`;
       const head = { id, type: "message", role: "assistant", model: pipeline.card.name };

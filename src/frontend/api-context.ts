@@ -2,7 +2,8 @@
 // Anthropic Messages, embeddings): model lookup, cancellation on disconnect, error reporting and
 // prompt bounds, so that every surface counts, authenticates and refuses the same way.
 import type { FastifyReply, FastifyRequest } from "fastify";
-import type { ModelPipeline } from "./model-pipeline.ts";
+import type { PreprocessedRequest } from "../protocols/index.ts";
+import type { ModelPipeline, RoutedStream } from "./model-pipeline.ts";
 import type { toHttpError } from "./openai-errors.ts";
 import type { ChatCompletionBody } from "./openai-schemas.ts";
 
@@ -17,4 +18,9 @@ export interface ApiContext {
   report(err: unknown, req: FastifyRequest): ReturnType<typeof toHttpError>;
   /** The HTTP server's prompt bounds (messages, characters). */
   checkBounds(body: ChatCompletionBody): void;
+  /**
+   * Routes one generation as Chat Completions does: waits for a worker to start (scale to
+   * zero), then admission (tenant, limits, queue) when configured. `done` exactly once, at its end.
+   */
+  route(req: FastifyRequest, reply: FastifyReply, pipeline: ModelPipeline, request: PreprocessedRequest, signal: AbortSignal): Promise<{ routed: RoutedStream; done(outputTokens: number, status: number): void }>;
 }

@@ -38,24 +38,37 @@ export async function serveCompletionBatch(req: FastifyRequest, reply: FastifyRe
   const signal = api.abortSignal(reply);
   // The samples of one prompt go to the worker the first was routed to, where its prefix is.
   const workers: (WorkerId | undefined)[] = [];
-  const runs = pres.map((pre, k) => {
-    const first = workers[Math.floor(k / n)];
-    const request = first === undefined || pre.request.routing?.workerId !== undefined ? pre.request : { ...pre.request, routing: { ...pre.request.routing, workerId: first } };
-    const routed = pipeline.generate(request, signal);
-    if (k % n === 0) workers[Math.floor(k / n)] = routed.decision.workerId;
-    return postprocess(routed.outputs, {
-      tokenizer: pipeline.tokenizer,
-      stopStrings: pre.stopStrings,
-      promptTokens: pre.request.tokenIds.length,
-      estimatedCachedTokens: routed.decision.cachedTokens,
-      promptParam: "prompt",
-    });
-  });
+  const dones: ((outputTokens: number, status: number) => void)[] = [];
+  const runs: AsyncGenerator<TextDelta>[] = [];
+  try {
+    for (const [k, pre] of pres.entries()) {
+      const first = workers[Math.floor(k / n)];
+      const request = first === undefined || pre.request.routing?.workerId !== undefined ? pre.request : { ...pre.request, routing: { ...pre.request.routing, workerId: first } };
+      const { routed, done } = await api.route(req, reply, pipeline, request, signal);
+      dones.push(done);
+      if (k % n === 0) workers[Math.floor(k / n)] = routed.decision.workerId;
+      runs.push(
+        postprocess(routed.outputs, {
+          tokenizer: pipeline.tokenizer,
+          stopStrings: pre.stopStrings,
+          promptTokens: pre.request.tokenIds.length,
+          estimatedCachedTokens: routed.decision.cachedTokens,
+          promptParam: "prompt",
+        }),
+      );
+    }
+  } catch (err) {
+    // A later sample refused (admission): the earlier ones are released unstarted.
+    for (const d of dones) d(0, 499);
+    throw err;
+  }
+  const usages: (Usage | undefined)[] = [];
   const id = `cmpl-${req.id}`;
   const created = Math.floor(Date.now() / 1000);
   const model = pipeline.card.name;
   const total: Usage = { promptTokens: 0, completionTokens: 0, cachedTokens: 0 };
-  const add = (u: Usage | undefined): void => {
+  const add = (u: Usage | undefined, index: number): void => {
+    usages[index] = u;
     total.promptTokens += u?.promptTokens ?? 0;
     total.completionTokens += u?.completionTokens ?? 0;
     total.cachedTokens += u?.cachedTokens ?? 0;
@@ -66,20 +79,27 @@ export async function serveCompletionBatch(req: FastifyRequest, reply: FastifyRe
     total_tokens: total.promptTokens + total.completionTokens,
     prompt_tokens_details: { cached_tokens: total.cachedTokens },
   });
+  const finishAll = (status: number): void => dones.forEach((d, i) => d(usages[i]?.completionTokens ?? 0, usages[i] === undefined && status === 200 ? 499 : status));
   if (!body.stream) {
-    const choices = await Promise.all(
-      runs.map(async (deltas, index) => {
-        let text = echoes[index]!;
-        let last: TextDelta | undefined;
-        for await (const d of deltas) {
-          text += d.text;
-          last = d;
-        }
-        add(last?.usage);
-        return { index, text, logprobs: null, finish_reason: last?.finishReason ?? "stop" };
-      }),
-    );
-    return { id, object: "text_completion", created, model, choices, usage: usageJson() };
+    let ok = false;
+    try {
+      const choices = await Promise.all(
+        runs.map(async (deltas, index) => {
+          let text = echoes[index]!;
+          let last: TextDelta | undefined;
+          for await (const d of deltas) {
+            text += d.text;
+            last = d;
+          }
+          add(last?.usage, index);
+          return { index, text, logprobs: null, finish_reason: last?.finishReason ?? "stop" };
+        }),
+      );
+      ok = true;
+      return { id, object: "text_completion", created, model, choices, usage: usageJson() };
+    } finally {
+      finishAll(ok ? 200 : 500);
+    }
   }
   reply.hijack();
   const raw = reply.raw;
@@ -95,7 +115,7 @@ export async function serveCompletionBatch(req: FastifyRequest, reply: FastifyRe
           if (raw.destroyed) return;
           if (d.text.length > 0) raw.write(chunk({ index, text: d.text, logprobs: null, finish_reason: null }));
           if (d.finishReason) {
-            add(d.usage);
+            add(d.usage, index);
             raw.write(chunk({ index, text: "", logprobs: null, finish_reason: d.finishReason }));
           }
         }
@@ -109,6 +129,7 @@ export async function serveCompletionBatch(req: FastifyRequest, reply: FastifyRe
     if (!raw.destroyed) raw.end(`data: ${JSON.stringify(e.body)}\n\ndata: [DONE]\n\n`);
   } finally {
     await Promise.all(runs.map((r) => r.return(undefined)));
+    finishAll(200);
   }
   return reply;
 }

@@ -71,10 +71,16 @@ export function registerEmbeddingsApi(app: FastifyInstance, api: ApiContext): vo
           stop: { maxTokens: 1, stopTokenIds: [] },
           task: "embed",
         };
-        const routed = pipeline.generate(request, signal);
+        const { routed, done } = await api.route(req, reply, pipeline, request, signal);
         let embedding: number[] | undefined;
-        for await (const d of postprocess(routed.outputs, { tokenizer: pipeline.tokenizer, stopStrings: [], promptTokens: tokenIds.length, estimatedCachedTokens: 0, promptParam: "input" })) {
-          if (d.embedding) embedding = d.embedding;
+        let status = 499;
+        try {
+          for await (const d of postprocess(routed.outputs, { tokenizer: pipeline.tokenizer, stopStrings: [], promptTokens: tokenIds.length, estimatedCachedTokens: 0, promptParam: "input" })) {
+            if (d.embedding) embedding = d.embedding;
+          }
+          status = 200;
+        } finally {
+          done(0, status);
         }
         if (embedding === undefined) throw new TurbineError("ENGINE_FAILED", "the engine answered an embedding request without an embedding");
         return embedding;

@@ -4,6 +4,8 @@ import type { ParserChoice } from "./chat-features.ts";
 import type { FastifyBaseLogger, FastifyInstance } from "fastify";
 import type { Runtime } from "../runtime/index.ts";
 import type { RouterOptions } from "../router/index.ts";
+import { createAdmission } from "./admission-setup.ts";
+import type { AdmissionOptions, AdmissionSetup } from "./admission-setup.ts";
 import { buildHttpServer } from "./http-server.ts";
 import type { HttpServerLimits } from "./http-server.ts";
 import { FrontendMetrics } from "./metrics.ts";
@@ -31,10 +33,14 @@ export interface FrontendOptions {
   parsers?: ParserChoice;
   /** A stream whose worker left the fleet and that stalls this long is migrated (ms, default 5000). */
   orphanStallMs?: number;
+  /** Scale to zero: how long a request waits for a worker to start (ms, default 0). */
+  coldStartWaitMs?: number;
   /** A pino logger; default: no logs. */
   logger?: FastifyBaseLogger;
   /** Also export Node process metrics (default true). */
   processMetrics?: boolean;
+  /** Tenants (keys file), rate limits and the admission queue. */
+  admission?: AdmissionOptions;
 }
 
 export class Frontend {
@@ -43,10 +49,16 @@ export class Frontend {
     readonly models: ModelManager,
     readonly metrics: FrontendMetrics,
     readonly url: string,
+    private readonly admission: AdmissionSetup,
   ) {}
 
   static async start(options: FrontendOptions): Promise<Frontend> {
     const metrics = new FrontendMetrics({ processMetrics: options.processMetrics ?? true });
+    // Models load while the HTTP server is built: their errors go to a logger that exists now
+    // (a model that fails to load fails that model, never the process).
+    let log: FastifyBaseLogger | undefined = options.logger;
+    // First: a keys file that does not parse stops the start before anything else runs.
+    const admission = createAdmission(options.admission ?? {}, { runtime: options.runtime, namespace: options.namespace, metrics, apiKeys: options.apiKeys, onError: (err) => log?.error({ err }, "api keys file: kept the previous version") });
     const models = await ModelManager.start({
       runtime: options.runtime,
       namespace: options.namespace,
@@ -57,9 +69,11 @@ export class Frontend {
       disaggregation: options.disaggregation,
       ...(options.parsers !== undefined ? { parsers: options.parsers } : {}),
       orphanStallMs: options.orphanStallMs,
-      onError: (err) => app.log.error({ err }, "model manager"),
+      coldStartWaitMs: options.coldStartWaitMs,
+      onError: (err) => log?.error({ err }, "model manager"),
     });
     const app = buildHttpServer({
+      admission: admission.http,
       models,
       metrics,
       apiKeys: options.apiKeys,
@@ -67,16 +81,23 @@ export class Frontend {
       limits: options.http,
       logger: options.logger,
     });
+    log = app.log;
     const host = options.host ?? "127.0.0.1";
     await app.listen({ host, port: options.port ?? 8000 });
     const addr = app.server.address();
     const port = typeof addr === "object" && addr ? addr.port : options.port;
     const shownHost = host.includes(":") ? `[${host}]` : host === "0.0.0.0" ? "127.0.0.1" : host;
-    return new Frontend(app, models, metrics, `http://${shownHost}:${port}`);
+    return new Frontend(app, models, metrics, `http://${shownHost}:${port}`, admission);
+  }
+
+  /** Requests waiting in a model's admission queue now. */
+  admissionQueueLength(model: string): number {
+    return this.admission.controller.queueLength(model);
   }
 
   async close(): Promise<void> {
     this.models.close();
+    this.admission.close();
     await this.app.close();
   }
 }

@@ -1,7 +1,10 @@
 // One routed chat generation, for the API surfaces beyond Chat Completions (Responses,
 // Anthropic Messages): the pipeline's stream through the postprocessor and the request's
 // parsers, as steps of parsed events, with the client's disconnect cancelling it.
+import type { FastifyReply, FastifyRequest } from "fastify";
 import type { Usage } from "../protocols/index.ts";
+import type { ApiContext } from "./api-context.ts";
+import { toHttpError } from "./openai-errors.ts";
 import { ChatOutput } from "./chat-output.ts";
 import type { ModelPipeline } from "./model-pipeline.ts";
 import type { ParsedEvent } from "./parsers/index.ts";
@@ -21,9 +24,13 @@ export interface ChatRun {
   workerId: string;
 }
 
-/** Routes `pre` on `pipeline` (throws the router's 503s at once) and streams its parsed steps. */
-export function runChat(pipeline: ModelPipeline, pre: Preprocessed, signal: AbortSignal): ChatRun {
-  const routed = pipeline.generate(pre.request, signal);
+/**
+ * Routes `pre` as Chat Completions does (admission included; throws the router's and the
+ * admission's refusals before anything is sent) and streams its parsed steps. Admission hears
+ * the end when the steps are finished or returned.
+ */
+export async function runChat(api: ApiContext, req: FastifyRequest, reply: FastifyReply, pipeline: ModelPipeline, pre: Preprocessed): Promise<ChatRun> {
+  const { routed, done } = await api.route(req, reply, pipeline, pre.request, api.abortSignal(reply));
   const output = new ChatOutput(pre.output, pipeline.tokenizer);
   const deltas = postprocess(routed.outputs, {
     tokenizer: pipeline.tokenizer,
@@ -34,19 +41,27 @@ export function runChat(pipeline: ModelPipeline, pre: Preprocessed, signal: Abor
     keepSpecialTokens: pre.output?.keepSpecialTokens ?? false,
     stopTokenIds: pre.request.stop.stopTokenIds,
   });
+  let outputTokens = 0;
+  let status = 499;
   async function* steps(): AsyncGenerator<ChatStep> {
     try {
       for await (const d of deltas) {
         const events = output.push(d);
+        if (d.usage) outputTokens = d.usage.completionTokens;
         if (d.finishReason) {
+          status = 200;
           events.push(...output.finish());
           yield { events, finishReason: output.finishReason(d.finishReason), ...(d.usage ? { usage: d.usage } : {}) };
           return;
         }
         if (events.length > 0) yield { events };
       }
+    } catch (err) {
+      status = toHttpError(err).status;
+      throw err;
     } finally {
       await deltas.return(undefined);
+      done(outputTokens, status);
     }
   }
   return { steps: steps(), output, workerId: routed.decision.workerId };

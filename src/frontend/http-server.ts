@@ -10,10 +10,13 @@ import type { TokenLogprob, Usage } from "../protocols/index.ts";
 import type { Tokenizer } from "../model/index.ts";
 import { ChatOutput, chatStreamChoices } from "./chat-output.ts";
 import type { ParsedEvent } from "./parsers/index.ts";
+import type { HttpAdmission } from "./admission-http.ts";
 import { checkJsonBody } from "./json-body.ts";
 import type { FrontendMetrics } from "./metrics.ts";
 import type { ModelManager } from "./model-manager.ts";
 import type { ModelPipeline } from "./model-pipeline.ts";
+import { registerFleetPage } from "./fleet-page.ts";
+import { registerRequestTracing, requestContext, traced } from "./request-tracing.ts";
 import { isExpectedRefusal, normalizeError, toHttpError } from "./openai-errors.ts";
 import { chatCompletionSchemaWith, completionSchema } from "./openai-schemas.ts";
 import type { ChatCompletionBody, CompletionBody } from "./openai-schemas.ts";
@@ -78,6 +81,10 @@ export interface HttpServerOptions {
   limits?: HttpServerLimits;
   /** A pino logger to log with; default: no logs. */
   logger?: FastifyBaseLogger;
+  /** Tenants, rate limits and the admission queue (absent: 503 at once when every worker is busy). */
+  admission?: HttpAdmission;
+  /** How often the fleet page's event stream sends deltas (ms, default 1000). */
+  fleetTickMs?: number;
 }
 
 type Kind = "chat" | "completion";
@@ -208,6 +215,7 @@ export function buildHttpServer(options: HttpServerOptions): FastifyInstance {
     return keys.some((k) => k.length === given.length && timingSafeEqual(k, given));
   };
 
+  registerRequestTracing(app);
   app.addHook("onRequest", async (req, reply) => {
     const config = req.routeOptions.config;
     recordOf(reply).endpoint = config.endpoint ?? "none";
@@ -220,6 +228,8 @@ export function buildHttpServer(options: HttpServerOptions): FastifyInstance {
       throw new TurbineError("AUTH_INVALID_API_KEY", "Missing or invalid API key: send 'Authorization: Bearer <key>'");
     }
   });
+  // With a keys file: the tenant of every non-public route (401 for unknown or revoked keys).
+  options.admission?.install(app);
 
   // Before the schema runs, so that a request refused by it is still counted under its model
   // (a known name only: the label's values stay bounded).
@@ -263,11 +273,13 @@ export function buildHttpServer(options: HttpServerOptions): FastifyInstance {
     return reply.type(metrics.registry.contentType).send(text);
   });
 
+  registerFleetPage(app, metrics.fleetState, { tickMs: options.fleetTickMs });
+
   app.get("/v1/models", { config: { endpoint: "models" } }, async () => ({
     object: "list",
     data: models
       .models()
-      .filter((m) => m.numWorkers > 0)
+      .filter((m) => m.numWorkers > 0 || m.coldStartWaitMs > 0)
       .map((m) => ({ id: m.card.name, object: "model", created: m.created, owned_by: "turbine", max_model_len: m.card.contextLength })),
   }));
 
@@ -297,6 +309,15 @@ export function buildHttpServer(options: HttpServerOptions): FastifyInstance {
     },
     report,
     checkBounds: (body) => checkPromptBounds(body, bounds),
+    route: async (req, reply, pipeline, request, signal) => {
+      await pipeline.waitForWorkers(signal);
+      const context = requestContext(req);
+      const admitted = options.admission
+        ? await options.admission.start(req, reply, pipeline.card.name, { generate: (r, sig) => pipeline.generate(r, sig, context) }, request, undefined, signal)
+        : null;
+      const routed = admitted?.routed ?? pipeline.generate(request, signal, context);
+      return { routed, done: (n, status) => admitted?.finish(n, status) };
+    },
   };
   registerEmbeddingsApi(app, api);
   registerResponsesApi(app, api, { maxMessages: limits.maxMessages });
@@ -308,14 +329,16 @@ export function buildHttpServer(options: HttpServerOptions): FastifyInstance {
     checkPromptBounds(req.body, bounds);
     // Rendering is synchronous: let the requests already waiting go first.
     if (req.body.messages.length > YIELD_BEFORE_RENDER_MESSAGES) await new Promise<void>((r) => setImmediate(r));
-    return serve(req, reply, pipeline, "chat", pipeline.preprocessor.chat(req.body, req.id), req.body);
+    const pre = traced(requestContext(req), "preprocess", () => pipeline.preprocessor.chat(req.body, req.id));
+    return serve(req, reply, pipeline, "chat", pre, req.body);
   });
 
   app.post<{ Body: CompletionBody }>("/v1/completions", { schema: { body: completionSchema }, config: { endpoint: "completions" } }, async (req, reply) => {
     const pipeline = modelOf(req.body.model, reply);
     checkPromptBounds(req.body, bounds);
     if (isCompletionBatch(req.body)) return serveCompletionBatch(req, reply, pipeline, req.body, api);
-    return serve(req, reply, pipeline, "completion", pipeline.preprocessor.completion(req.body, req.id), req.body);
+    const pre = traced(requestContext(req), "preprocess", () => pipeline.preprocessor.completion(req.body, req.id));
+    return serve(req, reply, pipeline, "completion", pre, req.body);
   });
 
   async function serve(
@@ -333,21 +356,37 @@ export function buildHttpServer(options: HttpServerOptions): FastifyInstance {
     const record = recordOf(reply);
     const abort = new AbortController();
     record.abort = abort;
-    const routed = pipeline.generate(pre.request, abort.signal);
+    await pipeline.waitForWorkers(abort.signal); // scale to zero: a worker may be starting
+    // Tenant, limits and the admission queue (it waits there while every worker is busy).
+    const context = requestContext(req);
+    const admitted = options.admission ? await options.admission.start(req, reply, model, { generate: (r, sig) => pipeline.generate(r, sig, context) }, pre.request, body.turbine?.priority, abort.signal) : null;
+    const routed = admitted?.routed ?? pipeline.generate(pre.request, abort.signal, context);
+    let outputTokens = 0;
+    let failedStatus: number | undefined;
     reply.header("x-turbine-worker", routed.decision.workerId);
     const m = metrics.forModel(model);
     m.inFlight.inc();
     m.inputTokens.inc(pre.request.tokenIds.length);
+    const fleet = metrics.fleet;
+    fleet.inputSequence.observe({ model }, pre.request.tokenIds.length);
+    fleet.queued.inc({ model });
+    let queued = true;
     let lastTokenAt = 0;
     const observe = (d: TextDelta): void => {
       const now = performance.now();
       if (d.numTokens > 0) {
+        if (queued) {
+          queued = false;
+          fleet.queued.dec({ model });
+        }
         if (lastTokenAt === 0) m.ttft.observe((now - start) / 1000);
         else for (let i = 0; i < d.numTokens; i++) m.itl.observe((now - lastTokenAt) / 1000 / d.numTokens);
         lastTokenAt = now;
       }
       if (d.usage) {
+        outputTokens = d.usage.completionTokens;
         m.outputTokens.inc(d.usage.completionTokens);
+        fleet.outputSequence.observe({ model }, d.usage.completionTokens);
         m.cachedTokens.inc(d.usage.cachedTokens);
       }
     };
@@ -407,10 +446,15 @@ export function buildHttpServer(options: HttpServerOptions): FastifyInstance {
         }
         await reply.send({ id, object: kind === "chat" ? "chat.completion" : "text_completion", created, model, choices: [choice], usage });
       }
+    } catch (err) {
+      failedStatus = toHttpError(err).status;
+      throw err;
     } finally {
       if (abort.signal.aborted) record.status = 499;
+      if (queued) fleet.queued.dec({ model });
       m.inFlight.dec();
       m.requestDuration.observe((performance.now() - start) / 1000);
+      admitted?.finish(outputTokens, abort.signal.aborted ? 499 : (record.status ?? failedStatus ?? 200));
     }
   }
 

@@ -3,6 +3,8 @@
 // uses per-model children bound once (`forModel`): resolving labels on every observation was
 // a measurable share of a request's CPU. Per-worker router gauges are read at scrape time.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { FleetMetrics } from "./fleet-metrics.ts";
+import { FleetState } from "./fleet-state.ts";
 
 const LATENCY_BUCKETS_S = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 const OVERHEAD_BUCKETS_S = [5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 1e-2];
@@ -72,6 +74,12 @@ export class FrontendMetrics {
     labelNames: ["model", "outcome"] as const,
     registers: [this.registry],
   });
+  readonly localPrefills = new Counter({
+    name: "turbine_local_prefills_total",
+    help: "Prompts of a model with prefill workers prefilled on their decode worker instead, by reason (short_prompt, prefill_queue_full, prefill_busy, no_prefill_workers, prefill_failed, prefill_empty)",
+    labelNames: ["model", "reason"] as const,
+    registers: [this.registry],
+  });
   readonly routerOverhead = new Histogram({
     name: "turbine_router_overhead_seconds",
     help: "Time the router spent per request, by phase (hash, match, schedule)",
@@ -112,6 +120,10 @@ export class FrontendMetrics {
   });
 
   private readonly models = new Map<string, ModelMetrics>();
+  /** Queued requests, sequence lengths, hits per tier, decisions per worker (fleet-metrics.ts). */
+  readonly fleet = new FleetMetrics(this.registry);
+  /** What the fleet page shows (fleet-state.ts): the same observers feed it. */
+  readonly fleetState = new FleetState();
 
   constructor(options: { processMetrics?: boolean } = {}) {
     if (options.processMetrics) collectDefaultMetrics({ register: this.registry, prefix: "turbine_" });

@@ -8,7 +8,9 @@ import {
   BACKEND_COMPONENT,
   GENERATE_ENDPOINT,
   KV_DUMP_ENDPOINT,
+  MODEL_FILES_ENDPOINT,
   PREFILL_COMPONENT,
+  TurbineError,
   asWorkerId,
   kvEventsSubject,
   loadMetricsSubject,
@@ -21,6 +23,7 @@ import type {
   ModelCard,
   PreprocessedRequest,
   RouterSyncMessage,
+  TokenizerFileChunk,
   WorkerId,
   WorkerLoadMetrics,
 } from "../protocols/index.ts";
@@ -47,7 +50,12 @@ export interface ModelManagerOptions {
   parsers?: ParserChoice;
   /** See ModelPipelineOptions.orphanStallMs. */
   orphanStallMs?: number;
+  /** See ModelPipelineOptions.coldStartWaitMs. */
+  coldStartWaitMs?: number;
+  /** A model that fails to load (a bad card, unreachable tokenizer files): that model only fails. */
   onError?: (err: unknown) => void;
+  /** Where tokenizer files fetched from workers are cached (default: under the OS temp dir). */
+  tokenizerCacheDir?: string;
 }
 
 type Role = "decode" | "prefill";
@@ -57,6 +65,8 @@ interface ComponentFeed {
   role: Role;
   generate: EndpointClient<PreprocessedRequest, EngineOutput>;
   dump: EndpointClient<unknown, KvBlockSetDump>;
+  /** The workers' tokenizer files (MODEL_FILES_ENDPOINT). */
+  files: EndpointClient<unknown, TokenizerFileChunk>;
   syncSubject: string;
   /** Which model each of its workers serves. */
   modelOf: Map<WorkerId, string>;
@@ -69,6 +79,10 @@ export class ModelManager {
   private subscriptions: Subscription<unknown>[] = [];
   private stopPeerWatch: (() => void) | undefined;
   private pending: Promise<void> = Promise.resolve();
+  /** Where each loaded model's tokenizer came from: the card's path, or the worker's files. */
+  readonly tokenizerSources = new Map<string, "path" | "worker">();
+  /** Models whose card failed to load, with the error (retried when another worker registers). */
+  readonly failedModels = new Map<string, Error>();
   /** This router replica's id in router-sync messages. */
   readonly replicaId = newInstanceId();
 
@@ -99,6 +113,7 @@ export class ModelManager {
     for (const f of this.feeds) {
       f.generate.close();
       f.dump.close();
+      f.files.close();
     }
     for (const s of this.subscriptions) s.unsubscribe();
   }
@@ -137,6 +152,7 @@ export class ModelManager {
     const feed: ComponentFeed = {
       role,
       dump: await component.endpoint(KV_DUMP_ENDPOINT).client(),
+      files: await component.endpoint(MODEL_FILES_ENDPOINT).client(),
       generate: await component.endpoint(GENERATE_ENDPOINT).client(),
       syncSubject: routerSyncSubject(namespace, name),
       modelOf: new Map(),
@@ -170,14 +186,16 @@ export class ModelManager {
     const workerId = asWorkerId(instance.instanceId);
     const step = async (): Promise<void> => {
       try {
-        const pipeline = await this.pipelineFor(card);
+        const pipeline = await this.pipelineFor(card, feed, workerId);
         // The worker may have left while its model loaded.
         if (!feed.generate.instance(workerId)) return;
         feed.modelOf.set(workerId, card.name);
         this.poolFor(feed, pipeline)?.addWorker(workerId, card);
         this.options.runtime.requests.watch?.(instance);
+        this.failedModels.delete(card.name);
       } catch (err) {
-        this.options.onError?.(err);
+        this.failedModels.set(card.name, err as Error);
+        this.options.onError?.(new TurbineError("MODEL_LOAD_FAILED", `model ${card.name} (worker ${workerId}) cannot be served: ${(err as Error).message}`, { cause: err }));
       }
     };
     this.pending = this.pending.then(step);
@@ -190,13 +208,26 @@ export class ModelManager {
     });
   }
 
-  private pipelineFor(card: ModelCard): Promise<ModelPipeline> {
+  /** The worker's tokenizer files, once its files endpoint is visible here. */
+  private async fetchTokenizerFiles(feed: ComponentFeed, workerId: WorkerId): Promise<TokenizerFileChunk[]> {
+    if (!feed.files.instance(workerId)) {
+      const signal = AbortSignal.timeout(10_000);
+      while (!feed.files.instance(workerId) && !signal.aborted) await feed.files.waitForInstances(feed.files.instances().length + 1, { signal });
+    }
+    return feed.files.collect(workerId, {});
+  }
+
+  private pipelineFor(card: ModelCard, feed: ComponentFeed, workerId: WorkerId): Promise<ModelPipeline> {
     const existing = this.pipelines.get(card.name);
     if (existing) return Promise.resolve(existing);
     let loading = this.loading.get(card.name);
     if (!loading) {
       loading = (async () => {
-        const model = await loadModelForCard(card);
+        const model = await loadModelForCard(card, {
+          fetchTokenizerFiles: () => this.fetchTokenizerFiles(feed, workerId),
+          cacheDir: this.options.tokenizerCacheDir,
+          onTokenizerSource: (from) => this.tokenizerSources.set(card.name, from),
+        });
         const pool = (feed: ComponentFeed) => ({
           generate: feed.generate,
           dump: feed.dump,
@@ -217,6 +248,10 @@ export class ModelManager {
           disaggregation: this.options.disaggregation,
           ...(this.options.parsers !== undefined ? { parsers: this.options.parsers } : {}),
           orphanStallMs: this.options.orphanStallMs,
+          // A failed remote prefill is counted (turbine_local_prefills_total) and reported here.
+          onPrefillFallback: (worker, err) =>
+            this.options.onError?.(new TurbineError("ENGINE_FAILED", `prefill worker ${worker} failed: prefilling on the decode worker instead`, { cause: err })),
+          coldStartWaitMs: this.options.coldStartWaitMs,
         });
         this.pipelines.set(card.name, pipeline);
         return pipeline;

@@ -3,28 +3,25 @@
 // workers, the pool that prefills for them (disaggregated serving). `generate` routes one
 // request and streams its tokens, keeping the routers' accounting right whatever way the
 // stream ends, migrating it when its worker fails mid-stream.
+import { Gauge } from "prom-client";
 import { TurbineError, engineOutputError, isTurbineError, mergeEngineOutputs } from "../protocols/index.ts";
 import type { EngineOutput, KvTransferParams, ModelCard, PreprocessedRequest, WorkerId } from "../protocols/index.ts";
-import type { RoutingDecision } from "../router/index.ts";
+import { planPrefill } from "../router/index.ts";
+import type { DisaggregationOptions, RoutingDecision } from "../router/index.ts";
+import { ROOT_CONTEXT } from "@opentelemetry/api";
+import type { Context } from "@opentelemetry/api";
 import { readAhead } from "../runtime/index.ts";
 import type { ChatTemplate, Tokenizer } from "../model/index.ts";
 import type { FrontendMetrics } from "./metrics.ts";
+import { startHop, tracedRoute } from "./request-tracing.ts";
+import type { Hop } from "./request-tracing.ts";
 import { Preprocessor } from "./preprocessor.ts";
 import type { ParserChoice } from "./chat-features.ts";
 import { WorkerPool } from "./worker-pool.ts";
 import type { WorkerPoolOptions } from "./worker-pool.ts";
 
-/** When a prompt is prefilled on a prefill worker rather than on its decode worker. */
-export interface DisaggregationOptions {
-  /**
-   * Prompts whose uncached part (on the chosen decode worker) is shorter than this are
-   * prefilled locally, on the decode worker; 0 sends every prompt to a prefill worker.
-   * Default 512.
-   */
-  maxLocalPrefillTokens?: number;
-  /** Prefill locally while the prefill workers have more than this many prompt tokens queued each. Default 16384. */
-  maxPrefillQueueTokens?: number;
-}
+/** When a prompt is prefilled on a prefill worker: the router's rule (src/router). */
+export type { DisaggregationOptions };
 
 export interface ModelPipelineOptions {
   card: ModelCard;
@@ -48,6 +45,14 @@ export interface ModelPipelineOptions {
    * on and migrated (ms, default 5000). A draining worker keeps sending, so it is not affected.
    */
   orphanStallMs?: number;
+  /** Told when a remote prefill failed and the request is prefilled locally instead (to log it). */
+  onPrefillFallback?: (prefillWorker: WorkerId, error: unknown) => void;
+  /**
+   * Scale to zero: a request that finds no worker waits this long for one (the planner is
+   * starting it) before its 503, and the model stays listed in /v1/models (ms, default 0:
+   * no wait).
+   */
+  coldStartWaitMs?: number;
 }
 
 /** Outputs read ahead of a slow client, to be sent to it merged. */
@@ -73,8 +78,17 @@ export class ModelPipeline {
   /** Prefill workers of this model (empty pool when none). */
   readonly prefill: WorkerPool | null;
 
+  private numWaiting = 0;
+  private readonly stopCollectingWaiting: () => void;
+
   constructor(private readonly options: ModelPipelineOptions) {
     this.card = options.card;
+    // One gauge per registry, shared by its pipelines; the planner reads it to start a worker.
+    const registry = options.metrics.registry;
+    const gauge =
+      (registry.getSingleMetric("turbine_requests_waiting_for_workers") as Gauge<"model"> | undefined) ??
+      new Gauge({ name: "turbine_requests_waiting_for_workers", help: "Requests waiting for a worker of a model that has none (scale to zero)", labelNames: ["model"] as const, registers: [registry] });
+    this.stopCollectingWaiting = options.metrics.onCollect(() => gauge.set({ model: this.card.name }, this.numWaiting));
     this.tokenizer = options.tokenizer;
     this.preprocessor = new Preprocessor({
       card: options.card,
@@ -108,36 +122,75 @@ export class ModelPipeline {
   }
 
   /** Routes a request and streams its tokens. Throws 503s when nobody can take it. */
-  generate(request: PreprocessedRequest, signal: AbortSignal): RoutedStream {
-    const decision = this.decode.route(request);
-    return { decision, outputs: this.stream(decision, request, signal) };
+  generate(request: PreprocessedRequest, signal: AbortSignal, parent: Context = ROOT_CONTEXT): RoutedStream {
+    const decision = tracedRoute(parent, "decode", (explain) => this.decode.route(request, explain));
+    return { decision, outputs: this.stream(decision, request, signal, parent) };
+  }
+
+  get coldStartWaitMs(): number {
+    return this.options.coldStartWaitMs ?? 0;
+  }
+
+  /** Requests waiting in waitForWorkers now. */
+  get numWaitingForWorkers(): number {
+    return this.numWaiting;
+  }
+
+  /**
+   * Resolves at once when a worker can take requests; otherwise waits up to `timeoutMs`
+   * (default coldStartWaitMs) for one to join, then fails with a 503 and Retry-After.
+   * With no wait configured it resolves, and routing answers as it always did.
+   */
+  async waitForWorkers(signal: AbortSignal, timeoutMs = this.coldStartWaitMs): Promise<void> {
+    if (this.decode.routableWorkers().length > 0 || timeoutMs <= 0) return;
+    this.numWaiting++;
+    try {
+      const end = performance.now() + timeoutMs;
+      while (this.decode.routableWorkers().length === 0) {
+        if (signal.aborted) throw new TurbineError("RUNTIME_CANCELLED", "client disconnected while waiting for a worker");
+        if (performance.now() >= end) {
+          throw new TurbineError("ROUTER_NO_WORKERS", `no worker of ${this.card.name} started within ${timeoutMs} ms`, { retryAfterSeconds: Math.max(1, Math.ceil(timeoutMs / 1000)) });
+        }
+        await new Promise((r) => setTimeout(r, 25));
+      }
+    } finally {
+      this.numWaiting--;
+    }
   }
 
   close(): void {
+    this.stopCollectingWaiting();
     this.decode.close();
     this.prefill?.close();
   }
 
   /**
-   * Prefill on a prefill worker when it pays: the prompt's uncached part on the chosen decode
-   * worker is long enough, and the prefill workers are not too busy. Returns where the KV
-   * waits, or null to prefill locally. A prefill worker that fails costs a local prefill,
-   * never the request.
+   * Prefill on a prefill worker when it pays (the router's rule, planPrefill: the prompt's
+   * uncached part on the chosen decode worker is long enough, the prefill workers are not too
+   * busy). Returns where the KV waits, or null to prefill locally. A prefill worker that fails
+   * costs a local prefill, never the request; every local prefill of a model with prefill
+   * workers is counted with its reason, and a failed remote one is logged.
    */
-  private async remotePrefill(request: PreprocessedRequest, decision: RoutingDecision, signal: AbortSignal): Promise<KvTransferParams | null> {
+  private async remotePrefill(request: PreprocessedRequest, decision: RoutingDecision, signal: AbortSignal, parent: Context): Promise<KvTransferParams | null> {
     const pool = this.prefill;
-    if (!pool || pool.routableWorkers().length === 0) return null;
-    const d = this.options.disaggregation ?? {};
-    const uncached = request.tokenIds.length - decision.cachedTokens;
-    if (uncached < (d.maxLocalPrefillTokens ?? 512)) return null;
-    if (pool.meanPendingPrefillTokens() > (d.maxPrefillQueueTokens ?? 16_384)) return null;
-    let chosen: RoutingDecision;
-    try {
-      chosen = pool.route(request);
-    } catch {
-      return null; // every prefill worker is busy: prefill locally
-    }
+    if (!pool) return null;
     const metrics = this.options.metrics;
+    const plan = planPrefill(
+      {
+        promptTokens: request.tokenIds.length,
+        cachedTokens: decision.cachedTokens,
+        numPrefillWorkers: pool.routableWorkers().length,
+        prefillQueueTokens: pool.router.meanActivePrefillTokens(),
+      },
+      this.options.disaggregation ?? {},
+      () => tracedRoute(parent, "prefill", (explain) => pool.route(request, explain)),
+    );
+    if (plan.decision === null) {
+      // A model without any prefill worker is simply served aggregated: not a fallback.
+      if (plan.place !== "no_prefill_workers" || pool.numWorkers > 0) metrics.localPrefills.inc({ model: this.card.name, reason: plan.place });
+      return null;
+    }
+    const chosen = plan.decision;
     // Our own signal: a prefill worker that leaves the fleet mid-request is given up on.
     const call = new AbortController();
     const onAbort = (): void => call.abort();
@@ -148,20 +201,26 @@ export class ModelPipeline {
     const unwatch = pool.onWorkerLost(chosen.workerId, () => {
       stall = setTimeout(() => call.abort(), this.options.orphanStallMs ?? 5000);
     });
+    const hop = startHop(parent, chosen.workerId, { "turbine.disagg_phase": "prefill" });
     try {
       let params: KvTransferParams | null = null;
-      for await (const out of pool.call(chosen.workerId, { ...request, disaggPhase: "prefill" }, call.signal)) {
+      for await (const out of pool.call(chosen.workerId, { ...request, disaggPhase: "prefill" }, call.signal, hop.trace)) {
         if (out.kvTransfer) params = out.kvTransfer;
         if (out.finishReason === "error") throw engineOutputError(out.error);
       }
       metrics.remotePrefills.inc({ model: this.card.name, outcome: params ? "ok" : "empty" });
+      if (!params) metrics.localPrefills.inc({ model: this.card.name, reason: "prefill_empty" });
       return params;
     } catch (err) {
+      hop.end(err);
       if (signal.aborted) throw err;
       if (isWorkerFailure(err)) pool.suspend(chosen.workerId);
       metrics.remotePrefills.inc({ model: this.card.name, outcome: "failed" });
+      metrics.localPrefills.inc({ model: this.card.name, reason: "prefill_failed" });
+      this.options.onPrefillFallback?.(chosen.workerId, err);
       return null;
     } finally {
+      hop.end();
       unwatch();
       clearTimeout(stall);
       signal.removeEventListener("abort", onAbort);
@@ -174,7 +233,7 @@ export class ModelPipeline {
    * to another worker with the tokens generated so far appended to its prompt
    * (`numPrefilledOutputTokens`), so the client sees one stream, no token repeated or lost.
    */
-  private async *stream(first: RoutingDecision, request: PreprocessedRequest, signal: AbortSignal): AsyncGenerator<EngineOutput> {
+  private async *stream(first: RoutingDecision, request: PreprocessedRequest, signal: AbortSignal, parent: Context): AsyncGenerator<EngineOutput> {
     const pool = this.decode;
     const limit = this.options.migrationLimit ?? 1;
     const generated: number[] = [];
@@ -202,12 +261,18 @@ export class ModelPipeline {
       const unwatch = pool.onWorkerLost(decision.workerId, () => {
         stall = setTimeout(giveUp, stallMs);
       });
+      let hop: Hop | undefined;
       try {
         if (migrations === 0) {
-          const kvTransfer = await this.remotePrefill(request, decision, call.signal);
-          if (kvTransfer) attempt = { ...request, kvTransfer };
+          const kvTransfer = await this.remotePrefill(request, decision, call.signal, parent);
+          if (kvTransfer) {
+            attempt = { ...request, kvTransfer };
+            // It reaches its decode worker only now: its booking there is young again.
+            pool.markDispatched(request);
+          }
         }
-        const stream = pool.call(decision.workerId, attempt, call.signal);
+        hop = startHop(parent, decision.workerId, { "turbine.attempt": migrations });
+        const stream = pool.call(decision.workerId, attempt, call.signal, hop.trace);
         for await (const batch of readAhead(stream, READ_AHEAD_OUTPUTS)) {
           const out = mergeEngineOutputs(batch);
           stall?.refresh();
@@ -223,10 +288,12 @@ export class ModelPipeline {
         throw new TurbineError("RUNTIME_CONNECTION_LOST", `worker ${decision.workerId} ended the stream before the request finished`);
       } catch (caught) {
         const err = lost && !signal.aborted ? new TurbineError("RUNTIME_CONNECTION_LOST", `worker ${decision.workerId} left the fleet mid-request`, { cause: caught }) : caught;
+        hop?.end(err);
         if (signal.aborted || !isWorkerFailure(err) || migrations >= limit) throw err;
         finished = true; // this attempt is over; don't abort the next one's signal
         pool.suspend(decision.workerId);
       } finally {
+        hop?.end();
         unwatch();
         clearTimeout(stall);
         signal.removeEventListener("abort", onAbort);
@@ -245,7 +312,9 @@ export class ModelPipeline {
         attempt.routing = rest;
       }
       this.options.metrics.migrations.inc({ model: this.card.name });
-      decision = pool.route(attempt);
+      const failed = decision.workerId;
+      decision = tracedRoute(parent, "decode", (explain) => pool.route(attempt, explain));
+      this.options.metrics.fleetState.migrated(this.card.name, failed, decision.workerId);
     }
   }
 }

@@ -60,7 +60,7 @@ export function isExpectedRefusal(err: TurbineError): boolean {
   return err.status < 500 || EXPECTED_5XX.has(err.code);
 }
 
-const EXPECTED_5XX: ReadonlySet<ErrorCode> = new Set(["ROUTER_ALL_BUSY", "ROUTER_NO_WORKERS", "RUNTIME_NO_INSTANCE", "ENGINE_OVERLOADED"]);
+const EXPECTED_5XX: ReadonlySet<ErrorCode> = new Set(["ROUTER_ALL_BUSY", "ROUTER_NO_WORKERS", "RUNTIME_NO_INSTANCE", "ENGINE_OVERLOADED", "ADMISSION_QUEUE_FULL", "ADMISSION_QUEUE_TIMEOUT"]);
 
 export function toHttpError(err: unknown): HttpError {
   const t = normalizeError(err);

@@ -37,6 +37,7 @@ const samplingProperties = {
       worker_id: { type: "string" },
       prefill_load_scale: { type: "number", minimum: 0 },
       temperature: { type: "number", minimum: 0 },
+      priority: { type: "string", enum: ["high", "normal", "low"] },
     },
   },
 } as const;
@@ -178,7 +179,7 @@ interface SamplingFields {
   frequency_penalty?: number | null;
   repetition_penalty?: number | null;
   logit_bias?: Record<string, number> | null;
-  turbine?: { worker_id?: string; prefill_load_scale?: number; temperature?: number } | null;
+  turbine?: { worker_id?: string; prefill_load_scale?: number; temperature?: number; priority?: "high" | "normal" | "low" } | null;
 }
 
 export interface ChatCompletionBody extends SamplingFields {

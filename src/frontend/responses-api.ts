@@ -9,6 +9,7 @@ import { TurbineError } from "../protocols/index.ts";
 import type { Usage } from "../protocols/index.ts";
 import type { ApiContext } from "./api-context.ts";
 import { runChat } from "./generation.ts";
+import type { ChatRun } from "./generation.ts";
 import type { ChatCompletionBody, ChatMessage } from "./openai-schemas.ts";
 import type { ToolDefinition } from "./parsers/index.ts";
 
@@ -144,8 +145,7 @@ export function registerResponsesApi(app: FastifyInstance, api: ApiContext, opti
     api.checkBounds(chat);
     const pre = pipeline.preprocessor.chat(chat, req.id);
     const id = `resp_${randomBytes(12).toString("hex")}`;
-    const signal = api.abortSignal(reply);
-    const run = runChat(pipeline, pre, signal);
+    const run = await runChat(api, req, reply, pipeline, pre);
     reply.header("x-turbine-worker", run.workerId);
     const base = {
       id,
@@ -308,7 +308,7 @@ async function streamResponses(
   reply: FastifyReply,
   api: ApiContext,
   req: Parameters<ApiContext["report"]>[1],
-  run: ReturnType<typeof runChat>,
+  run: ChatRun,
   builder: OutputBuilder,
   initial: Record<string, unknown>,
   finishWith: (finish: string, usage: Usage | undefined) => Record<string, unknown>,

@@ -1,7 +1,7 @@
 // The workers of one model in one role (aggregated/decode, or prefill), with the router that
 // chooses among them and the KV index fed by their events. A pool owns its workers' routing
 // state: membership, suspension after a failure, index resyncs.
-import { TurbineError } from "../protocols/index.ts";
+import { TurbineError, asRequestId } from "../protocols/index.ts";
 import type {
   EngineOutput,
   KvBlockSetDump,
@@ -15,7 +15,8 @@ import type {
 import { ApproxIndexer, KvEventIngestor, RadixIndexer } from "../kv/index.ts";
 import { Router } from "../router/index.ts";
 import type { RouterOptions, RoutingDecision } from "../router/index.ts";
-import type { EndpointClient } from "../runtime/index.ts";
+import type { EndpointClient, TraceCarrier } from "../runtime/index.ts";
+import type { FleetSource } from "./fleet-state.ts";
 import type { FrontendMetrics, ModelMetrics } from "./metrics.ts";
 
 export interface WorkerPoolOptions {
@@ -30,6 +31,13 @@ export interface WorkerPoolOptions {
   suspendMs?: number;
   /** Which pool this is; only the generating pool reports the model's KV hit rate. Default "decode". */
   role?: "decode" | "prefill";
+  /**
+   * With publishSync: how often this replica says it is alive (ms, default 2000); a replica not
+   * heard from for `replicaTimeoutMs` (default 10000, an etcd lease) has left, and the bookings
+   * it shared are released.
+   */
+  replicaHeartbeatMs?: number;
+  replicaTimeoutMs?: number;
 }
 
 export class WorkerPool {
@@ -44,6 +52,12 @@ export class WorkerPool {
   private readonly lostHandlers = new Map<WorkerId, Set<() => void>>();
   private readonly modelMetrics: ModelMetrics;
   private readonly stopCollecting: () => void;
+  /** Other router replicas: when each was last heard from (ms). */
+  private readonly replicasSeen = new Map<string, number>();
+  private readonly heartbeat: NodeJS.Timeout | undefined;
+  private readonly stopFleet: () => void;
+  /** What the fleet page reads of this pool at its ticks. */
+  private readonly fleetSource: FleetSource;
 
   constructor(private readonly options: WorkerPoolOptions) {
     const withEvents = options.card.publishesKvEvents ?? true;
@@ -52,6 +66,22 @@ export class WorkerPool {
     this.router = new Router({ ...options.router, blockSize: options.card.kvBlockSize, indexer });
     this.modelMetrics = options.metrics.forModel(options.card.name);
     this.stopCollecting = options.metrics.onCollect(() => this.collectMetrics());
+    if (options.publishSync) {
+      const publish = options.publishSync;
+      const every = options.replicaHeartbeatMs ?? 2000;
+      this.heartbeat = setInterval(() => {
+        publish({ model: this.model, kind: "heartbeat", requestId: asRequestId("") });
+        this.dropSilentReplicas(Date.now());
+      }, every);
+      this.heartbeat.unref();
+    }
+    this.fleetSource = {
+      model: options.card.name,
+      role: options.role ?? "decode",
+      stats: () => this.router.stats(),
+      workerLoad: (id) => this.router.workerLoad(id),
+    };
+    this.stopFleet = options.metrics.fleetState.register(this.fleetSource);
   }
 
   get model(): string {
@@ -72,15 +102,6 @@ export class WorkerPool {
     return this.router.workerIds();
   }
 
-  /** Prompt tokens routed to the pool and not yet prefilled, per routable worker. */
-  meanPendingPrefillTokens(): number {
-    const ids = this.router.workerIds();
-    if (ids.length === 0) return Infinity;
-    let sum = 0;
-    for (const id of ids) sum += this.router.workerLoad(id)?.activePrefillTokens ?? 0;
-    return sum / ids.length;
-  }
-
   hasWorker(workerId: WorkerId): boolean {
     return this.workers.has(workerId);
   }
@@ -89,7 +110,8 @@ export class WorkerPool {
     if (this.workers.has(workerId)) return;
     this.workers.add(workerId);
     this.cards.set(workerId, card);
-    this.router.addWorker(workerId, { totalBlocks: card.numKvBlocks });
+    this.router.addWorker(workerId, capacityOf(card));
+    this.options.metrics.fleetState.workerAdded(this.fleetSource, workerId, card.role, card.name, card.numKvBlocks);
     // Learn what it already caches (a router that starts late, a worker that restarted).
     this.ingestor?.resync(workerId);
   }
@@ -103,8 +125,10 @@ export class WorkerPool {
     let set = this.lostHandlers.get(workerId);
     if (!set) this.lostHandlers.set(workerId, (set = new Set()));
     set.add(onLost);
+    const fleet = this.options.metrics.fleetState;
+    fleet.streamStarted(workerId);
     return () => {
-      set.delete(onLost);
+      if (set.delete(onLost)) fleet.streamEnded(workerId);
       if (set.size === 0 && this.lostHandlers.get(workerId) === set) this.lostHandlers.delete(workerId);
     };
   }
@@ -117,6 +141,7 @@ export class WorkerPool {
     this.suspended.delete(workerId);
     this.behind.delete(workerId);
     this.cards.delete(workerId);
+    this.options.metrics.fleetState.workerLeft(workerId);
     if (!this.workers.delete(workerId)) return;
     this.router.removeWorker(workerId);
     this.ingestor?.removeWorker(workerId);
@@ -124,32 +149,54 @@ export class WorkerPool {
     this.options.metrics.workerActiveBlocks.remove(labels);
     this.options.metrics.workerPrefillTokens.remove(labels);
     this.options.metrics.workerKvUsage.remove(labels);
+    this.options.metrics.fleet.forgetWorker(this.model, workerId);
   }
 
   /** Another router replica's decision about a request of this pool. */
-  applySync(m: RouterSyncMessage): void {
+  applySync(m: RouterSyncMessage, now = Date.now()): void {
+    this.replicasSeen.set(m.replicaId, now);
     if (m.kind === "routed") {
-      if (m.workerId !== undefined && this.workers.has(m.workerId)) this.router.applyRemoteRouted(m.requestId, m.workerId, m.prefillTokens ?? 0, m.blocks ?? 0);
+      if (m.workerId !== undefined && this.workers.has(m.workerId)) {
+        const booking = { requestId: m.requestId, workerId: m.workerId, prefillTokens: m.prefillTokens ?? 0, blocks: m.blocks ?? 0, replicaId: m.replicaId };
+        this.router.applyRemoteRouted(booking, now);
+      }
     } else if (m.kind === "prefill_done") this.router.markPrefillDone(m.requestId);
-    else this.router.markFinished(m.requestId);
+    else if (m.kind === "finished") this.router.markFinished(m.requestId);
+  }
+
+  /** Releases the bookings of replicas silent for longer than the timeout (they left). */
+  dropSilentReplicas(now: number): number {
+    const timeout = this.options.replicaTimeoutMs ?? 10_000;
+    let n = 0;
+    for (const [id, seen] of this.replicasSeen) {
+      if (now - seen <= timeout) continue;
+      this.replicasSeen.delete(id);
+      n += this.router.dropReplica(id);
+    }
+    return n;
   }
 
   applyKvEvent(event: KvCacheEvent): void {
     if (!this.workers.has(event.workerId)) return;
     this.ingestor?.ingest(event);
+    this.options.metrics.fleetState.kvEvent(event);
   }
 
   updateMetrics(m: WorkerLoadMetrics): void {
     if (!this.workers.has(m.workerId)) return;
     this.checkIndexLag(m);
     this.router.updateMetrics(m);
+    this.options.metrics.fleetState.loadMetrics(m);
     this.options.metrics.workerKvUsage.set({ model: this.model, worker: m.workerId }, m.kvUsage);
   }
 
   /** Routes a request (throws 503s when nobody can take it) and tells the other replicas. */
-  route(request: PreprocessedRequest): RoutingDecision {
-    const decision = this.router.route(request, Date.now());
+  route(request: PreprocessedRequest, explainCandidates = 0): RoutingDecision {
+    const fleet = this.options.metrics.fleetState;
+    const explain = Math.max(explainCandidates, fleet.wantsDecision() ? fleet.maxCandidates : 0);
+    const decision = this.router.route(request, Date.now(), explain > 0 ? { explain } : undefined);
     this.recordDecision(decision);
+    if (decision.candidates) fleet.decision(this.model, this.options.role ?? "decode", decision.workerId, decision.promptBlocks, decision.candidates);
     this.options.publishSync?.({
       model: this.model,
       kind: "routed",
@@ -161,14 +208,19 @@ export class WorkerPool {
     return decision;
   }
 
-  call(workerId: WorkerId, request: PreprocessedRequest, signal: AbortSignal): AsyncIterable<EngineOutput> {
-    return this.options.generate.call(workerId, request, { signal });
+  call(workerId: WorkerId, request: PreprocessedRequest, signal: AbortSignal, trace?: TraceCarrier): AsyncIterable<EngineOutput> {
+    return this.options.generate.call(workerId, request, trace ? { signal, trace } : { signal });
   }
 
   markPrefillDone(request: PreprocessedRequest): void {
     if (this.router.markPrefillDone(request.requestId)) {
       this.options.publishSync?.({ model: this.model, kind: "prefill_done", requestId: request.requestId });
     }
+  }
+
+  /** The request reaches its worker only now (after a remote prefill): see Router.markDispatched. */
+  markDispatched(request: PreprocessedRequest): void {
+    this.router.markDispatched(request.requestId, Date.now());
   }
 
   markFinished(request: PreprocessedRequest): void {
@@ -186,7 +238,7 @@ export class WorkerPool {
       this.suspended.delete(workerId);
       // Still registered after the lease would have expired: it is alive, take it back.
       if (this.workers.has(workerId) && this.options.generate.instance(workerId)) {
-        this.router.addWorker(workerId, { totalBlocks: card.numKvBlocks });
+        this.router.addWorker(workerId, capacityOf(card));
         this.ingestor?.resync(workerId);
       }
     }, this.options.suspendMs ?? 15_000);
@@ -196,6 +248,8 @@ export class WorkerPool {
 
   close(): void {
     this.stopCollecting();
+    clearInterval(this.heartbeat);
+    this.stopFleet();
     for (const t of this.suspended.values()) clearTimeout(t);
     this.suspended.clear();
   }
@@ -225,12 +279,17 @@ export class WorkerPool {
     m.routerHash.observe(d.timings.hashUs / 1e6);
     m.routerMatch.observe(d.timings.matchUs / 1e6);
     m.routerSchedule.observe(d.timings.scheduleUs / 1e6);
+    this.options.metrics.fleet.decided(this.model, d.workerId);
   }
 
   /** Sets the router-state gauges; run at scrape time, not per request. */
   private collectMetrics(): void {
     const metrics = this.options.metrics;
-    if (this.options.role !== "prefill") metrics.kvHitRate.set({ model: this.model }, this.router.stats().kvHitRate);
+    if (this.options.role !== "prefill") {
+      const stats = this.router.stats();
+      metrics.kvHitRate.set({ model: this.model }, stats.kvHitRate);
+      metrics.fleet.reportRouterStats(this.model, stats.numPromptBlocks, stats.numHitBlocksByTier);
+    }
     for (const workerId of this.workers) {
       const load = this.router.workerLoad(workerId);
       if (!load) continue;
@@ -243,6 +302,12 @@ export class WorkerPool {
   private async fetchDump(workerId: WorkerId): Promise<KvBlockSetDump> {
     const [dump] = await this.options.dump.collect(workerId, {});
     if (!dump) throw new TurbineError("RUNTIME_CONNECTION_LOST", `worker ${workerId} returned no block set`);
+    this.options.metrics.fleetState.kvDump(dump);
     return dump;
   }
+}
+
+/** What the router needs of a worker's card. */
+function capacityOf(card: ModelCard): { totalBlocks: number; maxNumSeqs?: number } {
+  return card.maxNumSeqs !== undefined ? { totalBlocks: card.numKvBlocks, maxNumSeqs: card.maxNumSeqs } : { totalBlocks: card.numKvBlocks };
 }

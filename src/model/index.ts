@@ -40,11 +40,14 @@ export {
   builtinByteModel,
   loadTokenizer,
   loadModelForCard,
+  withTokenizerDigest,
   chatTemplateForCard,
   completeModelCard,
   BYTE_MODEL_NAME,
   BYTE_MODEL_CONTEXT_LENGTH,
   FALLBACK_CONTEXT_LENGTH,
 } from "./model-card.ts";
-export type { LoadGgufModelOptions } from "./model-card.ts";
+export type { LoadGgufModelOptions, LoadModelForCardOptions } from "./model-card.ts";
+export { readTokenizerFiles, tokenizerFileChunks, tokenizerFilesDigest, tokenizerFilesFromChunks, cacheTokenizerFiles, GGUF_VOCAB_FILE } from "./tokenizer-files.ts";
+export type { TokenizerFile } from "./tokenizer-files.ts";
 export type { ModelCardDraft, LoadedModel, LoadHuggingFaceModelOptions, ModelCardWorkerFields } from "./model-card.ts";

@@ -1,13 +1,14 @@
 import { readFile, stat } from "node:fs/promises";
 import { basename, join, resolve } from "node:path";
 import { DEFAULT_KV_BLOCK_SIZE, TurbineError } from "../protocols/index.ts";
-import type { ModelCard, TokenizerSource, WorkerRole } from "../protocols/index.ts";
+import type { ModelCard, TokenizerFileChunk, TokenizerSource, WorkerRole } from "../protocols/index.ts";
 import { BYTE_SPECIAL_TOKENS, ByteTokenizer } from "./byte-tokenizer.ts";
 import { BYTE_CHAT_TEMPLATE, ChatTemplate, PLAIN_CHAT_TEMPLATE } from "./chat-template.ts";
 import { GgufTokenizer } from "./gguf-tokenizer.ts";
 import { ggufModelInfo, readGgufHeader } from "./gguf-reader.ts";
 import { HfTokenizer, tokenContent } from "./hf-tokenizer.ts";
 import type { Tokenizer } from "./tokenizer.ts";
+import { cacheTokenizerFiles, readTokenizerFiles, tokenizerFilesDigest, tokenizerFilesFromChunks } from "./tokenizer-files.ts";
 
 /** A model card before a worker adds what only it knows: its KV capacity and its role. */
 export type ModelCardDraft = Omit<ModelCard, "numKvBlocks" | "role">;
@@ -191,15 +192,56 @@ export async function loadTokenizer(source: TokenizerSource): Promise<Tokenizer>
   }
 }
 
+export interface LoadModelForCardOptions {
+  /** Fetches the card's tokenizer files from the worker that registered it (MODEL_FILES_ENDPOINT). */
+  fetchTokenizerFiles?: () => Promise<TokenizerFileChunk[]>;
+  /** Where fetched files are kept (default: a folder under the OS temp dir). */
+  cacheDir?: string;
+  /** Told where the tokenizer came from: the card's path, or fetched from the worker. */
+  onTokenizerSource?: (from: "path" | "worker") => void;
+}
+
 /**
  * What a frontend needs to serve a discovered card: its tokenizer and its compiled template.
- * The card's template wins over the one in the tokenizer's folder (the worker chose it).
+ * The template is the card's text (the worker chose it). The tokenizer comes from the card's
+ * path when this process can read the same content there (digest checked), else from the
+ * worker's files, fetched and cached by digest.
  */
 export async function loadModelForCard(
   card: Pick<ModelCard, "tokenizer" | "chatTemplate" | "bosToken" | "eosToken">,
+  options: LoadModelForCardOptions = {},
 ): Promise<{ tokenizer: Tokenizer; chatTemplate: ChatTemplate }> {
   const chatTemplate = chatTemplateForCard(card);
-  return { tokenizer: await loadTokenizer(card.tokenizer), chatTemplate };
+  const source = card.tokenizer;
+  if (source.kind === "byte") return { tokenizer: new ByteTokenizer(), chatTemplate };
+  let local: Error | undefined;
+  try {
+    if (source.sha256 !== undefined) {
+      const digest = tokenizerFilesDigest(await readTokenizerFiles(source));
+      if (digest !== source.sha256) throw new TurbineError("MODEL_LOAD_FAILED", `${source.path} here differs from the worker's (digest ${digest})`);
+    }
+    const tokenizer = await loadTokenizer(source);
+    options.onTokenizerSource?.("path");
+    return { tokenizer, chatTemplate };
+  } catch (err) {
+    local = err as Error;
+  }
+  if (source.sha256 === undefined || !options.fetchTokenizerFiles) throw local;
+  const files = tokenizerFilesFromChunks(await options.fetchTokenizerFiles());
+  const path = await cacheTokenizerFiles(source.kind, files, source.sha256, options.cacheDir);
+  const tokenizer = await loadTokenizer({ kind: source.kind, path });
+  options.onTokenizerSource?.("worker");
+  return { tokenizer, chatTemplate };
+}
+
+/** The card with its tokenizer files' digest (worker side), and the files it serves to frontends. */
+export async function withTokenizerDigest<C extends { tokenizer: TokenizerSource }>(
+  card: C,
+): Promise<{ card: C; files: Awaited<ReturnType<typeof readTokenizerFiles>> }> {
+  const source = card.tokenizer;
+  if (source.kind === "byte") return { card, files: [] };
+  const files = await readTokenizerFiles(source);
+  return { card: { ...card, tokenizer: { ...source, sha256: tokenizerFilesDigest(files) } }, files };
 }
 
 /** The chat template of a card: its own, or the plain "role: content" one. */

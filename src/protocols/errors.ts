@@ -18,9 +18,14 @@ export const ERROR_CODES = {
   RUNTIME_NO_INSTANCE: { status: 503, type: "service_unavailable" },
   RUNTIME_CONNECTION_LOST: { status: 502, type: "server_error" },
   RUNTIME_CANCELLED: { status: 499, type: "server_error" },
+  RUNTIME_AUTH_FAILED: { status: 502, type: "server_error" },
   ENGINE_FAILED: { status: 500, type: "server_error" },
   ENGINE_OVERLOADED: { status: 503, type: "service_unavailable" },
   MODEL_LOAD_FAILED: { status: 500, type: "server_error" },
+  RATE_LIMIT_EXCEEDED: { status: 429, type: "rate_limit_error" },
+  ADMISSION_QUEUE_FULL: { status: 503, type: "service_unavailable" },
+  ADMISSION_QUEUE_TIMEOUT: { status: 503, type: "service_unavailable" },
+  INPUT_INVALID: { status: 400, type: "invalid_request_error" },
   INTERNAL: { status: 500, type: "server_error" },
 } as const satisfies Record<string, { status: number; type: string }>;
 

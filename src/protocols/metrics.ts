@@ -32,7 +32,11 @@ export interface RouterSyncMessage {
   /** The replica that placed the request; a replica ignores its own messages. */
   replicaId: string;
   model: string;
-  kind: "routed" | "prefill_done" | "finished";
+  /**
+   * "heartbeat": the replica is alive (sent every couple of seconds; requestId empty). A
+   * replica silent for longer than its peers' timeout has left, and its bookings are released.
+   */
+  kind: "routed" | "prefill_done" | "finished" | "heartbeat";
   requestId: RequestId;
   /** With "routed". */
   workerId?: WorkerId;

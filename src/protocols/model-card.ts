@@ -1,8 +1,22 @@
-/** Where a model's tokenizer comes from. */
+/**
+ * Where a model's tokenizer comes from. `path` is where the worker read it; `sha256` is the
+ * digest of its tokenizer files (what the worker serves on MODEL_FILES_ENDPOINT), so a frontend
+ * that cannot read `path`, or reads different content there, fetches them from the worker.
+ */
 export type TokenizerSource =
   | { kind: "byte" }
-  | { kind: "huggingface"; path: string }
-  | { kind: "gguf"; path: string };
+  | { kind: "huggingface"; path: string; sha256?: string }
+  | { kind: "gguf"; path: string; sha256?: string };
+
+/** One piece of one tokenizer file on MODEL_FILES_ENDPOINT (files in order, pieces in order). */
+export interface TokenizerFileChunk {
+  /** File name inside the model folder (huggingface) or "vocab.gguf" (gguf: the header, no tensors). */
+  name: string;
+  /** Base64 of the piece. */
+  data: string;
+  /** Last piece of this file. */
+  last: boolean;
+}
 
 export type WorkerRole = "aggregated" | "prefill" | "decode";
 
@@ -19,6 +33,8 @@ export interface ModelCard {
   kvBlockSize: number;
   /** KV blocks of the engine (capacity). */
   numKvBlocks: number;
+  /** Sequences the engine runs at once (its batch), when it has such a bound; routers derive busy thresholds from it. */
+  maxNumSeqs?: number;
   role: WorkerRole;
   eosTokenIds: number[];
   /**

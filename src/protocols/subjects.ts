@@ -4,6 +4,8 @@
 /** Endpoint names every worker serves. */
 export const GENERATE_ENDPOINT = "generate";
 export const KV_DUMP_ENDPOINT = "kv_dump";
+/** The tokenizer files of the worker's model card (TokenizerFileChunk stream), for frontends that cannot read them. */
+export const MODEL_FILES_ENDPOINT = "model_files";
 
 /** Default component of aggregated and decode workers. */
 export const BACKEND_COMPONENT = "backend";

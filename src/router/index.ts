@@ -8,7 +8,12 @@ export type {
   RoutingTimings,
   RouterStats,
   WorkerLoad,
+  RemoteBooking,
+  CandidateScore,
+  RouteOptions,
 } from "./router.ts";
+export { decideDisaggregation, planPrefill } from "./disaggregation-policy.ts";
+export type { DisaggregationInput, DisaggregationOptions, PrefillPlace, PrefillPlan } from "./disaggregation-policy.ts";
 export type { RouterIndexer } from "./router-indexer.ts";
 export { POLICY_NAMES } from "./routing-policy.ts";
 export type { PolicyName, RoutingPolicy, RoutingContext } from "./routing-policy.ts";
@@ -25,6 +30,7 @@ export type { SglangPolicyOptions } from "./sglang-policy.ts";
 export { LlmdPolicy } from "./llmd-policy.ts";
 export type { LlmdPolicyOptions } from "./llmd-policy.ts";
 export { ActiveSequences } from "./active-sequences.ts";
+export type { Booking, BookingInput } from "./active-sequences.ts";
 export { WorkerState, compareLoad } from "./worker-state.ts";
 export type { WorkerCapacity } from "./worker-state.ts";
 export { createSeededRandom, mathRandom } from "./random-source.ts";

@@ -3,8 +3,7 @@
 import { MatchBuffer, TIER_INDEX, computeSequenceHashes } from "../kv/index.ts";
 import { TurbineError } from "../protocols/index.ts";
 import type {
-  KvBlockSetDump,
-  KvCacheEvent,
+  StorageTier,
   RequestId,
   RoutingHints,
   SequenceHash,
@@ -37,14 +36,46 @@ export interface RouterOptions {
   random?: RandomSource;
   /** High-resolution clock in ms, used only to time the router's own work. Default performance.now. */
   clock?: () => number;
-  /** A worker whose active decode blocks exceed this fraction of its blocks is busy (e.g. 0.95). */
+  /**
+   * A worker whose active decode blocks exceed this fraction of its blocks is busy. Default 1:
+   * busy once what it holds and what is booked on it fill its KV capacity. Infinity: never.
+   */
   maxActiveDecodeBlocks?: number;
-  /** A worker whose active prefill tokens exceed this is busy. */
+  /** A worker whose active prefill tokens exceed this is busy. Default Infinity. */
   maxActivePrefillTokens?: number;
+  /**
+   * A worker with this many times its `maxNumSeqs` (model card) requests running or waiting is
+   * busy: what waits on a worker is bounded by its own batch. Default 2 (a batch running, one
+   * waiting); Infinity: never. No effect on workers whose card does not say maxNumSeqs.
+   */
+  maxActiveRequestsPerSeq?: number;
   /** Retry-After of ROUTER_ALL_BUSY, seconds. Default 1. */
   retryAfterSeconds?: number;
   /** A metrics snapshot older than this (relative to a route's `now`) stops correcting. Default 10000. */
   metricsMaxAgeMs?: number;
+  /**
+   * A booking (own or a replica's) whose end never arrived is released this long after it was
+   * made (ms). Default 600000 (10 min): longer than nearly every request; the workers' metrics
+   * correct a legitimate long request that expires early.
+   */
+  bookingTtlMs?: number;
+  /**
+   * A booking younger than this at a metrics snapshot (ms, by the snapshot's timestamp) may not
+   * have reached the worker yet, so reconciliation leaves it alone. Default 1000.
+   */
+  bookingGraceMs?: number;
+}
+
+/** A booking shared by another router replica (see applyRemoteRouted). */
+export interface RemoteBooking {
+  requestId: RequestId;
+  workerId: WorkerId;
+  /** Uncached prompt tokens. */
+  prefillTokens: number;
+  /** KV blocks the request holds. */
+  blocks: number;
+  /** The replica that placed it: its bookings go when it leaves (dropReplica). */
+  replicaId?: string;
 }
 
 /** What `route` needs of a request (a PreprocessedRequest fits). */
@@ -70,6 +101,13 @@ export interface RoutingDecision {
   /** Blocks the prompt occupies: ceil(promptTokens / blockSize). */
   promptBlocks: number;
   timings: RoutingTimings;
+  /** With `explain`: the candidates the policy weighed, cheapest first. */
+  candidates?: CandidateScore[];
+}
+
+export interface RouteOptions {
+  /** Also return up to this many candidates with their overlap and cost (default 0: none). */
+  explain?: number;
 }
 
 /** Cumulative counters since construction. */
@@ -79,8 +117,23 @@ export interface RouterStats {
   numPromptBlocks: number;
   /** Of those, blocks the chosen worker already cached (indexer's estimate). */
   numHitBlocks: number;
+  /** Bookings released by TTL (their end never arrived). */
+  numExpiredBookings: number;
+  /** Bookings released because the worker's metrics showed no trace of them. */
+  numReconciledBookings: number;
   /** numHitBlocks / numPromptBlocks (0 before any request). */
   kvHitRate: number;
+  /** Of the hit blocks, how many the chosen worker held in each tier. */
+  numHitBlocksByTier: Record<StorageTier, number>;
+}
+
+/** One candidate of an explained decision (`route`'s `explain`): what the policy weighed. */
+export interface CandidateScore {
+  workerId: WorkerId;
+  /** Leading prompt blocks the worker caches (any tier). */
+  overlapBlocks: number;
+  /** The policy's cost for this worker (lower wins); null for a policy without costs. */
+  cost: number | null;
 }
 
 /** A worker's load as the router sees it (own decisions corrected by metrics). */
@@ -91,7 +144,7 @@ export interface WorkerLoad {
   activeDecodeBlocks: number;
   numActiveRequests: number;
   kvUsage: number;
-  /** Blocks cached on the worker: the indexer's count, else counted from applyKvEvent. */
+  /** Blocks cached on the worker, per the indexer (0 when it cannot count). */
   cachedBlocks: number;
 }
 
@@ -124,6 +177,11 @@ export class Router {
   private readonly clock: () => number;
   private readonly maxDecodeFraction: number;
   private readonly maxPrefillTokens: number;
+  private readonly maxRequestsPerSeq: number;
+  private readonly bookingTtlMs: number;
+  private readonly bookingGraceMs: number;
+  private numExpiredBookings = 0;
+  private numReconciledBookings = 0;
   private readonly retryAfterSeconds: number;
   private readonly metricsMaxAgeMs: number;
   private readonly records: boolean;
@@ -138,6 +196,8 @@ export class Router {
   private numRequests = 0;
   private numPromptBlocks = 0;
   private numHitBlocks = 0;
+  /** Hit blocks by tier, indexed by TIER_INDEX. */
+  private readonly hitByTier = new Float64Array(4);
 
   constructor(options: RouterOptions) {
     if (!(options.blockSize > 0)) throw new RangeError(`blockSize must be positive, got ${options.blockSize}`);
@@ -146,18 +206,20 @@ export class Router {
     const policy = options.policy ?? "kv";
     this.policy = typeof policy === "string" ? createPolicy(policy, options.policyOptions) : policy;
     this.clock = options.clock ?? (() => performance.now());
-    this.maxDecodeFraction = options.maxActiveDecodeBlocks ?? Infinity;
+    this.maxDecodeFraction = options.maxActiveDecodeBlocks ?? 1;
     this.maxPrefillTokens = options.maxActivePrefillTokens ?? Infinity;
+    this.maxRequestsPerSeq = options.maxActiveRequestsPerSeq ?? 2;
+    this.bookingTtlMs = options.bookingTtlMs ?? 600_000;
+    this.bookingGraceMs = options.bookingGraceMs ?? 1000;
     this.retryAfterSeconds = options.retryAfterSeconds ?? 1;
     this.metricsMaxAgeMs = options.metricsMaxAgeMs ?? 10_000;
     this.records = typeof this.indexer.recordRouted === "function";
     this.matchBuffer = typeof this.indexer.findMatchesInto === "function" ? new MatchBuffer() : null;
     const indexer = this.indexer;
-    // Prefer the indexer's exact per-worker count; else the count kept from applyKvEvent.
+    // The indexer's per-worker count where it keeps one (the KV index has one writer: the
+    // event ingestor, in kv; the router only reads it).
     const cachedBlocks =
-      typeof indexer.numBlocks === "function"
-        ? (w: WorkerState): number => indexer.numBlocks!(w.workerId)
-        : (w: WorkerState): number => w.cachedBlocks;
+      typeof indexer.numBlocks === "function" ? (w: WorkerState): number => indexer.numBlocks!(w.workerId) : (): number => 0;
     this.ctx = new RouteScratch(this.blockSize, options.random ?? mathRandom, cachedBlocks);
   }
 
@@ -175,6 +237,7 @@ export class Router {
     const known = this.byId.get(workerId);
     if (known !== undefined) {
       known.totalBlocks = capacity.totalBlocks;
+      known.maxNumSeqs = capacity.maxNumSeqs;
       return;
     }
     const w = new WorkerState(workerId, capacity);
@@ -224,10 +287,11 @@ export class Router {
    * worker over a busy threshold; carries retryAfterSeconds). A pinned worker
    * (`routing.workerId`) is taken even when busy: the pin is an explicit instruction.
    */
-  route(request: RouteRequest, now: number): RoutingDecision {
+  route(request: RouteRequest, now: number, options?: RouteOptions): RoutingDecision {
     const clock = this.clock;
     const t0 = clock();
     if (this.workers.length === 0) throw new TurbineError("ROUTER_NO_WORKERS", "no worker serves this model");
+    this.numExpiredBookings += this.active.expire(now, this.bookingTtlMs);
 
     const tokens = request.tokenIds;
     const hashes = computeSequenceHashes(tokens, this.blockSize);
@@ -257,21 +321,34 @@ export class Router {
       chosen = this.policy.select(ctx);
     }
 
+    // Before booking: the costs the policy saw. Only when asked (the fleet page samples a few).
+    const explain = options?.explain ?? 0;
+    const te = explain > 0 ? clock() : 0;
+    const candidates = explain > 0 ? this.explain(chosen, explain) : undefined;
+    const explainMs = explain > 0 ? clock() - te : 0; // not the router's overhead: left out of its timings
     const overlapBlocks = chosen.overlapBlocks(stamp);
     const cachedTokens = Math.min(overlapBlocks * this.blockSize, promptTokens);
-    this.active.add(request.requestId, chosen, promptTokens - cachedTokens, promptBlocks);
+    this.active.add({ requestId: request.requestId, worker: chosen, prefillTokens: promptTokens - cachedTokens, blocks: promptBlocks, hashes, now });
     if (this.records) this.indexer.recordRouted!(chosen.workerId, hashes, now);
     this.policy.onRouted?.(chosen, ctx);
     this.numRequests++;
     this.numPromptBlocks += promptBlocks;
     this.numHitBlocks += Math.min(overlapBlocks, promptBlocks);
+    if (chosen.matchStamp === stamp) {
+      const tiers = this.hitByTier;
+      tiers[DEVICE] += chosen.matchDevice;
+      tiers[HOST] += chosen.matchHost;
+      tiers[DISK] += chosen.matchDisk;
+      tiers[REMOTE] += chosen.matchRemote;
+    }
     const t3 = clock();
     return {
       workerId: chosen.workerId,
       overlapBlocks,
       cachedTokens,
       promptBlocks,
-      timings: { hashUs: (t1 - t0) * 1000, matchUs: (t2 - t1) * 1000, scheduleUs: (t3 - t2) * 1000 },
+      timings: { hashUs: (t1 - t0) * 1000, matchUs: (t2 - t1) * 1000, scheduleUs: (t3 - t2 - explainMs) * 1000 },
+      ...(candidates ? { candidates } : {}),
     };
   }
 
@@ -314,11 +391,13 @@ export class Router {
     const maxAge = this.metricsMaxAgeMs;
     const maxFraction = this.maxDecodeFraction;
     const maxPrefill = this.maxPrefillTokens;
+    const maxPerSeq = this.maxRequestsPerSeq;
     let k = 0;
     for (let i = 0; i < this.workers.length; i++) {
       const w = this.workers[i]!;
       if (w.metrics !== null) w.expireMetrics(now, maxAge);
       if (w.activeDecodeBlocks > maxFraction * w.totalBlocks || w.activePrefillTokens > maxPrefill) continue;
+      if (w.maxNumSeqs !== undefined && w.numActiveRequests >= maxPerSeq * w.maxNumSeqs) continue;
       w.candidateStamp = stamp;
       out[k++] = w;
     }
@@ -333,14 +412,36 @@ export class Router {
   /**
    * Another router replica placed a request: count its load here too, so that replicas under
    * the same traffic do not all pick the same worker. Its prefill-done and finished
-   * notifications arrive as markPrefillDone / markFinished with the same (unique) request id.
-   * Returns false for a worker this replica does not know (yet).
+   * notifications arrive as markPrefillDone / markFinished with the same (unique) request id;
+   * if they never do, the booking goes with its replica (dropReplica), by TTL, or by
+   * reconciliation with the worker's metrics. Its blocks count on their own (the message
+   * carries no hashes). Returns false for a worker this replica does not know (yet).
    */
-  applyRemoteRouted(requestId: RequestId, workerId: WorkerId, prefillTokens: number, blocks: number): boolean {
-    const w = this.byId.get(workerId);
+  applyRemoteRouted(booking: RemoteBooking, now: number): boolean {
+    const w = this.byId.get(booking.workerId);
     if (w === undefined) return false;
-    this.active.add(requestId, w, prefillTokens, blocks);
+    this.active.add({
+      requestId: booking.requestId,
+      worker: w,
+      prefillTokens: booking.prefillTokens,
+      blocks: booking.blocks,
+      now,
+      replicaId: booking.replicaId ?? null,
+    });
     return true;
+  }
+
+  /** A router replica left (its heartbeats stopped): its bookings are released. Returns how many. */
+  dropReplica(replicaId: string): number {
+    return this.active.dropReplica(replicaId);
+  }
+
+  /**
+   * The request reaches its worker only now (a remote prefill came first): its booking's age
+   * restarts, so that reconciliation does not take it for one the worker forgot.
+   */
+  markDispatched(requestId: RequestId, now: number): boolean {
+    return this.active.touch(requestId, now);
   }
 
   /** The request produced its first token: its prefill tokens leave the worker's load. */
@@ -358,36 +459,23 @@ export class Router {
     return this.active.workerOf(requestId)?.workerId;
   }
 
-  /** Passes a KV event to the indexer. False on a gap: resync the worker (resetWorker). */
-  applyKvEvent(event: KvCacheEvent): boolean {
-    const ok = this.indexer.applyEvent(event);
-    const w = ok ? this.byId.get(event.workerId) : undefined;
-    if (w !== undefined) {
-      const d = event.data;
-      if (d.type === "stored") w.cachedBlocks += d.blocks.length;
-      else if (d.type === "removed") w.cachedBlocks = Math.max(0, w.cachedBlocks - d.hashes.length);
-      else w.cachedBlocks = 0;
-    }
-    return ok;
-  }
-
-  /** Replaces a worker's blocks with a dump (after a gap). False if the indexer cannot. */
-  resetWorker(dump: KvBlockSetDump): boolean {
-    if (typeof this.indexer.resetWorker !== "function") return false;
-    this.indexer.resetWorker(dump);
-    const w = this.byId.get(dump.workerId);
-    if (w !== undefined) {
-      let n = 0;
-      for (const e of dump.events) n += e.data.blocks.length;
-      w.cachedBlocks = n;
-    }
-    return true;
-  }
-
   /** Takes a worker's load snapshot. False if the worker is unknown or the snapshot is older. */
   updateMetrics(metrics: WorkerLoadMetrics): boolean {
     const w = this.byId.get(metrics.workerId);
-    return w !== undefined && w.applyMetrics(metrics);
+    if (w === undefined || (w.metrics !== null && metrics.timestamp < w.metrics.timestamp)) return false;
+    // Bookings the worker has no trace of go first, then the correction is computed on the rest.
+    const numRequests = metrics.numRunningSeqs + metrics.numWaitingSeqs;
+    this.numReconciledBookings += this.active.reconcile(w, numRequests, metrics.timestamp - this.bookingGraceMs);
+    return w.applyMetrics(metrics);
+  }
+
+  /** Mean of the workers' active prefill tokens (Infinity without workers): the prefill pool's queue. */
+  meanActivePrefillTokens(): number {
+    const n = this.workers.length;
+    if (n === 0) return Infinity;
+    let sum = 0;
+    for (let i = 0; i < n; i++) sum += this.workers[i]!.activePrefillTokens;
+    return sum / n;
   }
 
   /** Cumulative counters; KV hit rate = hit blocks / prompt blocks. */
@@ -396,7 +484,29 @@ export class Router {
       numRequests: this.numRequests,
       numPromptBlocks: this.numPromptBlocks,
       numHitBlocks: this.numHitBlocks,
+      numExpiredBookings: this.numExpiredBookings,
+      numReconciledBookings: this.numReconciledBookings,
       kvHitRate: this.numPromptBlocks > 0 ? this.numHitBlocks / this.numPromptBlocks : 0,
+      numHitBlocksByTier: { device: this.hitByTier[DEVICE]!, host: this.hitByTier[HOST]!, disk: this.hitByTier[DISK]!, remote: this.hitByTier[REMOTE]! },
     };
+  }
+
+  /** The candidates of the route in progress, cheapest first: at most `max`, always with `chosen`. */
+  private explain(chosen: WorkerState, max: number): CandidateScore[] {
+    const ctx = this.ctx;
+    const policy = this.policy;
+    const score = (w: WorkerState): CandidateScore => ({
+      workerId: w.workerId,
+      overlapBlocks: w.overlapBlocks(ctx.stamp),
+      cost: policy.cost ? policy.cost(w, ctx) : null,
+    });
+    const out: CandidateScore[] = [];
+    for (let i = 0; i < ctx.numCandidates; i++) out.push(score(ctx.candidates[i]!));
+    if (ctx.numCandidates === 0) out.push(score(chosen)); // a pinned route
+    out.sort((a, b) => (a.cost ?? 0) - (b.cost ?? 0) || b.overlapBlocks - a.overlapBlocks);
+    if (out.length <= max) return out;
+    const top = out.slice(0, max);
+    if (!top.some((c) => c.workerId === chosen.workerId)) top[max - 1] = out.find((c) => c.workerId === chosen.workerId)!;
+    return top;
   }
 }

@@ -49,5 +49,7 @@ export interface RoutingPolicy {
   select(ctx: RoutingContext): WorkerState;
   /** Called after every placement, whoever chose it (policy or pin). */
   onRouted?(worker: WorkerState, ctx: RoutingContext): void;
+  /** The cost the policy gives `worker` for the route in `ctx` (lower is better), for policies that score by cost. */
+  cost?(worker: WorkerState, ctx: RoutingContext): number;
   onWorkerRemoved?(workerId: WorkerId): void;
 }

@@ -1,11 +1,14 @@
 // One worker as the router sees it: its capacity, the load the router itself put on it,
 // the correction that the worker's published metrics add, and per-route scratch fields.
-import type { WorkerId, WorkerLoadMetrics } from "../protocols/index.ts";
+import type { SequenceHash, WorkerId, WorkerLoadMetrics } from "../protocols/index.ts";
+import type { Booking } from "./active-sequences.ts";
 
 /** What the router must know about a worker when it is added. */
 export interface WorkerCapacity {
   /** KV blocks of the engine (the model card's numKvBlocks). */
   totalBlocks: number;
+  /** Sequences the engine runs at once (the model card's maxNumSeqs), when known. */
+  maxNumSeqs?: number;
 }
 
 /**
@@ -21,24 +24,33 @@ export interface WorkerCapacity {
  * never negative: a metric below our own count means the engine has not yet seen requests we
  * sent, which we must keep counting. It lapses when the snapshot is older than the router's
  * `metricsMaxAgeMs` (a worker that stopped publishing does not pin a stale load).
+ *
+ * Bookings themselves are reconciled against the metrics the other way (ActiveSequences.reconcile):
+ * old bookings beyond the number of requests the worker says it has are released, so a lost
+ * `finished` costs a moment of imbalance, not a worker that looks busy forever.
  */
 export class WorkerState {
   readonly workerId: WorkerId;
   /** Position in the router's dense worker array (changes on removal of another worker). */
   slot = -1;
   totalBlocks: number;
+  maxNumSeqs: number | undefined;
 
+  // Written only by ActiveSequences.
   ownPrefillTokens = 0;
   ownDecodeBlocks = 0;
   ownRequests = 0;
+  /** This worker's bookings, oldest first. */
+  readonly bookings = new Set<Booking>();
+  /** Per sequence hash, how many bookings hold the block: a shared prefix block counts once. */
+  readonly blockRefs = new Map<SequenceHash, number>();
+  /** Stale bookings seen at the previous snapshot (reconciliation acts on two in a row). */
+  lastBookingExcess = 0;
 
   prefillCorrection = 0;
   decodeCorrection = 0;
   requestCorrection = 0;
   metrics: WorkerLoadMetrics | null = null;
-
-  /** Blocks this worker caches, counted from the KV events the router applied (tie-break). */
-  cachedBlocks = 0;
 
   // Per-route scratch, valid only when the stamp equals the route's stamp (no clearing pass).
   candidateStamp = -1;
@@ -53,6 +65,7 @@ export class WorkerState {
   constructor(workerId: WorkerId, capacity: WorkerCapacity) {
     this.workerId = workerId;
     this.totalBlocks = capacity.totalBlocks;
+    this.maxNumSeqs = capacity.maxNumSeqs;
   }
 
   /** Prompt tokens routed here and not yet prefilled. */

@@ -4,7 +4,11 @@
 // keep-alive failed past the TTL) a new lease is granted and every instance of this process
 // is written again. A watch lists first, then watches from the listed revision; when its
 // stream breaks (etcd restarted) it lists again and reports the difference, so it misses
-// neither a put nor a delete.
+// neither a put nor a delete. An instance missing from a re-list (not from a delete event)
+// is kept for a grace period (relistGraceMs) before it is reported gone: after etcd restarts
+// with its data lost, every instance is missing until its process re-registers, and dropping
+// them all would leave a frontend with no worker for that moment although their own
+// connections prove them alive.
 import { Etcd3 } from "etcd3";
 import type { IOptions, Lease, Watcher } from "etcd3";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -23,6 +27,15 @@ export interface EtcdDiscoveryOptions {
   root?: string;
   /** Deadline of each unary etcd call (default 5000 ms). */
   callTimeoutMs?: number;
+  /** etcd user and password (etcd's password auth). */
+  auth?: { username: string; password: string };
+  /** TLS to etcd (https:// URLs): the CA to trust, and a client certificate for mutual TLS. */
+  tls?: { ca: Buffer; cert?: Buffer; key?: Buffer };
+  /**
+   * How long an instance missing from a re-list of a broken watch is still reported (ms,
+   * default: the lease TTL plus 2 s, time for a live process to re-register).
+   */
+  relistGraceMs?: number;
 }
 
 type FaultHandling = NonNullable<IOptions["faultHandling"]>;
@@ -35,6 +48,7 @@ const quickBackoff: { duration: number; next: () => unknown } = { duration: 250,
 export class EtcdDiscovery implements Discovery {
   readonly client: Etcd3;
   private readonly ttl: number;
+  private readonly relistGraceMs: number;
   private readonly root: string;
   private readonly registered = new Map<string, InstanceInfo>();
   private readonly watches = new Set<() => void>();
@@ -45,13 +59,18 @@ export class EtcdDiscovery implements Discovery {
   private closing = false;
   /** Leases granted again after a loss (for tests and metrics). */
   numLeaseRecoveries = 0;
+  /** Instances kept through a re-list that did not show them (for tests and metrics). */
+  numKeptThroughRelist = 0;
 
   constructor(options: EtcdDiscoveryOptions) {
     this.ttl = Math.max(1, Math.round(options.ttlSeconds ?? 10));
     this.root = options.root ?? "turbine/";
+    this.relistGraceMs = options.relistGraceMs ?? this.ttl * 1000 + 2000;
     const callTimeoutMs = options.callTimeoutMs ?? 5000;
     this.client = new Etcd3({
       hosts: options.url,
+      ...(options.auth ? { auth: options.auth } : {}),
+      ...(options.tls ? { credentials: { rootCertificate: options.tls.ca, privateKey: options.tls.key, certChain: options.tls.cert } } : {}),
       dialTimeout: 2000,
       grpcOptions: { "grpc.initial_reconnect_backoff_ms": 100, "grpc.max_reconnect_backoff_ms": 1000 },
       defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + callTimeoutMs }),
@@ -94,8 +113,17 @@ export class EtcdDiscovery implements Discovery {
     let watcher: Watcher | null = null;
     let stopped = false;
     let syncing = false;
+    let listed = false;
+    // Keys missing from a re-list, reported deleted when their grace ends.
+    const missing = new Map<string, NodeJS.Timeout>();
+    const clearMissing = (key: string): void => {
+      clearTimeout(missing.get(key));
+      missing.delete(key);
+    };
     const stop = (): void => {
       stopped = true;
+      for (const t of missing.values()) clearTimeout(t);
+      missing.clear();
       this.watches.delete(stop);
       watcher?.cancel().catch(() => undefined);
       watcher = null;
@@ -103,12 +131,14 @@ export class EtcdDiscovery implements Discovery {
     const queue = new AsyncQueue<DiscoveryEvent>({ onReturn: stop });
     const full = this.root + prefix;
     const put = (key: string, raw: string): void => {
+      clearMissing(key);
       if (known.get(key)?.[0] === raw) return;
       const instance = decodeWire(raw) as InstanceInfo;
       known.set(key, [raw, instance]);
       queue.push({ type: "put", key, instance });
     };
     const del = (key: string): void => {
+      clearMissing(key);
       const had = known.get(key);
       if (!had) return;
       known.delete(key);
@@ -128,7 +158,18 @@ export class EtcdDiscovery implements Discovery {
             seen.add(key);
             put(key, kv.value.toString("utf8"));
           }
-          for (const key of [...known.keys()]) if (!seen.has(key)) del(key);
+          for (const key of [...known.keys()]) {
+            if (seen.has(key) || missing.has(key)) continue;
+            if (!listed) {
+              del(key);
+              continue;
+            }
+            this.numKeptThroughRelist++;
+            const timer = setTimeout(() => del(key), this.relistGraceMs);
+            timer.unref();
+            missing.set(key, timer);
+          }
+          listed = true;
           const w = this.client
             .watch()
             .prefix(full)

@@ -12,7 +12,10 @@ import { TurbineError } from "../protocols/index.ts";
 import type { EndpointAddress } from "./address.ts";
 import { CallerStream } from "./caller-stream.ts";
 import type { InstanceInfo } from "./discovery.ts";
+import { withTrace } from "./request-plane.ts";
 import type { CallOptions, RequestPlane, ServedHandler, StreamHandler } from "./request-plane.ts";
+import { asTraceCarrier } from "./trace-context.ts";
+import type { TraceCarrier } from "./trace-context.ts";
 import { ServedRegistry, servedKey } from "./served-registry.ts";
 import { ServerStream } from "./server-stream.ts";
 import { decodeWireBytes, encodeWireBytes, errorFromWire, errorToWire } from "./wire-codec.ts";
@@ -34,6 +37,8 @@ interface StartPayload {
   inbox: string;
   window: number;
   request: unknown;
+  /** The caller's W3C trace context (absent when tracing is off). */
+  trace?: TraceCarrier;
 }
 
 // Server → caller, on the call's inbox.
@@ -103,7 +108,7 @@ export class NatsRequestPlane implements RequestPlane {
       return { [Symbol.asyncIterator]: () => ({ next: () => Promise.reject(err) }) };
     }
     const key = servedKey(target.address, target.instanceId);
-    const start = (): AsyncGenerator<unknown> => this.start(transport.subject, key, request, options.signal);
+    const start = (): AsyncGenerator<unknown> => this.start(transport.subject, key, request, options.signal, options.trace);
     return (async function* () {
       yield* start();
     })();
@@ -122,7 +127,7 @@ export class NatsRequestPlane implements RequestPlane {
 
   // --- caller side ---
 
-  private start(subject: string, key: string, request: unknown, signal: AbortSignal | undefined): AsyncGenerator<unknown> {
+  private start(subject: string, key: string, request: unknown, signal: AbortSignal | undefined, trace?: TraceCarrier): AsyncGenerator<unknown> {
     const inbox = createInbox();
     const stream = new CallerStream(this.window);
     const now = Date.now();
@@ -137,7 +142,7 @@ export class NatsRequestPlane implements RequestPlane {
     };
     this.calling.add(side);
     if (!signal?.aborted) {
-      const payload: StartPayload = { key, inbox, window: this.window, request };
+      const payload: StartPayload = { key, inbox, window: this.window, request, ...(trace ? { trace } : {}) };
       this.nc.request(subject, encodeWireBytes(payload), { timeout: this.startTimeoutMs }).then(
         (msg) => {
           if (msg.data.length > 0) stream.end(errorFromWire(decodeWireBytes(msg.data) as WireError));
@@ -201,7 +206,7 @@ export class NatsRequestPlane implements RequestPlane {
       this.nc.publish(side.inbox, encodeWireBytes(r));
     };
     void side.stream
-      .run(entry.handler, p.request, entry.instanceId, {
+      .run(withTrace(entry.handler, asTraceCarrier(p.trace)), p.request, entry.instanceId, {
         data: (item) => send(["d", ++side.seq, item]),
         end: () => send(["end", ++side.seq]),
         error: (e) => send(["err", ++side.seq, errorToWire(e)]),

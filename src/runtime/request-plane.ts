@@ -6,11 +6,14 @@
 import { TurbineError } from "../protocols/index.ts";
 import type { EndpointAddress } from "./address.ts";
 import type { InstanceInfo, TransportInfo } from "./discovery.ts";
+import type { TraceCarrier } from "./trace-context.ts";
 
 export interface HandlerContext {
   /** Aborted when the caller goes away or the instance stops. */
   signal: AbortSignal;
   instanceId: string;
+  /** The caller's W3C trace context, when it sent one (tracing on). */
+  trace?: TraceCarrier;
 }
 
 export type StreamHandler<Req = unknown, Res = unknown> = (request: Req, ctx: HandlerContext) => AsyncIterable<Res>;
@@ -25,6 +28,13 @@ export interface ServedHandler {
 
 export interface CallOptions {
   signal?: AbortSignal;
+  /** W3C trace context to send with the request (an optional envelope field). */
+  trace?: TraceCarrier;
+}
+
+/** The handler, told the caller's trace context (when the envelope carried one). */
+export function withTrace(handler: StreamHandler, trace: TraceCarrier | undefined): StreamHandler {
+  return trace ? (request, ctx) => handler(request, { ...ctx, trace }) : handler;
 }
 
 export interface RequestPlane {
@@ -128,7 +138,7 @@ export class LocalRequestPlane implements RequestPlane {
       }
       entry.inFlight++;
       try {
-        yield* relayHandler(entry.handler, request, target.instanceId, options.signal);
+        yield* relayHandler(withTrace(entry.handler, options.trace), request, target.instanceId, options.signal);
       } finally {
         if (--entry.inFlight === 0) entry.onIdle?.();
       }

@@ -11,7 +11,10 @@ import { MemoryEventPlane } from "./event-plane.ts";
 import type { RequestPlane, ServedHandler, StreamHandler } from "./request-plane.ts";
 import { LocalRequestPlane } from "./request-plane.ts";
 import { EtcdDiscovery } from "./etcd-discovery.ts";
+import type { ClusterAuth } from "./cluster-auth.ts";
+import type { EtcdDiscoveryOptions } from "./etcd-discovery.ts";
 import { connectNats } from "./nats-connection.ts";
+import type { NatsConnectOptions } from "./nats-connection.ts";
 import { NatsEventPlane } from "./nats-event-plane.ts";
 import { NatsRequestPlane } from "./nats-request-plane.ts";
 import { TcpRequestPlane } from "./tcp-request-plane.ts";
@@ -37,6 +40,12 @@ export interface DistributedRuntimeOptions {
   leaseTtlSeconds?: number;
   /** Name of this process on the NATS server. */
   name?: string;
+  /** Cluster-secret handshake on the TCP request plane (and, through `clusterAuth`, the KV transfer agents). */
+  clusterAuth?: ClusterAuth | null;
+  /** NATS credentials and TLS (user:pass in the URL also works). */
+  nats?: NatsConnectOptions;
+  /** etcd credentials and TLS. */
+  etcd?: Omit<EtcdDiscoveryOptions, "url" | "ttlSeconds">;
 }
 
 export const newInstanceId = (): string => randomBytes(8).toString("hex");
@@ -51,6 +60,8 @@ export class Runtime {
   constructor(
     planes: RuntimePlanes,
     private readonly closers: (() => Promise<void>)[] = [],
+    /** The cluster secret's handshake, for the other internal servers of this process (KV transfer). */
+    readonly clusterAuth: ClusterAuth | null = null,
   ) {
     this.discovery = planes.discovery;
     this.requests = planes.requests;
@@ -71,14 +82,15 @@ export class Runtime {
    * Rejects if NATS cannot be reached; etcd is reached lazily (first registration or watch).
    */
   static async distributed(options: DistributedRuntimeOptions): Promise<Runtime> {
-    const nc = await connectNats(options.natsUrl, options.name === undefined ? {} : { name: options.name });
-    const discovery = new EtcdDiscovery({ url: options.etcdUrl, ttlSeconds: options.leaseTtlSeconds ?? 10 });
+    const nc = await connectNats(options.natsUrl, { ...options.nats, ...(options.name === undefined ? {} : { name: options.name }) });
+    const discovery = new EtcdDiscovery({ ...options.etcd, url: options.etcdUrl, ttlSeconds: options.leaseTtlSeconds ?? 10 });
+    const auth = options.clusterAuth ?? null;
     const requests =
       options.requestPlane === "nats"
         ? new NatsRequestPlane(nc)
-        : new TcpRequestPlane({ host: options.host ?? "127.0.0.1", port: options.port ?? 0 });
+        : new TcpRequestPlane({ host: options.host ?? "127.0.0.1", port: options.port ?? 0, auth });
     const events = new NatsEventPlane(nc);
-    return new Runtime({ discovery, requests, events }, [() => nc.close()]);
+    return new Runtime({ discovery, requests, events }, [() => nc.close()], auth);
   }
 
   namespace(name: string): Namespace {

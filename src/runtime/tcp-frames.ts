@@ -1,5 +1,6 @@
 // Frames of the TCP request plane: u32 length (of what follows), u8 type, u32 stream id,
 // then the payload (wire-codec JSON, or a u32 for credit). Many streams share a connection.
+// ping/pong carry stream id 0 and no payload: the caller's liveness check of the connection.
 export const FrameType = {
   request: 1,
   data: 2,
@@ -7,6 +8,8 @@ export const FrameType = {
   error: 4,
   cancel: 5,
   credit: 6,
+  ping: 7,
+  pong: 8,
 } as const;
 export type FrameType = (typeof FrameType)[keyof typeof FrameType];
 

@@ -1,5 +1,6 @@
 // A connected peer: its metadata, the path chosen by locality, and the TCP channel (made
 // lazily: a shm-only reader never needs it; writes over shm use it for the commit).
+import type { ClusterAuth } from "../runtime/index.ts";
 import type { AgentMetadata } from "./descriptor.ts";
 import type { TransferPath } from "./transfer.ts";
 import { TransferClient } from "./transfer-client.ts";
@@ -12,6 +13,7 @@ export class PeerConnection {
     readonly metadata: AgentMetadata,
     /** "shm" when the peer shares this host and its shm directory; "tcp" otherwise. */
     readonly path: Exclude<TransferPath, "local">,
+    private readonly auth: ClusterAuth | null = null,
   ) {}
 
   get agentId(): string {
@@ -24,7 +26,7 @@ export class PeerConnection {
       const { host, port } = this.metadata.tcp;
       const p = TransferClient.connect(host, port, this.metadata.agentId, () => {
         if (this.client === p) this.client = null;
-      });
+      }, this.auth);
       this.client = p;
       p.catch(() => {
         if (this.client === p) this.client = null;

@@ -5,6 +5,7 @@ import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { unlink } from "node:fs/promises";
 import { join } from "node:path";
+import type { ClusterAuth } from "../runtime/index.ts";
 import { checkDescriptor, checkName, parseAgentMetadata } from "./descriptor.ts";
 import type { AgentMetadata, TransferDescriptor } from "./descriptor.ts";
 import { defaultHostId } from "./host-id.ts";
@@ -34,6 +35,8 @@ export interface TransferAgentOptions {
   shm?: boolean | { root: string };
   /** Staging buffers kept for reuse, in bytes (default 512 MiB). */
   maxRetainedStagingBytes?: number;
+  /** Cluster-secret handshake on every TCP connection, both ways (absent: none). */
+  auth?: ClusterAuth | null;
 }
 
 export interface RegisterOptions {
@@ -65,6 +68,7 @@ export class TransferAgent {
     /** This agent's region directory, or null without shared memory. */
     readonly shmDir: string | null,
     maxRetained: number,
+    private readonly auth: ClusterAuth | null,
   ) {
     this.pool = new StagingPool(maxRetained);
   }
@@ -80,8 +84,8 @@ export class TransferAgent {
       mkdirSync(dir, { mode: 0o700 });
       writeFileSync(join(dir, MARKER), JSON.stringify({ agentId, hostId, pid: process.pid }));
     }
-    const agent = new TransferAgent(agentId, hostId, options.host ?? "127.0.0.1", dir, options.maxRetainedStagingBytes ?? 512 << 20);
-    const server = new TransferServer(agentId, (id) => agent.regions.get(id), agent.pool, dir);
+    const agent = new TransferAgent(agentId, hostId, options.host ?? "127.0.0.1", dir, options.maxRetainedStagingBytes ?? 512 << 20, options.auth ?? null);
+    const server = new TransferServer(agentId, (id) => agent.regions.get(id), agent.pool, dir, options.auth ?? null);
     try {
       agent.port = await server.listen(agent.host, options.port ?? 0);
     } catch (e) {
@@ -133,7 +137,7 @@ export class TransferAgent {
     const existing = this.peers.get(meta.agentId);
     if (existing && sameMetadata(existing.metadata, meta)) return existing;
     existing?.close();
-    const peer = new PeerConnection(meta, shmReachable(this.hostId, meta) ? "shm" : "tcp");
+    const peer = new PeerConnection(meta, shmReachable(this.hostId, meta) ? "shm" : "tcp", this.auth);
     // TCP peers: connect now so an unreachable peer fails here, not at the first transfer.
     if (peer.path === "tcp") await peer.channel();
     this.peers.set(meta.agentId, peer);

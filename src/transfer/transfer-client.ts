@@ -3,6 +3,7 @@
 // `commit` only when every byte arrived; writes stream from the local region and the peer
 // commits them whole. A closed socket fails every transfer on it (reason "connection-lost").
 import net from "node:net";
+import type { ClusterAuth } from "../runtime/index.ts";
 import type { MemoryRegion } from "./memory-region.ts";
 import type { Transfer } from "./transfer.ts";
 import { DATA_CHUNK, DrainWaiter, Frame, FrameParser, controlFrame, frameHeader } from "./transfer-frames.ts";
@@ -32,7 +33,7 @@ export class TransferClient {
   }
 
   /** Connects and checks that the agent listening there is the expected one. */
-  static connect(host: string, port: number, peerAgentId: string, onGone: () => void): Promise<TransferClient> {
+  static connect(host: string, port: number, peerAgentId: string, onGone: () => void, auth: ClusterAuth | null = null): Promise<TransferClient> {
     return new Promise((resolve, reject) => {
       let hello = false;
       let client: TransferClient | null = null;
@@ -52,6 +53,20 @@ export class TransferClient {
         onDirectData: (id, n) => client!.ops.get(id)?.onDirect?.(n),
         onProtocolError: (message) => socket.destroy(new Error(message)),
       });
+      // The cluster handshake (when a secret is set) sees the first bytes; the frames follow it.
+      let handshake = auth?.clientSide() ?? null;
+      const handshakeBytes = (chunk: Buffer): void => {
+        try {
+          const step = handshake!.receive(chunk);
+          if (step.send) socket.write(step.send);
+          if (!step.done) return;
+          handshake = null;
+          if (step.leftover.length > 0) parser.push(step.leftover);
+        } catch (e) {
+          socket.destroy();
+          reject(new TransferError("unreachable", `agent ${peerAgentId} at ${host}:${port}: ${(e as Error).message}`, { cause: e }));
+        }
+      };
       // Reads go through `onread`: payload bytes are read by the kernel into staging buffers.
       const socket = net.connect({
         host,
@@ -59,12 +74,14 @@ export class TransferClient {
         onread: {
           buffer: () => parser.readBuffer(),
           callback: (n: number, buf: Uint8Array) => {
-            parser.received(n, buf as Buffer);
+            if (handshake) handshakeBytes(Buffer.from(buf.subarray(0, n)));
+            else parser.received(n, buf as Buffer);
             return true;
           },
         },
       });
       socket.setNoDelay(true);
+      if (handshake) socket.once("connect", () => socket.write(handshake!.first!));
       client = new TransferClient(socket, peerAgentId);
       socket.on("error", (e) => {
         if (!hello) reject(new TransferError("unreachable", `cannot connect to agent ${peerAgentId} at ${host}:${port}: ${e.message}`, { cause: e }));

@@ -4,6 +4,7 @@
 // a shm file. A closed connection drops every uncommitted write on it.
 import { open, unlink } from "node:fs/promises";
 import net from "node:net";
+import type { ClusterAuth } from "../runtime/index.ts";
 import type { MemoryRegion, RegionUser } from "./memory-region.ts";
 import type { StagingPool } from "./staging-pool.ts";
 import { DATA_CHUNK, DrainWaiter, Frame, FrameParser, controlFrame, frameHeader } from "./transfer-frames.ts";
@@ -35,11 +36,21 @@ export class TransferServer {
     private readonly pool: StagingPool,
     /** Where same-host peers stage writes for this agent (its shm dir), or null. */
     private readonly incomingDir: string | null,
+    /** Cluster-secret handshake before anything else on a connection (null: none). */
+    private readonly auth: ClusterAuth | null = null,
   ) {}
 
   listen(host: string, port: number): Promise<number> {
     return new Promise((resolve, reject) => {
-      const server = net.createServer((socket) => new ServerConnection(socket, this.agentId, this.lookup, this.pool, this.incomingDir, this.sockets));
+      const serve = (socket: net.Socket, rest: Buffer): void => {
+        if (!socket.destroyed) new ServerConnection(socket, this.agentId, this.lookup, this.pool, this.incomingDir, this.sockets, rest);
+      };
+      // No region byte moves, not even the hello, before the peer proved the cluster secret.
+      const server = net.createServer((socket) => {
+        if (!this.auth) return serve(socket, Buffer.alloc(0));
+        this.sockets.add(socket);
+        this.auth.accept(socket).then((rest) => (this.sockets.delete(socket), serve(socket, rest)), () => this.sockets.delete(socket));
+      });
       server.once("error", reject);
       server.listen(port, host, () => {
         server.off("error", reject);
@@ -71,6 +82,7 @@ class ServerConnection {
     private readonly pool: StagingPool,
     private readonly incomingDir: string | null,
     sockets: Set<net.Socket>,
+    received: Buffer,
   ) {
     sockets.add(socket);
     socket.setNoDelay(true);
@@ -81,6 +93,8 @@ class ServerConnection {
       onProtocolError: () => socket.destroy(),
     });
     socket.on("data", (chunk: Buffer) => parser.push(chunk));
+    if (received.length > 0) parser.push(received);
+    socket.resume();
     socket.on("error", () => undefined); // "close" follows
     socket.on("close", () => {
       sockets.delete(socket);

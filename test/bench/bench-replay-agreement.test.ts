@@ -7,7 +7,7 @@ import { loadMooncakeTrace, replay, runBench } from "../../src/bench/index.ts";
 import type { WorkloadRequest } from "../../src/bench/index.ts";
 import { EmbeddedServer } from "../../src/cli/index.ts";
 
-const TRACE = new URL("../../../shared/traces/mooncake_conversation_trace.jsonl", import.meta.url).pathname;
+const TRACE = new URL("../../bench/data/mooncake_conversation_trace.jsonl", import.meta.url).pathname;
 const SPEEDUP = 5;
 const WORKERS = 4;
 const START = 0;

@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { replay, syntheticWorkload } from "../../src/bench/index.ts";
+import { MEASURED_TRANSFER_GBPS, replay, syntheticWorkload } from "../../src/bench/index.ts";
 
 const workload = syntheticWorkload({
   numRequests: 40,
@@ -25,4 +25,24 @@ test("replay - disaggregated: prompts go through prefill workers and the KV tran
   // Above the threshold nothing is sent to the prefill worker.
   const local = replay(workload, { ...base, disaggregation: { numPrefillWorkers: 1, maxLocalPrefillTokens: 4000 } });
   assert.equal(local.numRemotePrefills, 0);
+});
+
+test("replay - disaggregation runs the router's rule: short prompts and full prefill queues stay local, by reason", () => {
+  const base = { numWorkers: 2, mode: { kind: "rate" as const, requestsPerS: 5 }, seed: 1 };
+  const short = replay(workload, { ...base, disaggregation: { numPrefillWorkers: 1, maxLocalPrefillTokens: 4000 } });
+  assert.deepEqual(short.prefillPlaces, { short_prompt: 40 });
+  // All at once against one prefill worker with a small queue bound: the rule sends the first
+  // prompts remote, then keeps the rest local while the queue is full (the frontend's check,
+  // which replay lacked before).
+  const burst = replay(workload, {
+    numWorkers: 2,
+    mode: { kind: "concurrency", concurrency: 40 },
+    disaggregation: { numPrefillWorkers: 1, maxLocalPrefillTokens: 0, maxPrefillQueueTokens: 5000 },
+  });
+  assert.equal(burst.summary.failures, 0);
+  assert.ok((burst.prefillPlaces.prefill_queue_full ?? 0) > 0, JSON.stringify(burst.prefillPlaces));
+  assert.ok((burst.prefillPlaces.remote ?? 0) > 0, JSON.stringify(burst.prefillPlaces));
+  assert.equal(burst.numRemotePrefills, burst.prefillPlaces.remote);
+  // Transfer cost defaults to the measured figure (bench:transfer, TCP), not an RDMA-class 25 GB/s.
+  assert.ok(MEASURED_TRANSFER_GBPS < 5);
 });

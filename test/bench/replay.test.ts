@@ -124,3 +124,11 @@ test("replay - delayed KV events still complete every request", () => {
   assert.equal(r.summary.failures, 0);
   assert.equal(r.records.length, 40);
 });
+
+test("replay - KV events reach the index through the live path's ingestor (one write path, gaps detected)", () => {
+  const w = traceWorkload();
+  const r = replay(w, { numWorkers: 3, policy: "kv", numKvBlocks: 2048 });
+  assert.ok(r.kvEvents.eventsApplied > 0, `events applied ${r.kvEvents.eventsApplied}`);
+  assert.equal(r.kvEvents.gaps, 0);
+  assert.ok(r.routerHitRate > 0, "the index the router reads is the one the ingestor wrote");
+});

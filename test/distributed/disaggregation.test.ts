@@ -5,7 +5,19 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { writeRandomLlamaGguf } from "../../src/model/index.ts";
 import { complete, health, remotePrefills, startFrontend, startWorker, until, useCluster } from "../support/fleet.ts";
-import type { Completion } from "../support/fleet.ts";
+import type { Completion, TurbineProcess } from "../support/fleet.ts";
+
+/**
+ * A worker's KV-transfer counter from its own /metrics (its ready line names the URL), summed
+ * over the label values: local prefill gives the same tokens, so only this shows the transfer ran.
+ */
+async function workerCounter(worker: TurbineProcess, name: string, labels = ""): Promise<number> {
+  const url = /metrics at (\S+)\/metrics/.exec(worker.readyLine)![1]!;
+  const text = await (await fetch(`${url}/metrics`)).text();
+  let n = 0;
+  for (const m of text.matchAll(new RegExp(`^${name}\\{([^}]*)\\} (\\d+)`, "gm"))) if (m[1]!.includes(labels)) n += Number(m[2]);
+  return n;
+}
 
 const greedy = (url: string, model: string, prompt: string, maxTokens: number): Promise<Completion> =>
   complete(url, { model, prompt, max_tokens: maxTokens, temperature: 0, ignore_eos: true });
@@ -17,8 +29,8 @@ describe("distributed - disaggregated prefill and decode", () => {
     const gguf = join(fx.dir, "tiny.gguf");
     await writeRandomLlamaGguf(gguf, { preset: "tiny", seed: 21 });
     const llama = ["--engine", "llamacpp", "--model", gguf];
-    fx.track(await startWorker(fx.cluster, [...llama, "--model-name", "split", "--role", "prefill"]));
-    fx.track(await startWorker(fx.cluster, [...llama, "--model-name", "split", "--role", "decode"]));
+    const prefill = fx.track(await startWorker(fx.cluster, [...llama, "--model-name", "split", "--role", "prefill"]));
+    const decode = fx.track(await startWorker(fx.cluster, [...llama, "--model-name", "split", "--role", "decode"]));
     fx.track(await startWorker(fx.cluster, [...llama, "--model-name", "whole"]));
     const f = await startFrontend(fx.cluster, ["--max-local-prefill-tokens", "0"]);
     fx.track(f);
@@ -40,6 +52,11 @@ describe("distributed - disaggregated prefill and decode", () => {
     }
     assert.equal(await remotePrefills(f.id, "split", "ok"), prompts.length, "every prompt was prefilled on the prefill worker");
     assert.equal(await remotePrefills(f.id, "split", "failed"), 0);
+    // The KV really moved: the prefill worker exported it and the decode worker imported it,
+    // never falling back to its own prefill.
+    assert.equal(await workerCounter(prefill, "turbine_kv_transfers_total", `direction="export"`), prompts.length);
+    assert.equal(await workerCounter(decode, "turbine_worker_kv_imports_total"), prompts.length);
+    assert.equal(await workerCounter(decode, "turbine_worker_kv_import_fallbacks_total"), 0);
   });
 
   test("distributed - prefill-heavy mocker traffic flows through prefill and decode workers", async () => {
@@ -58,6 +75,8 @@ describe("distributed - disaggregated prefill and decode", () => {
       assert.equal(r.worker, decode.id, "tokens come from the decode worker");
     }
     assert.equal(await remotePrefills(f.id, "heavy", "ok"), 6, "every long prompt went through the prefill worker");
+    assert.equal(await workerCounter(decode, "turbine_worker_kv_imports_total"), 6, "and its KV reached the decode worker");
+    assert.equal(await workerCounter(decode, "turbine_worker_kv_import_fallbacks_total"), 0);
     // A short prompt is prefilled on the decode worker (the conditional rule).
     assert.equal((await greedy(f.id, "heavy", "short", 4)).status, 200);
     assert.equal(await remotePrefills(f.id, "heavy", "ok"), 6);

@@ -91,13 +91,13 @@ describe("distributed - failures", () => {
     const late = await frontend("m2", 2);
     await until("the late router's index", () => health(late.id), (h) => (h.find((m) => m.model === "m2")?.indexedBlocks ?? 0) >= 25, 5000);
     await late.stop();
-    const t0 = Date.now();
     victim.kill("SIGKILL");
-    // Its connection to each frontend drops at once: it leaves routing before its lease expires.
+    // Its connection to each frontend drops at once: it leaves routing while discovery (its
+    // lease not yet expired) still lists it.
     for (const f of [f1, f2]) {
-      await until("the victim out of routing", () => health(f.id), (h) => !h.find((m) => m.model === "m2")!.routableWorkers.includes(victim.id), 5000);
+      const h = await until("the victim out of routing", () => health(f.id), (h) => !h.find((m) => m.model === "m2")!.routableWorkers.includes(victim.id), 5000);
+      assert.equal(h.find((m) => m.model === "m2")!.workers, 2, "out of routing before its lease expired");
     }
-    assert.ok(Date.now() - t0 < 1500, `out of routing after ${Date.now() - t0} ms, before the 2 s lease expired`);
     for (const f of [f1, f2]) {
       await until(
         "the victim and its blocks to leave",
@@ -109,7 +109,6 @@ describe("distributed - failures", () => {
         10_000,
       );
     }
-    assert.ok(Date.now() - t0 < 8000, "gone within the lease TTL plus margin");
   });
 
   test("distributed - SIGTERM drains a worker: in-flight requests finish, new ones go elsewhere, it exits 0", async () => {
@@ -144,7 +143,7 @@ describe("distributed - failures", () => {
     const r = await complete(f.id, { model: "m4", prompt: "anyone?", max_tokens: 3 });
     assert.equal(r.status, 503);
     assert.equal(r.error?.code, "router_no_workers");
-    assert.ok(Date.now() - t0 < 1000, "answered at once");
+    assert.ok(Date.now() - t0 < 5000, "answered, not left waiting (a generous guard against a hang)");
   });
 
   test("distributed - NATS restarted: clients reconnect and new requests succeed", async () => {
@@ -160,15 +159,79 @@ describe("distributed - failures", () => {
     await until("KV events after the restart", () => health(f.id), (h) => (h.find((m) => m.model === "m5")?.indexedBlocks ?? 0) > before, 10_000);
   });
 
-  test("distributed - etcd restarted with its data lost: instances re-register and new ones are seen", async () => {
-    await workers("m6", 1);
+  test("distributed - etcd restarted with its data lost: no request fails, the worker re-registers, new workers are seen", async () => {
+    const [w] = await workers("m6", 1);
     const f = await frontend("m6", 1);
-    await fx.etcd.restart({ wipe: true, downMs: 500 });
-    // The worker re-registers; the frontend's watch resyncs and still routes to it.
-    await new Promise((r) => setTimeout(r, 3000));
-    const r = await until("a request after the etcd restart", () => complete(f.id, { model: "m6", prompt: "after etcd", max_tokens: 3 }), (x) => x.status === 200, 15_000);
-    assert.equal(r.text.length, 3);
+    assert.ok((await etcdKeys(fx.etcd.url)).some((k) => k.includes(w!.id)), "registered before");
+    // Requests and health checks run throughout the restart (bounded: at most 2,000 rounds).
+    const statuses: number[] = [];
+    const healthStatuses: number[] = [];
+    let running = true;
+    const load = (async () => {
+      for (let i = 0; running && i < 2000; i++) {
+        statuses.push((await complete(f.id, { model: "m6", prompt: `during ${i}`, max_tokens: 2 })).status);
+        healthStatuses.push((await fetch(`${f.id}/health`)).status);
+      }
+    })();
+    try {
+      await fx.etcd.restart({ wipe: true, downMs: 500 });
+      assert.ok(!(await etcdKeys(fx.etcd.url)).some((k) => k.includes(w!.id)), "etcd lost its data");
+      // The worker writes its keys again (a new lease); the frontend kept it meanwhile.
+      await until("the worker to re-register", () => etcdKeys(fx.etcd.url), (keys) => keys.some((k) => k.includes(w!.id)), 15_000);
+      const n = statuses.length;
+      await until("requests after the re-registration", async () => statuses.length, (len) => len >= n + 5, 10_000);
+    } finally {
+      running = false;
+      await load;
+    }
+    assert.deepEqual([...new Set(statuses)], [200], "no request failed during the restart");
+    assert.deepEqual([...new Set(healthStatuses)], [200], "/health stayed 200");
     await workers("m6", 1);
     await until("a worker started after the restart", () => health(f.id), (h) => h.find((m) => m.model === "m6")?.workers === 2, 15_000);
+  });
+});
+
+/** The keys under turbine/ in etcd (its JSON gateway). */
+async function etcdKeys(url: string): Promise<string[]> {
+  const b64 = (s: string) => Buffer.from(s).toString("base64");
+  const r = await fetch(`${url}/v3/kv/range`, { method: "POST", body: JSON.stringify({ key: b64("turbine/"), range_end: b64("turbine0"), keys_only: true }) });
+  const j = (await r.json()) as { kvs?: { key: string }[] };
+  return (j.kvs ?? []).map((kv) => Buffer.from(kv.key, "base64").toString("utf8"));
+}
+
+describe("distributed - a frozen worker", () => {
+  // A lease longer than the test: only the request plane's heartbeat can find the frozen worker.
+  const fx = useCluster({ leaseTtl: 10, stopGraceMs: 1000 });
+
+  test("distributed - a SIGSTOPped worker leaves routing before its lease expires; its stream migrates and no new request goes to it", async () => {
+    const ws = await Promise.all([0, 1].map(() => startWorker(fx.cluster, ["--engine", "mocker", "--model-name", "f1", "--speedup", "20"]).then((w) => fx.track(w))));
+    const f = fx.track(await startFrontend(fx.cluster));
+    await until("2 workers of f1", () => health(f.id), (h) => h.find((m) => m.model === "f1")?.workers === 2);
+    const body = { model: "f1", prompt: "freeze, then carry on", max_tokens: 150, seed: 9, ignore_eos: true };
+    const reference = await complete(f.id, body);
+    let frozen = "";
+    try {
+      const r = await stream(f.id, body, (n, worker) => {
+        if (!frozen && n >= 20) {
+          frozen = worker;
+          ws.find((w) => w.id === worker)!.kill("SIGSTOP");
+        }
+      });
+      assert.ok(frozen, "a worker was frozen mid-stream");
+      assert.deepEqual(r.errors, [], "no error reached the client");
+      assert.ok(r.done);
+      assert.equal(r.text, reference.text, "the stream finished on the other worker, no token repeated or lost");
+      // Still registered (its 10 s lease holds), but not routable: the heartbeat took it out.
+      const h = (await health(f.id)).find((m) => m.model === "f1")!;
+      assert.equal(h.workers, 2, "the frozen worker is still in discovery");
+      assert.ok(!h.routableWorkers.includes(frozen), "but out of routing");
+      for (let i = 0; i < 8; i++) {
+        const x = await complete(f.id, { ...body, prompt: `while frozen ${i}`, max_tokens: 3 });
+        assert.equal(x.status, 200);
+        assert.notEqual(x.worker, frozen, "no new request goes to the frozen worker");
+      }
+    } finally {
+      for (const w of ws) w.kill("SIGCONT");
+    }
   });
 });

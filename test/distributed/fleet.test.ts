@@ -50,22 +50,31 @@ describe("distributed - a fleet of separate processes", () => {
 
   test("distributed - two frontends share one fleet and do not pile onto one worker", async () => {
     // Two slow workers of their own model; both frontends use least-loaded routing. Each
-    // frontend sees the other's requests through the shared router decisions.
-    const workers = await Promise.all([0, 1].map(() => startWorker(fx.cluster, ["--engine", "mocker", "--model-name", "shared", "--speedup", "2"])));
+    // frontend sees the other's requests through the shared router decisions only: the
+    // workers' own load metrics come too rarely (every 60 s) to tell it.
+    const workers = await Promise.all(
+      [0, 1].map(() => startWorker(fx.cluster, ["--engine", "mocker", "--model-name", "shared", "--speedup", "1", "--load-metrics-interval-ms", "60000"])),
+    );
     for (const w of workers) fx.track(w);
     const [a, b] = await Promise.all([startFrontend(fx.cluster, ["--router", "least-loaded"]), startFrontend(fx.cluster, ["--router", "least-loaded"])]);
     fx.track(a!);
     fx.track(b!);
     for (const f of [a!, b!]) await until("both workers", () => health(f.id), (h) => h.find((m) => m.model === "shared")?.workers === 2);
-    const streams: Promise<{ worker: string }>[] = [];
-    for (let i = 0; i < 4; i++) {
-      const front = i % 2 === 0 ? a! : b!;
-      streams.push(completeText(front.id, "shared", `long request ${i}`, 60));
-      await new Promise((r) => setTimeout(r, 150)); // let the decision reach the other replica
-    }
-    const workersUsed = (await Promise.all(streams)).map((s) => s.worker);
-    const counts = new Map<string, number>();
-    for (const w of workersUsed) counts.set(w, (counts.get(w) ?? 0) + 1);
-    assert.deepEqual([...counts.values()].sort(), [2, 2], `requests per worker: ${JSON.stringify([...counts])}`);
+    // Frontend a puts three long requests on the first worker (pinned: booked and shared like
+    // any decision). Frontend b then routes two: only a's shared decisions tell it that the
+    // first worker is busy; without them it would split its two 1-1 onto an idle-looking fleet.
+    const busy = workers[0]!.id;
+    const idle = workers[1]!.id;
+    const long = { model: "shared", max_tokens: 300, ignore_eos: true };
+    const pinned = [0, 1, 2].map((i) => complete(a!.id, { ...long, prompt: `pinned ${i}`, turbine: { worker_id: busy } }));
+    await new Promise((r) => setTimeout(r, 300)); // a's decisions reach b (NATS, milliseconds)
+    const routed: Completion[] = [];
+    for (let i = 0; i < 2; i++) routed.push(await complete(b!.id, { ...long, max_tokens: 3, prompt: `routed ${i}` }));
+    for (const p of await Promise.all(pinned)) assert.equal(p.worker, busy);
+    assert.deepEqual(
+      routed.map((r) => r.worker),
+      [idle, idle],
+      "b sent both requests to the worker a was not using",
+    );
   });
 });

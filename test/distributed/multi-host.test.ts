@@ -6,8 +6,12 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { complete, health, startFrontend, startWorker, until, useCluster } from "../support/fleet.ts";
+import { complete, health, remotePrefills, startFrontend, startWorker, until, useCluster } from "../support/fleet.ts";
 import type { TurbineProcess } from "../support/fleet.ts";
+
+// A worker listening beyond loopback needs the cluster secret (or --insecure-internal): every
+// process this test starts inherits it, so the frontend-to-worker connection is authenticated.
+process.env["TURBINE_CLUSTER_SECRET"] = `multi-host-test-secret-${process.pid}`;
 
 const ns = `tbhost${process.pid}`;
 const subnet = `10.231.${process.pid % 250}`;
@@ -15,6 +19,17 @@ const hostA = `${subnet}.1`;
 const hostB = `${subnet}.2`;
 const vethA = `tba${process.pid % 100000}`;
 const vethB = `tbb${process.pid % 100000}`;
+/** A counter or gauge from a worker's own /metrics (URL from its ready line), summed over the series matching `labels`. */
+async function metric(worker: TurbineProcess, name: string, labels = ""): Promise<number> {
+  const url = /metrics at (\S+)\/metrics/.exec(worker.readyLine)![1]!;
+  const text = await (await fetch(`${url}/metrics`)).text();
+  let n = 0;
+  for (const line of text.split("\n")) {
+    if (line.startsWith(`${name}{`) && line.includes(labels)) n += Number(line.slice(line.lastIndexOf(" ") + 1));
+  }
+  return n;
+}
+
 const ip = (...args: string[]): void => {
   execFileSync("ip", args, { stdio: "pipe" });
 };
@@ -57,6 +72,36 @@ describe("distributed - two hosts (network namespaces)", () => {
     assert.equal(onRemote.worker, remote.id);
     assert.equal(onRemote.text.length, 8);
     await until("the remote worker's blocks in the index", () => health(frontend.id), (h) => (h.find((m) => m.model === "mh")?.indexedBlocks ?? 0) >= 12);
+  });
+
+  test("distributed - disaggregation across hosts: the decode worker pulls the KV from the prefill worker's host over TCP", async () => {
+    const mock = ["--engine", "mocker", "--model-name", "mhd", "--speedup", "10", "--kv-bytes-per-token", "4096"];
+    // Host B is a host of its own: its own host id, so the transfer cannot take shared memory.
+    process.env["TURBINE_HOST_ID"] = `host-b-${process.pid}`;
+    let prefill: TurbineProcess;
+    try {
+      prefill = fx.track(await startWorker(fx.cluster, [...mock, "--role", "prefill", "--advertise-host", hostB, "--metrics-host", hostB], { netns: ns }));
+    } finally {
+      delete process.env["TURBINE_HOST_ID"];
+    }
+    const decode = fx.track(await startWorker(fx.cluster, [...mock, "--role", "decode"]));
+    await until("the split model", () => health(frontend.id), (h) => {
+      const m = h.find((x) => x.model === "mhd") as { workers: number; prefillWorkers?: number } | undefined;
+      return m?.workers === 1 && m.prefillWorkers === 1;
+    });
+    const prompts = [0, 1, 2].map((i) => `document ${i} from far away `.repeat(40)); // ~1,100 tokens each: remote by the default rule
+    for (const prompt of prompts) {
+      const r = await complete(frontend.id, { model: "mhd", prompt, max_tokens: 4, ignore_eos: true });
+      assert.equal(r.status, 200);
+      assert.equal(r.worker, decode.id);
+      assert.equal(r.text.length, 4);
+    }
+    // The bytes crossed the hosts: host B's worker exported them, host A's imported them over TCP, no fallback.
+    assert.equal(await metric(prefill, "turbine_kv_transfers_total", `direction="export"`), prompts.length);
+    assert.equal(await metric(decode, "turbine_worker_kv_imports_total", 'path="tcp"'), prompts.length);
+    assert.equal(await metric(decode, "turbine_worker_kv_imports_total", 'path="shm"'), 0);
+    assert.equal(await metric(decode, "turbine_worker_kv_import_fallbacks_total"), 0);
+    assert.equal(await remotePrefills(frontend.id, "mhd", "ok"), prompts.length);
   });
 
   test("distributed - a partitioned worker leaves the fleet and its stream migrates", async () => {

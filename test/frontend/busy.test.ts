@@ -9,6 +9,7 @@ test("frontend - when every worker is saturated the answer is 503 with Retry-Aft
     numWorkers: 1,
     router: { policy: "kv", maxActiveDecodeBlocks: 0.1, retryAfterSeconds: 2 },
     mocker: { speedup: 1, numKvBlocks: 64 },
+    admission: { queue: { size: 0 } }, // no admission queue: shed at once
   });
   try {
     const engine = server.workers[0]!.engine as MockerEngine;

@@ -5,7 +5,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import type { EmbeddedServer } from "../../src/cli/index.ts";
 import type { Worker } from "../../src/engines/index.ts";
-import { postRaw, startServer } from "../support/http.ts";
+import { postRaw, startServer, waitFor } from "../support/http.ts";
 
 const MODEL = "turbine-byte";
 
@@ -112,8 +112,11 @@ test("disagg - a prefill worker that dies mid-request costs a local prefill, nev
   const server = await startServer({ numWorkers: 1, numPrefillWorkers: 1, disaggregation: { maxLocalPrefillTokens: 0 }, mocker: { speedup: 1, kvBytesPerToken: 1024 } });
   try {
     const pending = complete(server, "z".repeat(4000), 4);
-    await new Promise((r) => setTimeout(r, 20));
-    await prefillWorkers(server)[0]!.stop();
+    // Stop it once it has the prompt (not after a fixed sleep: on a loaded machine the request
+    // may not have reached it yet, and then nothing failed).
+    const prefill = prefillWorkers(server)[0]!;
+    await waitFor(() => prefill.numInFlight > 0, 5000, "the prompt to reach the prefill worker");
+    await prefill.stop();
     const r = await pending;
     assert.equal(r.text.length, 4, "the request completed");
     assert.equal(await remotePrefills(server, "failed"), 1);

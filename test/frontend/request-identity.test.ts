@@ -60,6 +60,12 @@ test("frontend - two concurrent requests with the same x-request-id both succeed
     assert.notEqual(ids[0], ids[1], "each response has its own server-side id");
     assert.ok(!ids[0]!.includes("client-chosen-id"), "the internal id is never the client's");
     await waitFor(() => router.numActiveRequests === 0, 5000, "the router to release both requests");
+    // The worker's metrics correction is held until its next snapshot: wait for that one.
+    const idle = (): boolean => {
+      const l = router.workerLoad(workerId)!;
+      return l.numActiveRequests === 0 && l.activeDecodeBlocks === 0 && l.activePrefillTokens === 0;
+    };
+    await waitFor(idle, 5000, "the worker's next load snapshot");
     const load = router.workerLoad(workerId)!;
     assert.equal(load.numActiveRequests, 0);
     assert.equal(load.activeDecodeBlocks, 0);

@@ -10,8 +10,8 @@ const load = (w: WorkerState) => [w.activePrefillTokens, w.activeDecodeBlocks, w
 test("router active sequences - prefill is released at the first token, the rest at finish", () => {
   const seqs = new ActiveSequences();
   const w = new WorkerState(asWorkerId("a"), { totalBlocks: 100 });
-  seqs.add(asRequestId("r1"), w, 30, 4);
-  seqs.add(asRequestId("r2"), w, 10, 2);
+  seqs.add({ requestId: asRequestId("r1"), worker: w, prefillTokens: 30, blocks: 4, now: 0 });
+  seqs.add({ requestId: asRequestId("r2"), worker: w, prefillTokens: 10, blocks: 2, now: 0 });
   assert.deepEqual(load(w), [40, 6, 2]);
   assert.equal(seqs.markPrefillDone(asRequestId("r1")), true);
   assert.equal(seqs.markPrefillDone(asRequestId("r1")), false, "a second first token changes nothing");
@@ -29,8 +29,8 @@ test("router active sequences - a reused request id replaces its earlier placeme
   const seqs = new ActiveSequences();
   const a = new WorkerState(asWorkerId("a"), { totalBlocks: 100 });
   const b = new WorkerState(asWorkerId("b"), { totalBlocks: 100 });
-  seqs.add(asRequestId("r"), a, 8, 2);
-  seqs.add(asRequestId("r"), b, 8, 2);
+  seqs.add({ requestId: asRequestId("r"), worker: a, prefillTokens: 8, blocks: 2, now: 0 });
+  seqs.add({ requestId: asRequestId("r"), worker: b, prefillTokens: 8, blocks: 2, now: 0 });
   assert.deepEqual(load(a), [0, 0, 0]);
   assert.deepEqual(load(b), [8, 2, 1]);
 });
@@ -102,18 +102,4 @@ test("router active sequences - metrics add the load the router did not place, n
   l = router.workerLoad(W(0))!;
   assert.deepEqual([l.activePrefillTokens, l.activeDecodeBlocks, l.numActiveRequests], [8, 2, 1]);
   assert.equal(router.updateMetrics(snapshot(asWorkerId("ghost"), 40, {})), false);
-});
-
-test("router active sequences - KV events pass to the indexer and report gaps", () => {
-  const { router, indexer } = makeRouter(1);
-  const h = hashesOf(tokens(8));
-  const stored = (eventId: number) => ({
-    workerId: W(0),
-    eventId,
-    tier: "device" as const,
-    data: { type: "stored" as const, parentHash: null, blocks: h.map((hash) => ({ hash, tokensHash: hash as never })) },
-  });
-  assert.equal(router.applyKvEvent(stored(0)), true);
-  assert.equal(indexer.numBlocks(W(0)), 2);
-  assert.equal(router.applyKvEvent(stored(5)), false);
 });

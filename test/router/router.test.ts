@@ -16,11 +16,11 @@ test("router - a decision shared by another replica counts as load here", () => 
   const tokens = Array.from({ length: 64 }, (_, i) => i);
   const first = a.route({ requestId: asRequestId("r1"), tokenIds: tokens }, 0);
   // Replica b hears of it and counts it, so it sends the next request elsewhere.
-  assert.equal(b.applyRemoteRouted(asRequestId("r1"), first.workerId, 64 - first.cachedTokens, first.promptBlocks), true);
+  assert.equal(b.applyRemoteRouted({ requestId: asRequestId("r1"), workerId: first.workerId, prefillTokens: 64 - first.cachedTokens, blocks: first.promptBlocks }, 0), true);
   const second = b.route({ requestId: asRequestId("r2"), tokenIds: tokens }, 0);
   assert.notEqual(second.workerId, first.workerId);
   assert.equal(b.workerLoad(first.workerId)!.numActiveRequests, 1);
   assert.equal(b.markFinished(asRequestId("r1")), true);
   assert.equal(b.workerLoad(first.workerId)!.numActiveRequests, 0);
-  assert.equal(b.applyRemoteRouted(asRequestId("r3"), asWorkerId("unknown"), 1, 1), false);
+  assert.equal(b.applyRemoteRouted({ requestId: asRequestId("r3"), workerId: asWorkerId("unknown"), prefillTokens: 1, blocks: 1 }, 0), false);
 });

@@ -2,7 +2,7 @@
 // router's own decisions.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { ApproxIndexer, RadixIndexer } from "../../src/kv/index.ts";
+import { ApproxIndexer, KvEventIngestor, RadixIndexer } from "../../src/kv/index.ts";
 import { asLocalBlockHash } from "../../src/protocols/index.ts";
 import type { KvCacheEvent, KvStoredData, SequenceHash, StorageTier, WorkerId } from "../../src/protocols/index.ts";
 import { W, hashesOf, makeRouter, req, tokens } from "./fixtures.ts";
@@ -19,21 +19,31 @@ const stored = (workerId: WorkerId, eventId: number, hashes: SequenceHash[], tie
   data: chain(hashes),
 });
 
-test("router with RadixIndexer - KV events steer requests to the worker holding the prefix", () => {
+test("router with RadixIndexer - KV events steer requests to the worker holding the prefix", async () => {
   const indexer = new RadixIndexer();
   const { router } = makeRouter(3, { indexer });
   const prompt = tokens(40);
   const h = hashesOf(prompt);
-  assert.equal(router.applyKvEvent(stored(W(2), 0, h.slice(0, 8))), true);
-  assert.equal(router.applyKvEvent(stored(W(1), 0, h.slice(0, 9), "host")), true);
+  // The index has one writer, the ingestor; a gap makes it ask the worker for its block set.
+  const dumps: WorkerId[] = [];
+  const ingestor = new KvEventIngestor(indexer, {
+    requestDump: (workerId) => {
+      dumps.push(workerId);
+      return Promise.resolve({ workerId, lastEventId: 5, events: [{ tier: "device", data: chain(h) }] });
+    },
+  });
+  ingestor.ingest(stored(W(2), 0, h.slice(0, 8)));
+  ingestor.ingest(stored(W(1), 0, h.slice(0, 9), "host"));
   const d = router.route(req(prompt), 0);
   // w2: 10 − 8 = 2; w1: 10 − 9 · 0.8 = 2.8.
   assert.equal(d.workerId, W(2));
   assert.equal(d.overlapBlocks, 8);
   assert.equal(d.cachedTokens, 32);
-  // A gap is reported, and a dump puts the worker right.
-  assert.equal(router.applyKvEvent(stored(W(0), 5, h)), false);
-  assert.equal(router.resetWorker({ workerId: W(0), lastEventId: 5, events: [{ tier: "device", data: chain(h) }] }), true);
+  // A gap is detected, and the dump puts the worker right.
+  ingestor.ingest(stored(W(0), 5, h));
+  await ingestor.whenIdle();
+  assert.deepEqual(dumps, [W(0)]);
+  assert.equal(ingestor.stats.gaps, 1);
   assert.equal(router.workerLoad(W(0))!.cachedBlocks, 10);
   assert.equal(router.route(req(prompt), 0).workerId, W(0));
 });

@@ -108,3 +108,31 @@ test("runtime - etcd restarted without its data: instances re-register and watch
   await owner.close();
   await observer.close();
 });
+
+test("runtime - etcd restarted without its data: a watch keeps known instances until they re-register or the grace ends", async () => {
+  const alive = new EtcdDiscovery({ url: etcd.url, root: "t4/", ttlSeconds: 2 });
+  const dead = new EtcdDiscovery({ url: etcd.url, root: "t4/", ttlSeconds: 2 });
+  const observer = new EtcdDiscovery({ url: etcd.url, root: "t4/", relistGraceMs: 3000 });
+  await alive.register(instance("s"));
+  await dead.register(instance("z"));
+  const w = follow(observer, instancePrefix(address));
+  await eventually(() => w.live.size === 2, 3000, "both instances");
+  // "z"'s process is gone for good: it will not re-register.
+  (dead as unknown as { closing: boolean }).closing = true;
+  dead.client.close();
+
+  await etcd.restart({ wipe: true });
+  await eventually(() => observer.numKeptThroughRelist >= 1, 8000, "a re-list that missed the instances");
+  await eventually(async () => (await observer.list(instancePrefix(address)).catch(() => [])).length === 1, 8000, "re-registration of s");
+  // The live one was never reported gone; the dead one leaves when its grace ends.
+  await eventually(() => !w.live.has("z"), 8000, "z to leave after the grace");
+  assert.deepEqual(
+    w.events.filter((e) => e.type === "delete").map((e) => e.instance.instanceId),
+    ["z"],
+    "only the instance that did not come back was deleted",
+  );
+  assert.ok(w.live.has("s"));
+  w.watch.unsubscribe();
+  await alive.close();
+  await observer.close();
+});

@@ -2,6 +2,7 @@
 // nats-server). Remote planes serve and call through the same plane instance, over the wire.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
+import net from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { NatsConnection } from "@nats-io/transport-node";
 import {
@@ -205,3 +206,49 @@ for (const kind of kinds) {
     });
   });
 }
+
+describe("request plane (tcp) liveness", () => {
+  test("runtime - tcp a peer that accepts but never answers is lost after the heartbeat deadline; its streams fail over", async () => {
+    // A frozen process: its kernel accepts the connection and the bytes, nothing comes back.
+    const sockets: net.Socket[] = [];
+    const silent = net.createServer((s) => {
+      sockets.push(s);
+      s.on("data", () => undefined);
+    });
+    await new Promise<void>((r) => silent.listen(0, "127.0.0.1", () => r()));
+    const port = (silent.address() as net.AddressInfo).port;
+    const plane = new TcpRequestPlane({ heartbeatIntervalMs: 100, heartbeatTimeoutMs: 400 });
+    const lost: unknown[] = [];
+    plane.onPeerLost((t) => lost.push(t));
+    try {
+      const target = { instanceId: "frozen", address: { namespace: "ns", component: "c", endpoint: "e" }, transport: { kind: "tcp" as const, host: "127.0.0.1", port }, metadata: {} };
+      await assert.rejects(plane.call(target, {})[Symbol.asyncIterator]().next(), isCode("RUNTIME_CONNECTION_LOST"));
+      assert.deepEqual(lost, [{ kind: "tcp", host: "127.0.0.1", port }], "the peer was reported lost");
+    } finally {
+      await plane.close();
+      for (const s of sockets) s.destroy();
+      await new Promise((r) => silent.close(r));
+    }
+  });
+
+  test("runtime - tcp a live peer answers heartbeats: a stream quiet for longer than the deadline is not cut", async () => {
+    const serving = new TcpRequestPlane({ heartbeatIntervalMs: 50, heartbeatTimeoutMs: 200 });
+    const calling = new TcpRequestPlane({ heartbeatIntervalMs: 50, heartbeatTimeoutMs: 200 });
+    const lost: unknown[] = [];
+    calling.onPeerLost((t) => lost.push(t));
+    try {
+      const address = { namespace: "ns", component: "c", endpoint: "quiet" };
+      const served = await serving.serve("q", address, async function* () {
+        await sleep(800); // four deadlines without a data frame
+        yield "late";
+      });
+      const out: unknown[] = [];
+      for await (const item of calling.call({ instanceId: "q", address, transport: served.transport, metadata: {} }, {})) out.push(item);
+      assert.deepEqual(out, ["late"]);
+      assert.deepEqual(lost, []);
+    } finally {
+      await calling.close();
+      await serving.close();
+    }
+  });
+});

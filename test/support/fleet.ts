@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { after, before } from "node:test";
-import { freePort, startEtcd, startNats } from "./services.ts";
+import { freePort, startNatsAndEtcd } from "./services.ts";
 import type { Service } from "./services.ts";
 
 const BIN = new URL("../../bin/turbine.js", import.meta.url).pathname;
@@ -16,6 +16,21 @@ const live = new Set<ChildProcess>();
 process.once("exit", () => {
   for (const c of live) c.kill("SIGKILL");
 });
+
+/** SIGCONTs and SIGKILLs every Turbine process this test process started and waits for them. */
+export async function stopAllTurbineProcesses(): Promise<void> {
+  await Promise.all(
+    [...live].map(
+      (c) =>
+        new Promise<void>((resolve) => {
+          if (c.exitCode !== null || c.signalCode !== null) return resolve();
+          c.once("exit", () => resolve());
+          c.kill("SIGCONT"); // a SIGSTOPped child still dies of SIGKILL, but say so
+          c.kill("SIGKILL");
+        }),
+    ),
+  );
+}
 
 export interface TurbineProcess {
   readonly child: ChildProcess;
@@ -167,18 +182,23 @@ export interface ClusterFixture {
 }
 
 /** Call inside `describe`: starts etcd and NATS before its tests, stops everything after. */
-export function useCluster(options: { leaseTtl?: number; stopGraceMs?: number; host?: () => string } = {}): ClusterFixture {
+export function useCluster(
+  options: { leaseTtl?: number; stopGraceMs?: number; host?: () => string; /** tests of the fixture: bad etcd flags */ etcdArgs?: string[] } = {},
+): ClusterFixture {
   let nats: Service | undefined;
   let etcd: Service | undefined;
   let dir = "";
   const procs: TurbineProcess[] = [];
   before(async () => {
     const host = options.host?.();
-    [nats, etcd] = await Promise.all([startNats({ host }), startEtcd({ host })]);
+    ({ nats, etcd } = await startNatsAndEtcd({ nats: { host }, etcd: { host, extraArgs: options.etcdArgs } }));
     dir = mkdtempSync(join(tmpdir(), "turbine-cluster-"));
   });
   after(async () => {
     await Promise.all(procs.map((p) => p.stop(options.stopGraceMs)));
+    // A process a failed test started but never tracked (a Promise.all that rejected half-way)
+    // would keep the test process alive: none outlives the suite.
+    await stopAllTurbineProcesses();
     await Promise.all([nats?.stop(), etcd?.stop()]);
     if (dir) rmSync(dir, { recursive: true, force: true });
   });

@@ -169,11 +169,15 @@ export class LlamaCppEngine implements Engine {
     });
     const contextSize = context.contextSize;
     const kvBlockSize = options.kvBlockSize ?? DEFAULT_KV_BLOCK_SIZE;
-    const card = completeModelCard(
-      { ...draft, ...(options.modelName !== undefined ? { name: options.modelName } : {}), contextLength: Math.min(draft.contextLength, contextSize) },
-      { role: options.role ?? "aggregated", kvBlockSize, numKvBlocks: Math.floor((contextSize * numSequences) / kvBlockSize) },
-    );
-    card.features = [...LLAMACPP_FEATURES];
+    const card = {
+      ...completeModelCard(
+        { ...draft, ...(options.modelName !== undefined ? { name: options.modelName } : {}), contextLength: Math.min(draft.contextLength, contextSize) },
+        { role: options.role ?? "aggregated", kvBlockSize, numKvBlocks: Math.floor((contextSize * numSequences) / kvBlockSize) },
+      ),
+      // Sequences decoded at once: routers derive their busy threshold from it.
+      maxNumSeqs: numSequences,
+      features: [...LLAMACPP_FEATURES],
+    };
     const pool = new SequencePool(context, numSequences);
     const engine = new LlamaCppEngine(model, context, pool, card, options, model.size);
     hooks.onBatch = (n) => engine.countBatch(n);

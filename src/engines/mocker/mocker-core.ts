@@ -106,7 +106,7 @@ export class MockerCore {
    * context or than the whole KV cache), "length" when a migrated request has no tokens left.
    * `hashes` may carry the prompt's block hashes at this block size, already computed.
    */
-  addRequest(request: PreprocessedRequest, now: number, hashes?: BlockHashes): StepOutput | null {
+  addRequest(request: PreprocessedRequest, now: number, hashes?: BlockHashes, onScheduled?: () => void): StepOutput | null {
     const id = request.requestId;
     const numTokens = request.tokenIds.length;
     const k = request.numPrefilledOutputTokens ?? 0;
@@ -142,6 +142,7 @@ export class MockerCore {
       arrivalMs: now,
       kv: this.kv.createSequence(tokens, hashes),
     });
+    req.onScheduled = onScheduled;
     this.requests.set(id, req);
     this.scheduler.add(req);
     return null;

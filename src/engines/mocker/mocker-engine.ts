@@ -66,6 +66,7 @@ export class MockerEngine implements Engine {
       contextLength: card.contextLength ?? DEFAULT_MOCKER_CONTEXT_LENGTH,
       kvBlockSize: card.kvBlockSize ?? DEFAULT_KV_BLOCK_SIZE,
       numKvBlocks: card.numKvBlocks ?? MOCKER_DEFAULTS.numKvBlocks,
+      maxNumSeqs: card.maxNumSeqs ?? options.maxNumSeqs ?? MOCKER_DEFAULTS.maxNumSeqs,
       role: card.role ?? "aggregated",
       eosTokenIds: card.eosTokenIds ?? [],
       ...(card.chatTemplate !== undefined ? { chatTemplate: card.chatTemplate } : {}),
@@ -81,6 +82,7 @@ export class MockerEngine implements Engine {
       ...coreOptions,
       blockSize: this.card.kvBlockSize,
       numKvBlocks: this.card.numKvBlocks,
+      maxNumSeqs: this.card.maxNumSeqs,
       contextLength: this.card.contextLength,
     });
   }
@@ -103,7 +105,7 @@ export class MockerEngine implements Engine {
       stream.push({ tokenIds: [], finishReason: "error", error: { code: "REQUEST_UNSUPPORTED", message, param: unsupported.field } });
       return stream;
     }
-    const rejected = this.core.addRequest(request, this.now());
+    const rejected = this.core.addRequest(request, this.now(), undefined, options.onScheduled);
     if (rejected !== null) {
       stream.push(toEngineOutput(rejected));
       return stream;

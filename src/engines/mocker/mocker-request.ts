@@ -33,6 +33,8 @@ export class MockerRequest {
   /** Prompt tokens served from the prefix cache at first admission; -1 before it. */
   numCachedTokens = -1;
   numPreemptions = 0;
+  /** Called at first admission into the running batch (GenerateOptions.onScheduled), then dropped. */
+  onScheduled: (() => void) | undefined = undefined;
 
   constructor(fields: {
     requestId: RequestId;

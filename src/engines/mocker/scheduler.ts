@@ -173,6 +173,10 @@ export class Scheduler {
         if (req.numCachedTokens < 0) req.numCachedTokens = numCachedTokens;
         req.numComputedTokens = numCachedTokens;
         req.status = RequestStatus.Running;
+        if (req.onScheduled) {
+          req.onScheduled();
+          req.onScheduled = undefined;
+        }
         running.push(req);
         this.addToPlan(req, numNew);
         budget -= numNew;

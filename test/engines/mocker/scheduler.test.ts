@@ -187,7 +187,7 @@ test("mocker scheduler - a prompt that can never fit is rejected with a clear er
   assert.equal(tooBig?.error?.code, "REQUEST_CONTEXT_LENGTH_EXCEEDED");
   assert.match(tooBig!.error!.message, /17 tokens needs 5 KV blocks; the engine has 4/);
   const ctx = new MockerCore({ blockSize: BS, numKvBlocks: 64, contextLength: 8 });
-  assert.match(ctx.addRequest(makeRequest("long", range(1, 8)), 0)!.error!.message, /context length of 8/);
+  assert.equal(ctx.addRequest(makeRequest("long", range(1, 8)), 0)!.error!.code, "REQUEST_CONTEXT_LENGTH_EXCEEDED");
   assert.equal(core.addRequest(makeRequest("ok", range(1, 16), { maxTokens: 5 }), 0), null);
   assert.equal(core.addRequest(makeRequest("ok", range(1, 3)), 0)?.error?.code, "REQUEST_INVALID");
   assert.equal(core.hasWork(), true);
