@@ -133,12 +133,14 @@ export function registerAnthropicApi(app: FastifyInstance, api: ApiContext, opti
         const blocks = new BlockBuilder();
         let finish = "stop";
         let usage: Usage | undefined;
+        let stopString: string | undefined;
         for await (const s of run.steps) {
           blocks.add(s.events, null);
           if (s.finishReason) finish = s.finishReason;
+          if (s.stopString !== undefined) stopString = s.stopString;
           if (s.usage) usage = s.usage;
         }
-        const stop = stopOf(finish);
+        const stop = stopOf(finish, stopString);
         return { ...head, content: blocks.blocks, stop_reason: stop.reason, stop_sequence: stop.sequence, usage: usageOf(usage) };
       }
       const first = await run.steps.next();
@@ -155,16 +157,18 @@ export function registerAnthropicApi(app: FastifyInstance, api: ApiContext, opti
       try {
         let finish = "stop";
         let usage: Usage | undefined;
+        let stopString: string | undefined;
         for (let s = first; !s.done; s = await run.steps.next()) {
           blocks.add(s.value.events, emit);
           if (s.value.finishReason) finish = s.value.finishReason;
+          if (s.value.stopString !== undefined) stopString = s.value.stopString;
           if (s.value.usage) usage = s.value.usage;
           if (raw.destroyed) return reply;
           if (buf.length > 0) raw.write(buf);
           buf = "";
         }
         blocks.close(emit);
-        const stop = stopOf(finish);
+        const stop = stopOf(finish, stopString);
         emit({ type: "message_delta", delta: { stop_reason: stop.reason, stop_sequence: stop.sequence }, usage: { output_tokens: usage?.completionTokens ?? 0 } });
         emit({ type: "message_stop" });
         raw.end(buf);
@@ -186,13 +190,11 @@ function usageOf(u: Usage | undefined): Record<string, number> {
   return { input_tokens: u?.promptTokens ?? 0, output_tokens: u?.completionTokens ?? 0, cache_read_input_tokens: u?.cachedTokens ?? 0, cache_creation_input_tokens: 0 };
 }
 
-/**
- * Anthropic's stop reason. A stop sequence ends the text as EOS does ("end_turn"): the
- * postprocessor does not say which ended it, so `stop_sequence` stays null.
- */
-function stopOf(finish: string): { reason: string; sequence: string | null } {
+/** Anthropic's stop reason, and the stop sequence that ended the text. */
+function stopOf(finish: string, stopString: string | undefined): { reason: string; sequence: string | null } {
   if (finish === "tool_calls") return { reason: "tool_use", sequence: null };
   if (finish === "length") return { reason: "max_tokens", sequence: null };
+  if (stopString !== undefined) return { reason: "stop_sequence", sequence: stopString };
   return { reason: "end_turn", sequence: null };
 }
 

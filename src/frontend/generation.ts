@@ -16,6 +16,8 @@ export interface ChatStep {
   /** On the last step: OpenAI's finish reason ("stop", "length", "tool_calls", "cancelled"). */
   finishReason?: string;
   usage?: Usage;
+  /** The stop string that ended the text, when one did. */
+  stopString?: string;
 }
 
 export interface ChatRun {
@@ -51,7 +53,7 @@ export async function runChat(api: ApiContext, req: FastifyRequest, reply: Fasti
         if (d.finishReason) {
           status = 200;
           events.push(...output.finish());
-          yield { events, finishReason: output.finishReason(d.finishReason), ...(d.usage ? { usage: d.usage } : {}) };
+          yield { events, finishReason: output.finishReason(d.finishReason), ...(d.usage ? { usage: d.usage } : {}), ...(d.stopString !== undefined ? { stopString: d.stopString } : {}) };
           return;
         }
         if (events.length > 0) yield { events };

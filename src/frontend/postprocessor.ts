@@ -20,6 +20,8 @@ export interface TextDelta {
   logprobs?: TokenLogprob[];
   /** An embed request's answer (on the last delta). */
   embedding?: number[];
+  /** The stop string that ended the text (on the last delta). */
+  stopString?: string;
 }
 
 export interface PostprocessOptions {
@@ -67,7 +69,7 @@ export async function* postprocess(outputs: AsyncIterable<EngineOutput>, options
       const r = jail.push(text);
       if (r.stopped) {
         // Returning ends the iteration of `outputs`, which cancels the request in the engine.
-        yield { text: r.text, numTokens: out.tokenIds.length, finishReason: "stop", usage: usageOf(), ...extra };
+        yield { text: r.text, numTokens: out.tokenIds.length, finishReason: "stop", usage: usageOf(), stopString: r.stopString!, ...extra };
         return;
       }
       text = r.text;
@@ -75,7 +77,7 @@ export async function* postprocess(outputs: AsyncIterable<EngineOutput>, options
         text += jail.flush();
         // A stop string can complete only at the end, when an earlier candidate failed.
         if (jail.stopped) {
-          yield { text, numTokens: out.tokenIds.length, finishReason: "stop", usage: usageOf(out.usage), ...extra };
+          yield { text, numTokens: out.tokenIds.length, finishReason: "stop", usage: usageOf(out.usage), stopString: jail.stopString!, ...extra };
           return;
         }
       }

@@ -24,3 +24,21 @@ test("api - anthropic routes take x-api-key; a wrong key is an authentication_er
     await server.close();
   }
 });
+
+test("api - anthropic stop_sequences: stop_reason stop_sequence names the one that ended the text", async () => {
+  const server = await startServer({ numWorkers: 1 });
+  try {
+    const model = server.workers[0]!.engine.card.name;
+    const ask = (extra: object) => postRaw(`${server.url}/v1/messages`, JSON.stringify({ model, max_tokens: 8, messages: [{ role: "user", content: "hi" }], ...extra }));
+    const free = (await ask({})).json as { content: { text: string }[]; stop_reason: string };
+    assert.equal(free.stop_reason, "max_tokens");
+    const text = free.content[0]!.text;
+    const stop = text.slice(3, 5);
+    const cut = (await ask({ stop_sequences: [stop, "never-there"] })).json as { content: { text: string }[]; stop_reason: string; stop_sequence: string | null };
+    assert.equal(cut.stop_reason, "stop_sequence");
+    assert.equal(cut.stop_sequence, stop);
+    assert.equal(cut.content[0]!.text, text.slice(0, text.indexOf(stop)));
+  } finally {
+    await server.close();
+  }
+});
