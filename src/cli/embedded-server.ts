@@ -5,7 +5,7 @@ import { PREFILL_COMPONENT, TurbineError } from "../protocols/index.ts";
 import { Runtime } from "../runtime/index.ts";
 import { Worker } from "../engines/index.ts";
 import { Frontend } from "../frontend/index.ts";
-import type { AdmissionOptions, DisaggregationOptions, HttpServerLimits } from "../frontend/index.ts";
+import type { AdmissionOptions, DisaggregationOptions, HttpServerLimits, ParserChoice } from "../frontend/index.ts";
 import type { RouterOptions } from "../router/index.ts";
 import { prepareEngines } from "./engine-factory.ts";
 import type { EngineKind, EngineSpec } from "./engine-factory.ts";
@@ -22,6 +22,7 @@ export interface EmbeddedServerOptions extends Partial<Omit<EngineSpec, "engine"
   numPrefillWorkers?: number;
   /** When prompts go to prefill workers. */
   disaggregation?: DisaggregationOptions;
+  parsers?: ParserChoice;
   /** Default "mocker" (the `turbine serve` command defaults to "llamacpp"). */
   engine?: EngineKind;
   router?: Omit<RouterOptions, "blockSize" | "indexer">;
@@ -68,6 +69,7 @@ export class EmbeddedServer {
         router: options.router,
         migrationLimit: options.migrationLimit,
         disaggregation: options.disaggregation,
+        ...(options.parsers !== undefined ? { parsers: options.parsers } : {}),
         apiKeys: options.apiKeys,
         bodyLimitBytes: options.bodyLimitBytes,
         admission: options.admission,

@@ -2,7 +2,7 @@
 // reached over NATS or TCP.
 import { Command } from "commander";
 import { Frontend } from "../frontend/index.ts";
-import { addFrontendOptions, admissionFromFlags, apiKeysFromFlags, disaggregationFromFlags, httpLimitsFromFlags, routerFromFlags } from "./frontend-options.ts";
+import { addFrontendOptions, admissionFromFlags, apiKeysFromFlags, disaggregationFromFlags, httpLimitsFromFlags, parsersFromFlags, routerFromFlags } from "./frontend-options.ts";
 import type { FrontendFlags } from "./frontend-options.ts";
 import { createLogger } from "./logger.ts";
 import { addDistributedOptions, connectRuntime } from "./runtime-options.ts";
@@ -30,6 +30,7 @@ export function frontendCommand(): Command {
       router: routerFromFlags(flags),
       migrationLimit: flags.migrationLimit,
       disaggregation: disaggregationFromFlags(flags),
+      parsers: parsersFromFlags(flags),
       apiKeys: apiKeysFromFlags(flags),
       bodyLimitBytes: flags.maxBodyBytes,
       admission: admissionFromFlags(flags, true),

@@ -3,8 +3,8 @@
 // keys; and what they become.
 import type { Command } from "commander";
 import { Option } from "commander";
-import { DEFAULT_HTTP_LIMITS } from "../frontend/index.ts";
-import type { AdmissionOptions, DisaggregationOptions, HttpServerLimits } from "../frontend/index.ts";
+import { DEFAULT_HTTP_LIMITS, REASONING_PARSER_NAMES, TOOL_CALL_PARSER_NAMES } from "../frontend/index.ts";
+import type { AdmissionOptions, DisaggregationOptions, HttpServerLimits, ParserChoice } from "../frontend/index.ts";
 import { POLICY_NAMES } from "../router/index.ts";
 import type { PolicyName, RouterOptions } from "../router/index.ts";
 import { busyThreshold, nonNegativeInt, nonNegativeNumber, positiveInt, positiveNumber } from "./options.ts";
@@ -38,6 +38,8 @@ export interface FrontendFlags {
   coldStartWaitMs: number;
   namespace: string;
   logLevel: string;
+  toolCallParser?: string;
+  reasoningParser?: string;
 }
 
 export function addFrontendOptions(cmd: Command): Command {
@@ -67,6 +69,8 @@ export function addFrontendOptions(cmd: Command): Command {
     .option("--max-requests-per-socket <n>", "close a connection after this many requests (0: no limit)", nonNegativeInt, DEFAULT_HTTP_LIMITS.maxRequestsPerSocket)
     .option("--max-connections <n>", "open connections accepted at once; more are dropped", positiveInt, DEFAULT_HTTP_LIMITS.maxConnections)
     .option("--metrics-public", "serve /metrics without the API key (by default it needs one when keys are set: it names worker ids)", false)
+    .addOption(new Option("--tool-call-parser <name>", "format of the models' tool calls (default: detected from the chat template)").choices([...TOOL_CALL_PARSER_NAMES, "none"]))
+    .addOption(new Option("--reasoning-parser <name>", "format of the models' reasoning (default: detected from the chat template)").choices([...REASONING_PARSER_NAMES, "none"]))
     .option("--cold-start-wait-ms <n>", "scale to zero: a request that finds no worker waits this long for the planner to start one (0: 503 at once); the model stays listed", nonNegativeInt, 0)
     .option("--namespace <name>", "runtime namespace", "turbine")
     .addOption(new Option("--log-level <level>", "log level").choices(["trace", "debug", "info", "warn", "error", "silent"]).default("info"));
@@ -89,6 +93,13 @@ export function routerFromFlags(flags: FrontendFlags): Omit<RouterOptions, "bloc
     maxActivePrefillTokens: flags.busyPrefillTokens,
     maxActiveRequestsPerSeq: flags.busyRequestsPerSeq,
   };
+}
+
+export function parsersFromFlags(flags: FrontendFlags): ParserChoice {
+  const p: ParserChoice = {};
+  if (flags.toolCallParser !== undefined) p.toolCallParser = flags.toolCallParser as NonNullable<ParserChoice["toolCallParser"]>;
+  if (flags.reasoningParser !== undefined) p.reasoningParser = flags.reasoningParser as NonNullable<ParserChoice["reasoningParser"]>;
+  return p;
 }
 
 export function disaggregationFromFlags(flags: FrontendFlags): DisaggregationOptions {

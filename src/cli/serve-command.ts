@@ -3,7 +3,7 @@ import { Command } from "commander";
 import { EmbeddedServer } from "./embedded-server.ts";
 import { addEngineOptions, engineSpecFromFlags } from "./engine-options.ts";
 import type { EngineFlags } from "./engine-options.ts";
-import { addFrontendOptions, admissionFromFlags, apiKeysFromFlags, disaggregationFromFlags, httpLimitsFromFlags, routerFromFlags } from "./frontend-options.ts";
+import { addFrontendOptions, admissionFromFlags, apiKeysFromFlags, disaggregationFromFlags, httpLimitsFromFlags, parsersFromFlags, routerFromFlags } from "./frontend-options.ts";
 import type { FrontendFlags } from "./frontend-options.ts";
 import { createLogger } from "./logger.ts";
 import { nonNegativeInt, positiveInt } from "./options.ts";
@@ -38,6 +38,7 @@ export function serveCommand(): Command {
       numPrefillWorkers: flags.prefillWorkers,
       migrationLimit: flags.migrationLimit,
       disaggregation: disaggregationFromFlags(flags),
+      parsers: parsersFromFlags(flags),
       router: routerFromFlags(flags),
       apiKeys,
       bodyLimitBytes: flags.maxBodyBytes,

@@ -1,5 +1,6 @@
 // The frontend process role: follows the models that workers serve and answers the OpenAI
 // API for them.
+import type { ParserChoice } from "./chat-features.ts";
 import type { FastifyBaseLogger, FastifyInstance } from "fastify";
 import type { Runtime } from "../runtime/index.ts";
 import type { RouterOptions } from "../router/index.ts";
@@ -28,6 +29,8 @@ export interface FrontendOptions {
   migrationLimit?: number;
   /** When prompts go to prefill workers (disaggregated serving). */
   disaggregation?: DisaggregationOptions;
+  /** Tool-call and reasoning parsers (`--tool-call-parser`, `--reasoning-parser`); absent: detected per model. */
+  parsers?: ParserChoice;
   /** A stream whose worker left the fleet and that stalls this long is migrated (ms, default 5000). */
   orphanStallMs?: number;
   /** Scale to zero: how long a request waits for a worker to start (ms, default 0). */
@@ -64,6 +67,7 @@ export class Frontend {
       metrics,
       migrationLimit: options.migrationLimit,
       disaggregation: options.disaggregation,
+      ...(options.parsers !== undefined ? { parsers: options.parsers } : {}),
       orphanStallMs: options.orphanStallMs,
       coldStartWaitMs: options.coldStartWaitMs,
       onError: (err) => log?.error({ err }, "model manager"),

@@ -6,7 +6,10 @@ import type { Socket } from "node:net";
 import Fastify, { LogController } from "fastify";
 import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { TurbineError } from "../protocols/index.ts";
-import type { Usage } from "../protocols/index.ts";
+import type { TokenLogprob, Usage } from "../protocols/index.ts";
+import type { Tokenizer } from "../model/index.ts";
+import { ChatOutput, chatStreamChoices } from "./chat-output.ts";
+import type { ParsedEvent } from "./parsers/index.ts";
 import type { HttpAdmission } from "./admission-http.ts";
 import { checkJsonBody } from "./json-body.ts";
 import type { FrontendMetrics } from "./metrics.ts";
@@ -22,6 +25,11 @@ import type { TextDelta } from "./postprocessor.ts";
 import { DEFAULT_PROMPT_BOUNDS, checkPromptBounds } from "./preprocessor.ts";
 import type { Preprocessed, PromptBounds } from "./preprocessor.ts";
 import { RefusalLog } from "./refusal-log.ts";
+import type { ApiContext } from "./api-context.ts";
+import { registerAnthropicApi } from "./anthropic-api.ts";
+import { isCompletionBatch, serveCompletionBatch } from "./completions-batch.ts";
+import { registerEmbeddingsApi } from "./embeddings-api.ts";
+import { registerResponsesApi } from "./responses-api.ts";
 
 declare module "fastify" {
   interface FastifyContextConfig {
@@ -214,7 +222,9 @@ export function buildHttpServer(options: HttpServerOptions): FastifyInstance {
     reply.header("x-request-id", clientRequestId(req.raw) ?? req.id);
     // Deny by default: the matched route decides, never the raw URL (which may be percent-
     // encoded, absolute-form, or otherwise spelled differently from what the router matched).
-    if (keys.length > 0 && config.public !== true && !keyValid(req.headers.authorization)) {
+    // Anthropic's clients send their key as x-api-key.
+    const anthropicKey = config.endpoint === "messages" ? req.headers["x-api-key"] : undefined;
+    if (keys.length > 0 && config.public !== true && !keyValid(req.headers.authorization) && !(typeof anthropicKey === "string" && keyValid(`Bearer ${anthropicKey}`))) {
       throw new TurbineError("AUTH_INVALID_API_KEY", "Missing or invalid API key: send 'Authorization: Bearer <key>'");
     }
   });
@@ -280,6 +290,39 @@ export function buildHttpServer(options: HttpServerOptions): FastifyInstance {
     return pipeline;
   };
 
+  app.get<{ Params: { id: string } }>("/v1/models/:id", { config: { endpoint: "models" } }, async (req) => {
+    const m = models.get(req.params.id);
+    if (!m || m.numWorkers === 0) throw new TurbineError("MODEL_NOT_FOUND", `The model '${req.params.id}' does not exist`, { param: "model" });
+    return { id: m.card.name, object: "model", created: m.created, owned_by: "turbine", max_model_len: m.card.contextLength };
+  });
+
+  // The other API surfaces, each in its own file.
+  const api: ApiContext = {
+    modelOf,
+    abortSignal: (reply) => {
+      const record = recordOf(reply);
+      record.abort ??= new AbortController();
+      return record.abort.signal;
+    },
+    setStatus: (reply, status) => {
+      recordOf(reply).status = status;
+    },
+    report,
+    checkBounds: (body) => checkPromptBounds(body, bounds),
+    route: async (req, reply, pipeline, request, signal) => {
+      await pipeline.waitForWorkers(signal);
+      const context = requestContext(req);
+      const admitted = options.admission
+        ? await options.admission.start(req, reply, pipeline.card.name, { generate: (r, sig) => pipeline.generate(r, sig, context) }, request, undefined, signal)
+        : null;
+      const routed = admitted?.routed ?? pipeline.generate(request, signal, context);
+      return { routed, done: (n, status) => admitted?.finish(n, status) };
+    },
+  };
+  registerEmbeddingsApi(app, api);
+  registerResponsesApi(app, api, { maxMessages: limits.maxMessages });
+  registerAnthropicApi(app, api, { maxMessages: limits.maxMessages });
+
   const chatSchema = chatCompletionSchemaWith(limits.maxMessages);
   app.post<{ Body: ChatCompletionBody }>("/v1/chat/completions", { schema: { body: chatSchema }, config: { endpoint: "chat" } }, async (req, reply) => {
     const pipeline = modelOf(req.body.model, reply);
@@ -293,6 +336,7 @@ export function buildHttpServer(options: HttpServerOptions): FastifyInstance {
   app.post<{ Body: CompletionBody }>("/v1/completions", { schema: { body: completionSchema }, config: { endpoint: "completions" } }, async (req, reply) => {
     const pipeline = modelOf(req.body.model, reply);
     checkPromptBounds(req.body, bounds);
+    if (isCompletionBatch(req.body)) return serveCompletionBatch(req, reply, pipeline, req.body, api);
     const pre = traced(requestContext(req), "preprocess", () => pipeline.preprocessor.completion(req.body, req.id));
     return serve(req, reply, pipeline, "completion", pre, req.body);
   });
@@ -352,12 +396,15 @@ export function buildHttpServer(options: HttpServerOptions): FastifyInstance {
       promptTokens: pre.request.tokenIds.length,
       estimatedCachedTokens: routed.decision.cachedTokens,
       promptParam: kind === "chat" ? "messages" : "prompt",
+      keepSpecialTokens: pre.output?.keepSpecialTokens ?? false,
+      stopTokenIds: pre.request.stop.stopTokenIds,
     });
+    const chatOutput = kind === "chat" ? new ChatOutput(pre.output, pipeline.tokenizer) : null;
     const id = `${kind === "chat" ? "chatcmpl" : "cmpl"}-${req.id}`;
     const created = Math.floor(Date.now() / 1000);
     try {
       if (body.stream) {
-        const status = await streamResponse(reply, deltas, { id, created, model, kind, includeUsage: body.stream_options?.include_usage ?? false, observe, report: (err) => {
+        const status = await streamResponse(reply, deltas, { id, created, model, kind, chatOutput, tokenizer: pipeline.tokenizer, includeUsage: body.stream_options?.include_usage ?? false, observe, report: (err) => {
           // Set before the stream's end is written: the counter reads it on `close`.
           const e = report(err, req);
           record.status = e.status;
@@ -366,18 +413,37 @@ export function buildHttpServer(options: HttpServerOptions): FastifyInstance {
         if (status !== 200) record.status = status;
       } else {
         let text = "";
+        let reasoning: string | null = null;
         let last: TextDelta | undefined;
+        const lps: TokenLogprob[] = [];
+        const take = (events: ParsedEvent[]): void => {
+          for (const e of events) {
+            if (e.type === "content") text += e.text;
+            else if (e.type === "reasoning") reasoning = (reasoning ?? "") + e.text;
+          }
+        };
         for await (const d of deltas) {
           observe(d);
-          text += d.text;
+          if (chatOutput) take(chatOutput.push(d));
+          else text += d.text;
+          if (d.logprobs) lps.push(...d.logprobs);
           last = d;
         }
-        const finish = last?.finishReason ?? "stop";
+        if (chatOutput) take(chatOutput.finish());
+        const engineFinish = last?.finishReason ?? "stop";
         const usage = usageJson(last?.usage);
-        const choice =
-          kind === "chat"
-            ? { index: 0, message: { role: "assistant", content: text }, logprobs: null, finish_reason: finish }
-            : { index: 0, text, logprobs: null, finish_reason: finish };
+        const wantLogprobs = pre.request.logprobs !== undefined;
+        let choice: Record<string, unknown>;
+        if (chatOutput) {
+          const calls = chatOutput.toolCalls;
+          const message: Record<string, unknown> = { role: "assistant", content: calls.length > 0 && text.length === 0 ? null : text };
+          if (reasoning !== null) message["reasoning_content"] = reasoning;
+          if (calls.length > 0) message["tool_calls"] = calls;
+          const logprobs = wantLogprobs ? { content: chatOutput.logprobsJson(lps) } : null;
+          choice = { index: 0, message, logprobs, finish_reason: chatOutput.finishReason(engineFinish) };
+        } else {
+          choice = { index: 0, text, logprobs: wantLogprobs ? completionLogprobs(lps, pipeline.tokenizer) : null, finish_reason: engineFinish };
+        }
         await reply.send({ id, object: kind === "chat" ? "chat.completion" : "text_completion", created, model, choices: [choice], usage });
       }
     } catch (err) {
@@ -402,6 +468,25 @@ function clientRequestId(req: IncomingMessage): string | undefined {
   return v;
 }
 
+/** Completions' logprobs: parallel lists of tokens, their logprobs, top alternatives and text offsets. */
+function completionLogprobs(lps: readonly TokenLogprob[], tokenizer: Tokenizer): Record<string, unknown> {
+  const tokens: string[] = [];
+  const offsets: number[] = [];
+  let offset = 0;
+  for (const lp of lps) {
+    const t = lp.token ?? tokenizer.decode([lp.tokenId]);
+    tokens.push(t);
+    offsets.push(offset);
+    offset += t.length;
+  }
+  return {
+    tokens,
+    token_logprobs: lps.map((lp) => lp.logprob),
+    top_logprobs: lps.map((lp) => Object.fromEntries(lp.top.map((t) => [t.token ?? tokenizer.decode([t.tokenId]), t.logprob]))),
+    text_offset: offsets,
+  };
+}
+
 function usageJson(u: Usage | undefined): Record<string, unknown> {
   const prompt = u?.promptTokens ?? 0;
   const completion = u?.completionTokens ?? 0;
@@ -418,6 +503,9 @@ interface StreamContext {
   created: number;
   model: string;
   kind: Kind;
+  /** Chat: the parsers the deltas go through (tool calls, reasoning, logprobs). */
+  chatOutput: ChatOutput | null;
+  tokenizer: Tokenizer;
   includeUsage: boolean;
   observe: (d: TextDelta) => void;
   /** Logs or counts an error (by its kind) and gives its HTTP form. */
@@ -457,14 +545,23 @@ async function streamResponse(reply: FastifyReply, deltas: AsyncGenerator<TextDe
     let d: IteratorResult<TextDelta> = first;
     let role = true;
     let pending = "";
+    const co = ctx.chatOutput;
     while (!d.done) {
       ctx.observe(d.value);
-      if (d.value.text.length > 0 || role) {
-        pending += textEvent(d.value.text, role);
+      const lps = d.value.logprobs;
+      if (co) {
+        const events = co.push(d.value);
+        if (d.value.finishReason) events.push(...co.finish());
+        for (const c of chatStreamChoices(events, lps ? co.logprobsJson(lps) : null, role)) pending += prefix + c + suffix;
+        role = false;
+      } else if (d.value.text.length > 0 || role || lps) {
+        pending += lps
+          ? `${prefix}{"index":0,"text":${JSON.stringify(d.value.text)},"logprobs":${JSON.stringify(completionLogprobs(lps, ctx.tokenizer))},"finish_reason":null}${suffix}`
+          : textEvent(d.value.text, role);
         role = false;
       }
       if (d.value.finishReason) {
-        finish = d.value.finishReason;
+        finish = co ? co.finishReason(d.value.finishReason) : d.value.finishReason;
         usage = d.value.usage;
       } else if (pending.length > 0) {
         await write(raw, pending);

@@ -3,6 +3,7 @@
 // requests for it get a clear 503 instead of a 404. Two components are followed: the one whose
 // workers generate (aggregated or decode, "backend" by default) and "prefill" (disaggregated
 // serving); each has its own endpoints, KV events, load metrics and router sync.
+import type { ParserChoice } from "./chat-features.ts";
 import {
   BACKEND_COMPONENT,
   GENERATE_ENDPOINT,
@@ -47,6 +48,8 @@ export interface ModelManagerOptions {
   /** Resends of a request whose worker fails mid-stream (default 1). */
   migrationLimit?: number;
   disaggregation?: DisaggregationOptions;
+  /** Tool-call and reasoning parsers (absent: detected from each model's chat template). */
+  parsers?: ParserChoice;
   /** See ModelPipelineOptions.orphanStallMs. */
   orphanStallMs?: number;
   /** See ModelPipelineOptions.coldStartWaitMs. */
@@ -246,6 +249,7 @@ export class ModelManager {
           metrics: this.options.metrics,
           migrationLimit: this.options.migrationLimit,
           disaggregation: this.options.disaggregation,
+          ...(this.options.parsers !== undefined ? { parsers: this.options.parsers } : {}),
           orphanStallMs: this.options.orphanStallMs,
           // A failed remote prefill is counted (turbine_local_prefills_total) and reported here.
           onPrefillFallback: (worker, err) =>

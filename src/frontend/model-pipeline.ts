@@ -16,6 +16,7 @@ import type { FrontendMetrics } from "./metrics.ts";
 import { startHop, tracedRoute } from "./request-tracing.ts";
 import type { Hop } from "./request-tracing.ts";
 import { Preprocessor } from "./preprocessor.ts";
+import type { ParserChoice } from "./chat-features.ts";
 import { WorkerPool } from "./worker-pool.ts";
 import type { WorkerPoolOptions } from "./worker-pool.ts";
 
@@ -37,6 +38,8 @@ export interface ModelPipelineOptions {
    */
   migrationLimit?: number;
   disaggregation?: DisaggregationOptions;
+  /** Tool-call and reasoning parsers (absent: detected from the chat template). */
+  parsers?: ParserChoice;
   /**
    * A stream whose worker has left the fleet and that sends nothing for this long is given up
    * on and migrated (ms, default 5000). A draining worker keeps sending, so it is not affected.
@@ -87,7 +90,12 @@ export class ModelPipeline {
       new Gauge({ name: "turbine_requests_waiting_for_workers", help: "Requests waiting for a worker of a model that has none (scale to zero)", labelNames: ["model"] as const, registers: [registry] });
     this.stopCollectingWaiting = options.metrics.onCollect(() => gauge.set({ model: this.card.name }, this.numWaiting));
     this.tokenizer = options.tokenizer;
-    this.preprocessor = new Preprocessor({ card: options.card, tokenizer: options.tokenizer, chatTemplate: options.chatTemplate });
+    this.preprocessor = new Preprocessor({
+      card: options.card,
+      tokenizer: options.tokenizer,
+      chatTemplate: options.chatTemplate,
+      ...(options.parsers !== undefined ? { parsers: options.parsers } : {}),
+    });
     this.decode = new WorkerPool({ ...options.decode, card: options.card });
     this.prefill = options.prefill ? new WorkerPool({ ...options.prefill, card: options.card }) : null;
   }

@@ -2,6 +2,8 @@
 // before a handler runs (ajv, no type coercion), so a wrong type is a 400 with `param` set.
 // Unknown fields are accepted and ignored, as vLLM does: clients send vendor extensions.
 
+import type { ToolDefinition } from "./parsers/index.ts";
+
 const samplingProperties = {
   model: { type: "string", minLength: 1 },
   max_tokens: { type: ["integer", "null"], minimum: 1 },
@@ -25,6 +27,10 @@ const samplingProperties = {
   stop_token_ids: { type: ["array", "null"], items: { type: "integer", minimum: 0 } },
   ignore_eos: { type: ["boolean", "null"] },
   user: { type: ["string", "null"] },
+  presence_penalty: { type: ["number", "null"], minimum: -2, maximum: 2 },
+  frequency_penalty: { type: ["number", "null"], minimum: -2, maximum: 2 },
+  repetition_penalty: { type: ["number", "null"], exclusiveMinimum: 0 },
+  logit_bias: { type: ["object", "null"], additionalProperties: { type: "number", minimum: -100, maximum: 100 } },
   turbine: {
     type: ["object", "null"],
     properties: {
@@ -33,6 +39,34 @@ const samplingProperties = {
       temperature: { type: "number", minimum: 0 },
       priority: { type: "string", enum: ["high", "normal", "low"] },
     },
+  },
+} as const;
+
+const toolSchema = {
+  type: "object",
+  required: ["type", "function"],
+  properties: {
+    type: { enum: ["function"] },
+    function: {
+      type: "object",
+      required: ["name"],
+      properties: {
+        name: { type: "string", minLength: 1, maxLength: 64 },
+        description: { type: "string" },
+        parameters: { type: "object" },
+        strict: { type: ["boolean", "null"] },
+      },
+    },
+  },
+} as const;
+
+const toolCallSchema = {
+  type: "object",
+  required: ["function"],
+  properties: {
+    id: { type: "string" },
+    type: { enum: ["function"] },
+    function: { type: "object", required: ["name"], properties: { name: { type: "string" }, arguments: { type: "string" } } },
   },
 } as const;
 
@@ -66,9 +100,37 @@ export const chatCompletionSchema = {
           role: { type: "string", enum: ["system", "developer", "user", "assistant", "tool"] },
           content: { anyOf: [{ type: "string" }, { type: "array", items: contentPart }, { type: "null" }] },
           name: { type: "string" },
+          tool_calls: { type: ["array", "null"], items: toolCallSchema },
+          tool_call_id: { type: "string" },
+          reasoning_content: { type: ["string", "null"] },
         },
       },
     },
+    tools: { type: ["array", "null"], items: toolSchema, maxItems: 128 },
+    tool_choice: {
+      anyOf: [
+        { enum: ["none", "auto", "required", null] },
+        { type: "object", required: ["type", "function"], properties: { type: { enum: ["function"] }, function: { type: "object", required: ["name"], properties: { name: { type: "string" } } } } },
+      ],
+    },
+    parallel_tool_calls: { type: ["boolean", "null"] },
+    response_format: {
+      anyOf: [
+        { type: "null" },
+        { type: "object", required: ["type"], properties: { type: { enum: ["text", "json_object"] } } },
+        {
+          type: "object",
+          required: ["type", "json_schema"],
+          properties: {
+            type: { enum: ["json_schema"] },
+            json_schema: { type: "object", required: ["name"], properties: { name: { type: "string" }, schema: { type: "object" }, strict: { type: ["boolean", "null"] } } },
+          },
+        },
+      ],
+    },
+    logprobs: { type: ["boolean", "null"] },
+    top_logprobs: { type: ["integer", "null"], minimum: 0, maximum: 20 },
+    reasoning_effort: { type: ["string", "null"] },
   },
 } as const;
 
@@ -86,7 +148,7 @@ export const completionSchema = {
       ],
     },
     echo: { type: ["boolean", "null"] },
-    logprobs: { type: ["integer", "null"] },
+    logprobs: { type: ["integer", "null"], minimum: 0, maximum: 20 },
   },
 } as const;
 
@@ -94,6 +156,9 @@ export interface ChatMessage {
   role: "system" | "developer" | "user" | "assistant" | "tool";
   content?: string | { type: string; text?: string }[] | null;
   name?: string;
+  tool_calls?: { id?: string; type?: "function"; function: { name: string; arguments?: string } }[] | null;
+  tool_call_id?: string;
+  reasoning_content?: string | null;
 }
 
 interface SamplingFields {
@@ -110,12 +175,23 @@ interface SamplingFields {
   stop_token_ids?: number[] | null;
   ignore_eos?: boolean | null;
   user?: string | null;
+  presence_penalty?: number | null;
+  frequency_penalty?: number | null;
+  repetition_penalty?: number | null;
+  logit_bias?: Record<string, number> | null;
   turbine?: { worker_id?: string; prefill_load_scale?: number; temperature?: number; priority?: "high" | "normal" | "low" } | null;
 }
 
 export interface ChatCompletionBody extends SamplingFields {
   messages: ChatMessage[];
   max_completion_tokens?: number | null;
+  tools?: ToolDefinition[] | null;
+  tool_choice?: "none" | "auto" | "required" | { type: "function"; function: { name: string } } | null;
+  parallel_tool_calls?: boolean | null;
+  response_format?: { type: "text" } | { type: "json_object" } | { type: "json_schema"; json_schema: { name: string; schema?: Record<string, unknown>; strict?: boolean | null } } | null;
+  logprobs?: boolean | null;
+  top_logprobs?: number | null;
+  reasoning_effort?: string | null;
 }
 
 export interface CompletionBody extends SamplingFields {

@@ -2,7 +2,7 @@
 // (never a broken UTF-8 character), stop strings held back until they are ruled out (no part
 // of a stop string ever reaches the client), and usage counts.
 import { TurbineError, engineOutputError } from "../protocols/index.ts";
-import type { EngineOutput, FinishReason, Usage } from "../protocols/index.ts";
+import type { EngineOutput, FinishReason, TokenLogprob, Usage } from "../protocols/index.ts";
 import type { Tokenizer } from "../model/index.ts";
 import { IncrementalDetokenizer } from "./detokenizer.ts";
 import { StopJail } from "./stop-jail.ts";
@@ -16,6 +16,12 @@ export interface TextDelta {
   finishReason?: Exclude<FinishReason, "error" | "cancelled"> | "cancelled";
   /** Set on the last delta. */
   usage?: Usage;
+  /** The engine's logprobs of these tokens, when the request asked for them. */
+  logprobs?: TokenLogprob[];
+  /** An embed request's answer (on the last delta). */
+  embedding?: number[];
+  /** The stop string that ended the text (on the last delta). */
+  stopString?: string;
 }
 
 export interface PostprocessOptions {
@@ -28,10 +34,20 @@ export interface PostprocessOptions {
   estimatedCachedTokens: number;
   /** The request field an engine's refusal of the prompt names ("messages" or "prompt"). */
   promptParam?: string;
+  /**
+   * Decode special tokens as text, but the stop tokens (tool-call formats written in special
+   * tokens: gpt-oss harmony, Mistral's [TOOL_CALLS]). Default false.
+   */
+  keepSpecialTokens?: boolean;
+  /** The request's stop token ids (left out of the text with `keepSpecialTokens`). */
+  stopTokenIds?: readonly number[];
 }
 
 export async function* postprocess(outputs: AsyncIterable<EngineOutput>, options: PostprocessOptions): AsyncGenerator<TextDelta> {
-  const detokenizer = new IncrementalDetokenizer(options.tokenizer);
+  const keep = options.keepSpecialTokens === true;
+  const detokenizer = new IncrementalDetokenizer(options.tokenizer, { skipSpecialTokens: !keep });
+  const stops = new Set(options.stopTokenIds ?? []);
+  const textIds = (ids: number[]): number[] => (keep && stops.size > 0 ? ids.filter((id) => !stops.has(id)) : ids);
   const jail = options.stopStrings.length > 0 ? new StopJail(options.stopStrings) : null;
   let completionTokens = 0;
   const usageOf = (engine?: Usage): Usage => ({
@@ -45,13 +61,15 @@ export async function* postprocess(outputs: AsyncIterable<EngineOutput>, options
     }
     completionTokens += out.tokenIds.length;
     // An engine that has the text (an upstream server) is taken at its word; ids are decoded.
-    let text = out.text ?? (out.tokenIds.length > 0 ? detokenizer.push(out.tokenIds) : "");
+    const ids = textIds(out.tokenIds);
+    let text = out.text ?? (ids.length > 0 ? detokenizer.push(ids) : "");
+    const extra = out.logprobs !== undefined ? { logprobs: out.logprobs } : {};
     if (out.finishReason) text += detokenizer.flush();
     if (jail) {
       const r = jail.push(text);
       if (r.stopped) {
         // Returning ends the iteration of `outputs`, which cancels the request in the engine.
-        yield { text: r.text, numTokens: out.tokenIds.length, finishReason: "stop", usage: usageOf() };
+        yield { text: r.text, numTokens: out.tokenIds.length, finishReason: "stop", usage: usageOf(), stopString: r.stopString!, ...extra };
         return;
       }
       text = r.text;
@@ -59,16 +77,23 @@ export async function* postprocess(outputs: AsyncIterable<EngineOutput>, options
         text += jail.flush();
         // A stop string can complete only at the end, when an earlier candidate failed.
         if (jail.stopped) {
-          yield { text, numTokens: out.tokenIds.length, finishReason: "stop", usage: usageOf(out.usage) };
+          yield { text, numTokens: out.tokenIds.length, finishReason: "stop", usage: usageOf(out.usage), stopString: jail.stopString!, ...extra };
           return;
         }
       }
     }
     if (out.finishReason) {
-      yield { text, numTokens: out.tokenIds.length, finishReason: out.finishReason, usage: usageOf(out.usage) };
+      yield {
+        text,
+        numTokens: out.tokenIds.length,
+        finishReason: out.finishReason,
+        usage: usageOf(out.usage),
+        ...extra,
+        ...(out.embedding !== undefined ? { embedding: out.embedding } : {}),
+      };
       return;
     }
-    if (text.length > 0 || out.tokenIds.length > 0) yield { text, numTokens: out.tokenIds.length };
+    if (text.length > 0 || out.tokenIds.length > 0) yield { text, numTokens: out.tokenIds.length, ...extra };
   }
   // The stream ended without a finish reason: the worker went away.
   throw new TurbineError("RUNTIME_CONNECTION_LOST", "the worker's stream ended before the request finished");

@@ -4,16 +4,23 @@ import { TurbineError, asRequestId, asWorkerId } from "../protocols/index.ts";
 import type { ModelCard, PreprocessedRequest, RoutingHints, SamplingOptions } from "../protocols/index.ts";
 import type { ChatTemplate, Tokenizer } from "../model/index.ts";
 import type { ChatCompletionBody, CompletionBody } from "./openai-schemas.ts";
+import { planChat, samplingExtras } from "./chat-features.ts";
+import type { ChatOutputPlan, ParserChoice } from "./chat-features.ts";
+import { CHAT_FIELDS, COMPLETION_FIELDS, checkRequestFields } from "./request-fields.ts";
 
 export interface Preprocessed {
   request: PreprocessedRequest;
   stopStrings: string[];
+  /** Chat: how the output is parsed (tool calls, reasoning, logprobs). */
+  output?: ChatOutputPlan;
 }
 
 export interface PreprocessorOptions {
   card: ModelCard;
   tokenizer: Tokenizer;
   chatTemplate: ChatTemplate;
+  /** Tool-call and reasoning parsers (absent: detected from the chat template). */
+  parsers?: ParserChoice;
 }
 
 /** Bounds on a prompt's size, checked before any template rendering or tokenization. */
@@ -59,11 +66,23 @@ export class Preprocessor {
   constructor(private readonly options: PreprocessorOptions) {}
 
   chat(body: ChatCompletionBody, requestId: string): Preprocessed {
-    const prompt = this.options.chatTemplate.render(body.messages, { addGenerationPrompt: true });
+    const { card, chatTemplate, tokenizer } = this.options;
+    checkRequestFields(body, CHAT_FIELDS, card);
+    const features = planChat(body, card, this.options.parsers ?? {}, (name) => chatTemplate.reads(name));
+    const prompt = chatTemplate.render(body.messages, {
+      addGenerationPrompt: true,
+      ...(features.tools !== undefined ? { tools: features.tools } : {}),
+      variables: features.variables,
+    });
     // The rendered template holds the model's special tokens as text: parse them as specials.
-    const tokenIds = this.options.tokenizer.encode(prompt, { addSpecialTokens: false, parseSpecialTokens: true });
+    const tokenIds = tokenizer.encode(prompt, { addSpecialTokens: false, parseSpecialTokens: true });
     const maxTokens = body.max_completion_tokens ?? body.max_tokens ?? null;
-    return this.finish(body, requestId, tokenIds, maxTokens, "messages");
+    const pre = this.finish(body, requestId, tokenIds, maxTokens, "messages");
+    Object.assign(pre.request.sampling, samplingExtras(body, tokenizer.vocabSize));
+    if (features.guided !== undefined) pre.request.guided = features.guided;
+    if (features.logprobs !== undefined) pre.request.logprobs = features.logprobs;
+    pre.output = { ...features.plan, promptEndsInReasoning: /<think>\s*$/.test(prompt) };
+    return pre;
   }
 
   completion(body: CompletionBody, requestId: string): Preprocessed {
@@ -78,17 +97,17 @@ export class Preprocessor {
         param: "prompt",
       });
     }
-    if (body.echo) throw new TurbineError("REQUEST_UNSUPPORTED", "echo is not supported", { param: "echo" });
-    if (body.logprobs !== undefined && body.logprobs !== null) {
-      throw new TurbineError("REQUEST_UNSUPPORTED", "logprobs are not supported", { param: "logprobs" });
-    }
+    checkRequestFields(body, COMPLETION_FIELDS, this.options.card);
     // The context check first: it is O(1), the vocabulary check is a pass over the ids.
     this.checkContext(tokenIds, "prompt");
     const vocab = this.options.tokenizer.vocabSize;
     for (const id of tokenIds) {
       if (id >= vocab) throw new TurbineError("REQUEST_INVALID", `token id ${id} is outside the vocabulary (size ${vocab})`, { param: "prompt" });
     }
-    return this.finish(body, requestId, tokenIds, body.max_tokens ?? null, "prompt");
+    const pre = this.finish(body, requestId, tokenIds, body.max_tokens ?? null, "prompt");
+    Object.assign(pre.request.sampling, samplingExtras(body, vocab));
+    if (body.logprobs != null) pre.request.logprobs = { topLogprobs: body.logprobs };
+    return pre;
   }
 
   private checkContext(tokenIds: readonly number[], promptParam: string): void {

@@ -63,16 +63,23 @@ export class ChatTemplate {
   readonly source: string;
   private readonly template: Template;
   private readonly tokens: ChatTemplateTokens;
+  private readonly mentions: ReturnType<typeof mentionsOf>;
 
   /** Throws TurbineError MODEL_LOAD_FAILED when the source does not parse. */
   constructor(source: string, tokens: ChatTemplateTokens = {}) {
     this.source = source;
     this.tokens = tokens;
+    this.mentions = mentionsOf(source);
     try {
       this.template = new Template(source);
     } catch (cause) {
       throw new TurbineError("MODEL_LOAD_FAILED", `invalid chat template: ${(cause as Error).message}`, { cause });
     }
+  }
+
+  /** Whether the template's source reads a variable of this name (`tools`, `reasoning_effort`, ...). */
+  reads(variable: string): boolean {
+    return new RegExp(`\\b${variable}\\b`).test(this.source);
   }
 
   /**
@@ -81,24 +88,110 @@ export class ChatTemplate {
    * REQUEST_INVALID when the template fails on these messages (e.g. `raise_exception`).
    */
   render(messages: readonly ChatMessage[], options: ChatTemplateRenderOptions = {}): string {
+    let list = messages.map(flattenContent);
+    // What the template cannot show itself is written into the messages, so that the model
+    // still sees it: tool definitions, and the calls of assistant turns.
+    if (options.tools !== undefined && options.tools.length > 0 && !this.mentions.tools) list = withToolsInSystem(list, options.tools);
+    if (!this.mentions.toolCalls) list = list.map(withCallsInContent);
     const variables: Record<string, unknown> = {
       ...options.variables,
-      messages: messages.map(flattenContent),
       add_generation_prompt: options.addGenerationPrompt ?? true,
       bos_token: this.tokens.bosToken ?? "",
       eos_token: this.tokens.eosToken ?? "",
     };
     // Templates test `tools is defined` / `if tools`: leave it out rather than null.
-    if (options.tools !== undefined) variables.tools = options.tools;
-    try {
-      return this.template.render(variables);
-    } catch (cause) {
-      throw new TurbineError("REQUEST_INVALID", `chat template rejected the messages: ${(cause as Error).message}`, {
-        cause,
-        param: "messages",
-      });
+    if (options.tools !== undefined && this.mentions.tools) variables.tools = options.tools;
+    // Templates differ in what they accept; an OpenAI conversation is retried, adapted, before
+    // it is refused: call arguments as objects (what Hugging Face templates expect) or as the
+    // JSON strings OpenAI sends (templates that concatenate them); null content kept (templates
+    // that test `content is none`) or as ""; tool results as user turns (templates without a
+    // tool role). The first error is the one reported.
+    const withObjects = list.map(argumentsAsObjects);
+    const [a, b] = this.mentions.concatenatesArguments ? [list, withObjects] : [withObjects, list];
+    const variants = [a, b, a.map(nullAsEmpty), b.map(nullAsEmpty)];
+    if (!this.mentions.toolRole) variants.push(...variants.slice(2).map((v) => v.map(toolAsUser)));
+    let first: unknown;
+    for (const v of variants) {
+      try {
+        return this.template.render({ ...variables, messages: v });
+      } catch (cause) {
+        first ??= cause;
+      }
     }
+    throw new TurbineError("REQUEST_INVALID", `chat template rejected the messages: ${(first as Error).message}`, {
+      cause: first,
+      param: "messages",
+    });
   }
+}
+
+/** Where a template's source shows it renders tools and assistant tool calls itself. */
+function mentionsOf(source: string): { tools: boolean; toolCalls: boolean; toolRole: boolean; concatenatesArguments: boolean } {
+  return {
+    tools: /\btools\b/.test(source),
+    toolCalls: source.includes("tool_calls"),
+    toolRole: /['"]tool['"]/.test(source),
+    // `... + tool['function']['arguments'] + ...` (DeepSeek V3) needs the JSON string.
+    concatenatesArguments: /arguments['"]?\]?\s*\+|\+\s*[\w.[\]'"]*arguments/.test(source),
+  };
+}
+
+interface OpenAIToolCall {
+  id?: string;
+  function?: { name?: string; arguments?: unknown };
+}
+
+function callsOf(message: ChatMessage): OpenAIToolCall[] {
+  return Array.isArray(message.tool_calls) ? (message.tool_calls as OpenAIToolCall[]) : [];
+}
+
+/** Tool definitions as a system message, in the Hermes wording, for templates without tools. */
+function withToolsInSystem(messages: ChatMessage[], tools: readonly unknown[]): ChatMessage[] {
+  const text =
+    "You may call one or more functions. The functions are given as JSON in <tools></tools>:\n<tools>\n" +
+    tools.map((t) => JSON.stringify(t)).join("\n") +
+    '\n</tools>\nTo call a function, answer with <tool_call>{"name": <function-name>, "arguments": <args-json-object>}</tool_call>.';
+  const first = messages[0];
+  if (first !== undefined && (first.role === "system" || first.role === "developer")) {
+    return [{ ...first, content: `${typeof first.content === "string" ? first.content : ""}\n\n${text}` }, ...messages.slice(1)];
+  }
+  return [{ role: "system", content: text }, ...messages];
+}
+
+/** An assistant turn's calls appended to its content as `<tool_call>` blocks. */
+function withCallsInContent(message: ChatMessage): ChatMessage {
+  const calls = callsOf(message);
+  if (calls.length === 0) return message;
+  let text = typeof message.content === "string" ? message.content : "";
+  for (const c of calls) {
+    const args = typeof c.function?.arguments === "string" ? c.function.arguments : JSON.stringify(c.function?.arguments ?? {});
+    text += `${text.length > 0 ? "\n" : ""}<tool_call>{"name": ${JSON.stringify(c.function?.name ?? "")}, "arguments": ${args}}</tool_call>`;
+  }
+  const { tool_calls: _calls, ...rest } = message;
+  return { ...rest, content: text };
+}
+
+function nullAsEmpty(m: ChatMessage): ChatMessage {
+  return m.content === null || m.content === undefined ? { ...m, content: "" } : m;
+}
+
+function argumentsAsObjects(m: ChatMessage): ChatMessage {
+  const calls = callsOf(m);
+  if (calls.length === 0) return m;
+  const parsed = calls.map((c) => {
+    const a = c.function?.arguments;
+    if (typeof a !== "string") return c;
+    try {
+      return { ...c, function: { ...c.function, arguments: JSON.parse(a) as unknown } };
+    } catch {
+      return c;
+    }
+  });
+  return { ...m, tool_calls: parsed };
+}
+
+function toolAsUser(m: ChatMessage): ChatMessage {
+  return m.role === "tool" ? { role: "user", content: `<tool_response>\n${typeof m.content === "string" ? m.content : ""}\n</tool_response>` } : m;
 }
 
 function flattenContent(message: ChatMessage, index: number): ChatMessage {

@@ -46,6 +46,23 @@ export interface ModelCard {
   /** Tokens of the chat template's special values. */
   bosToken?: string;
   eosToken?: string;
+  /**
+   * Request features the engine honours beyond plain sampling; the frontend refuses requests
+   * that use others with a 400 naming the field. Absent: none.
+   */
+  features?: EngineFeature[];
 }
+
+/** Optional request features, by what an engine must do to honour them. */
+export type EngineFeature =
+  /** `guided` (JSON object / JSON schema, forced tool calls). */
+  | "guided_decoding"
+  /** `logprobs` of output tokens. */
+  | "logprobs"
+  /** presence, frequency and repetition penalties. */
+  | "penalties"
+  | "logit_bias"
+  /** The worker also serves the `embed` endpoint. */
+  | "embeddings";
 
 export const DEFAULT_KV_BLOCK_SIZE = 16;

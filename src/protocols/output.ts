@@ -13,6 +13,16 @@ export interface Usage {
   cachedTokens: number;
 }
 
+/** The log probability of one output token, and the most likely alternatives at its position. */
+export interface TokenLogprob {
+  tokenId: number;
+  logprob: number;
+  /** Most likely first; as many as the request asked for. */
+  top: { tokenId: number; logprob: number; token?: string }[];
+  /** The token's text as the engine has it (upstream servers answer text, not ids). */
+  token?: string;
+}
+
 /**
  * One item of an engine's output stream. Each carries the token ids new since the previous
  * item; the last one carries `finishReason` and `usage`.
@@ -31,6 +41,10 @@ export interface EngineOutput {
   error?: EngineOutputError;
   /** A prefill worker's answer to a "prefill" request: where the prompt's KV waits. */
   kvTransfer?: KvTransferParams;
+  /** One per token of `tokenIds`, when the request asked for logprobs. */
+  logprobs?: TokenLogprob[];
+  /** The answer to an "embed" request. */
+  embedding?: number[];
 }
 
 /** Why an engine failed a request: a Turbine error code, so that its kind (and HTTP status) survives to the client. */
@@ -73,6 +87,8 @@ export function mergeEngineOutputs(batch: readonly EngineOutput[]): EngineOutput
     if (out.usage !== undefined) merged.usage = out.usage;
     if (out.error !== undefined) merged.error = out.error;
     if (out.kvTransfer !== undefined) merged.kvTransfer = out.kvTransfer;
+    if (out.logprobs !== undefined) (merged.logprobs ??= []).push(...out.logprobs);
+    if (out.embedding !== undefined) merged.embedding = out.embedding;
   }
   if (text !== undefined) merged.text = text;
   return merged;

@@ -1,3 +1,4 @@
+import type { EngineFeature } from "./model-card.ts";
 import type { RequestId, WorkerId } from "./ids.ts";
 
 /** Sampling options, passed through to the engine unchanged. */
@@ -8,6 +9,36 @@ export interface SamplingOptions {
   topK?: number;
   /** Seed for sampled decoding; with the same seed an engine gives the same tokens. */
   seed?: number;
+  /** OpenAI's: subtracted from the logit of every token already generated (-2..2). */
+  presencePenalty?: number;
+  /** OpenAI's: subtracted from a token's logit once per time it was generated (-2..2). */
+  frequencyPenalty?: number;
+  /** vLLM's: logits of generated tokens divided (positive) or multiplied (negative) by it; 1 is off. */
+  repetitionPenalty?: number;
+  /** OpenAI's `logit_bias`: token id (decimal string) → bias added to its logit (-100..100). */
+  logitBias?: Record<string, number>;
+}
+
+/**
+ * Constrained ("guided") decoding: the engine generates only text of this form. Tool calls
+ * forced by `tool_choice` arrive here as a JSON schema of the call (see the frontend).
+ */
+export type GuidedDecoding =
+  | { kind: "json_object" }
+  | {
+      kind: "json_schema";
+      /** A JSON schema (draft 2020-12 subset); the output is one JSON value valid against it. */
+      schema: Record<string, unknown>;
+      /** OpenAI's `strict`: the schema must be honoured exactly (engines refuse what they cannot enforce). */
+      strict?: boolean;
+      /** The schema's name (OpenAI's `json_schema.name`), for upstreams that want one. */
+      name?: string;
+    };
+
+/** Log probabilities to return with each output token. */
+export interface LogprobsRequest {
+  /** Alternatives per position, most likely first (0..20). */
+  topLogprobs: number;
 }
 
 /** When generation stops. The frontend enforces stop strings; the engine enforces these. */
@@ -64,4 +95,27 @@ export interface PreprocessedRequest {
   disaggPhase?: "prefill";
   /** Pull the prompt's KV from here before generating (set after a remote prefill). */
   kvTransfer?: KvTransferParams;
+  /** Constrain the output (absent: free text). Engines that cannot refuse with REQUEST_UNSUPPORTED. */
+  guided?: GuidedDecoding;
+  /** Return log probabilities (absent: none). Engines that cannot refuse with REQUEST_UNSUPPORTED. */
+  logprobs?: LogprobsRequest;
+  /**
+   * "embed": answer the prompt's embedding (`EngineOutput.embedding`, one output, no tokens)
+   * instead of generating. It travels the generate path, so routing and the planes are shared.
+   */
+  task?: "embed";
+}
+
+/** The optional features `request` uses, each with the field that asks for it. */
+export function requestedFeatures(request: PreprocessedRequest): { feature: EngineFeature; field: string }[] {
+  const out: { feature: EngineFeature; field: string }[] = [];
+  const s = request.sampling;
+  if (request.task === "embed") out.push({ feature: "embeddings", field: "input" });
+  if (request.guided !== undefined) out.push({ feature: "guided_decoding", field: "response_format" });
+  if (request.logprobs !== undefined) out.push({ feature: "logprobs", field: "logprobs" });
+  if (s.presencePenalty !== undefined && s.presencePenalty !== 0) out.push({ feature: "penalties", field: "presence_penalty" });
+  if (s.frequencyPenalty !== undefined && s.frequencyPenalty !== 0) out.push({ feature: "penalties", field: "frequency_penalty" });
+  if (s.repetitionPenalty !== undefined && s.repetitionPenalty !== 1) out.push({ feature: "penalties", field: "repetition_penalty" });
+  if (s.logitBias !== undefined && Object.keys(s.logitBias).length > 0) out.push({ feature: "logit_bias", field: "logit_bias" });
+  return out;
 }

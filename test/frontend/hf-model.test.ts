@@ -24,7 +24,7 @@ test("frontend - serves a Hugging Face model folder with its tokenizer and chat 
     assert.equal(r.usage!.prompt_tokens, ids.length);
     assert.equal(r.usage!.completion_tokens, 5);
     // The template's raise_exception on a role it does not know is a clear 400.
-    const bad = await postRaw(`${server.url}/v1/chat/completions`, JSON.stringify({ model: "tiny", messages: [{ role: "tool", content: "x" }] }));
+    const bad = await postRaw(`${server.url}/v1/chat/completions`, JSON.stringify({ model: "tiny", messages: [{ role: "system", content: "x" }] }));
     assert.equal(bad.status, 400);
     assert.equal((bad.json as { error: { param: string } }).error.param, "messages");
   } finally {

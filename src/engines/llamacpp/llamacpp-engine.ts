@@ -2,9 +2,9 @@
 // decode steps of concurrent requests go to llama.cpp as one batch; a prefix cache of finished
 // sequences' KV states; KV export/import of a prefilled sequence.
 import { readFileSync, writeFileSync } from "node:fs";
-import type { LlamaContext, LlamaContextSequence, LlamaModel, Token, BatchItem, PrioritizedBatchItem } from "node-llama-cpp";
-import { DEFAULT_KV_BLOCK_SIZE, TurbineError } from "../../protocols/index.ts";
-import type { EngineOutput, ErrorCode, ModelCard, PreprocessedRequest, Usage, WorkerRole } from "../../protocols/index.ts";
+import type { LlamaContext, LlamaContextSequence, LlamaEmbeddingContext, LlamaModel, Token, BatchItem, PrioritizedBatchItem } from "node-llama-cpp";
+import { DEFAULT_KV_BLOCK_SIZE, TurbineError, isTurbineError } from "../../protocols/index.ts";
+import type { EngineFeature, EngineOutput, ErrorCode, ModelCard, PreprocessedRequest, TokenLogprob, Usage, WorkerRole } from "../../protocols/index.ts";
 import { computeLocalBlockHashes, chainSequenceHashes } from "../../kv/index.ts";
 import { completeModelCard, loadGgufModel, sharedLlama } from "../../model/index.ts";
 import type { ModelCardDraft } from "../../model/index.ts";
@@ -14,6 +14,8 @@ import type { KvBlockManagerOptions, KvBlockManagerStats } from "../../kvbm/inde
 import { PrefixCache } from "./prefix-cache.ts";
 import type { PrefixCacheEntry } from "./prefix-cache.ts";
 import { SequencePool } from "./sequence-pool.ts";
+import { GrammarCache, samplerOptionsOf } from "./sampling.ts";
+import type { SamplingCounters } from "./sampling.ts";
 
 export interface LlamaCppEngineOptions {
   /** A GGUF model file. */
@@ -56,7 +58,7 @@ export interface LlamaCppKvExport {
   modelBytes: number;
 }
 
-export interface LlamaCppCounters {
+export interface LlamaCppCounters extends SamplingCounters {
   numRequests: number;
   numPromptTokens: number;
   /** Prompt tokens llama.cpp evaluated (the rest came from the prefix cache or a live sequence). */
@@ -75,12 +77,17 @@ export interface LlamaCppCounters {
   /** States onboarded from the KVBM's disk (G3) and remote store (G4). */
   numOnboardsDisk: number;
   numOnboardsRemote: number;
+  /** Embedding requests answered (by the embedding context, not the generating one). */
+  numEmbeddings: number;
 }
 
 interface Running {
   numTokens: number;
   numPendingPrefill: number;
 }
+
+/** What llama.cpp's sampler does for a request beyond plain sampling (see sampling.ts). */
+const LLAMACPP_FEATURES: readonly EngineFeature[] = ["guided_decoding", "logprobs", "penalties", "logit_bias", "embeddings"];
 
 const STATE_MAGIC = 0x67677371; // llama.cpp's LLAMA_STATE_SEQ_MAGIC, "ggsq"
 
@@ -101,6 +108,9 @@ export class LlamaCppEngine implements Engine {
     numEvictions: 0,
     numOnboardsDisk: 0,
     numOnboardsRemote: 0,
+    numGuidedRequests: 0,
+    numGuidedFallbacks: 0,
+    numEmbeddings: 0,
   };
   readonly prefixCache: PrefixCache | null;
   /** G3/G4 below the prefix cache, or null. */
@@ -116,6 +126,10 @@ export class LlamaCppEngine implements Engine {
   private barrierTimer: NodeJS.Timeout | null = null;
   private readonly maxBatchWaitMs: number;
   private readonly closing = new AbortController();
+  private readonly grammars: GrammarCache;
+  /** The model's embedding context, made on the first embedding request. */
+  private embedding: Promise<LlamaEmbeddingContext> | null = null;
+  private readonly threads: number;
 
   private constructor(
     readonly model: LlamaModel,
@@ -128,6 +142,8 @@ export class LlamaCppEngine implements Engine {
     this.card = card;
     this.blockSize = card.kvBlockSize;
     this.maxBatchWaitMs = options.maxBatchWaitMs ?? 2;
+    this.grammars = new GrammarCache(model);
+    this.threads = options.threads ?? 1;
     const pc = options.prefixCache;
     this.prefixCache =
       pc === false
@@ -219,6 +235,7 @@ export class LlamaCppEngine implements Engine {
       ),
       // Sequences decoded at once: routers derive their busy threshold from it.
       maxNumSeqs: numSequences,
+      features: [...LLAMACPP_FEATURES],
     };
     const pool = new SequencePool(context, numSequences);
     const engine = new LlamaCppEngine(model, context, pool, card, options, model.size);
@@ -264,6 +281,7 @@ export class LlamaCppEngine implements Engine {
     await this.flushOffloads();
     await this.kvbm?.close();
     this.prefixCache?.close();
+    if (this.embedding !== null) await (await this.embedding.catch(() => null))?.dispose();
     await this.context.dispose();
     await this.model.dispose();
   }
@@ -344,9 +362,21 @@ export class LlamaCppEngine implements Engine {
       yield errorOutput("REQUEST_CONTEXT_LENGTH_EXCEEDED", `prompt of ${n} tokens leaves no room in the context of ${contextSize}`, usage);
       return;
     }
+    if (request.task === "embed") {
+      yield await this.embed(request, usage);
+      return;
+    }
     const maxNew = Math.min(request.stop.maxTokens - k, contextSize - n);
     if (!(maxNew > 0)) {
       yield { tokenIds: [], finishReason: "length", usage };
+      return;
+    }
+    const generated: number[] = [];
+    let extra: Awaited<ReturnType<typeof samplerOptionsOf>>;
+    try {
+      extra = await samplerOptionsOf(request, this.model, this.grammars, generated, this.counters);
+    } catch (err) {
+      yield isTurbineError(err) ? errorOutput(err.code, err.message, usage, err.param) : errorOutput("ENGINE_FAILED", (err as Error).message, usage);
       return;
     }
     this.counters.numRequests++;
@@ -369,20 +399,29 @@ export class LlamaCppEngine implements Engine {
       this.counters.numEvaluatedPromptTokens += n - reused;
       const { temperature = 1, topK, topP, seed } = request.sampling;
       const stopIds = request.stop.ignoreEos === true ? [] : request.stop.stopTokenIds;
-      const tokens = seq.evaluate(prompt.slice(reused) as Token[], {
+      const evaluateOptions = {
         temperature,
         ...(topK !== undefined && topK > 0 ? { topK } : {}),
         ...(topP !== undefined && topP < 1 ? { topP } : {}),
         seed: seed ?? Math.floor(Math.random() * 0x7fffffff),
         yieldEogToken: true,
-      });
+        ...extra,
+      };
+      const numTop = request.logprobs?.topLogprobs;
+      // With logprobs, each step also returns the sampler's distribution over the vocabulary.
+      const tokens: AsyncGenerator<Token | { token: Token; probabilities: Map<Token, number> }, void, unknown> =
+        numTop === undefined
+          ? seq.evaluate(prompt.slice(reused) as Token[], evaluateOptions)
+          : seq.evaluateWithMetadata(prompt.slice(reused) as Token[], { probabilities: true }, evaluateOptions);
       let numNew = 0;
       this.numEvaluating++;
       try {
       for (;;) {
         const step = await this.step(tokens);
         if (step.done === true) break;
-        const token = step.value;
+        const token = typeof step.value === "number" ? step.value : step.value.token;
+        const logprobs = typeof step.value === "number" ? undefined : [logprobOf(token, step.value.probabilities, numTop ?? 0)];
+        generated.push(token);
         if (numNew === 0) running.numPendingPrefill = 0;
         numNew++;
         usage.completionTokens++;
@@ -391,11 +430,11 @@ export class LlamaCppEngine implements Engine {
         if (stopIds.includes(token)) finish = "stop";
         else if (numNew >= maxNew) finish = "length";
         if (finish !== "cancelled") {
-          yield { tokenIds: [token], finishReason: finish, usage: { ...usage } };
+          yield { tokenIds: [token], finishReason: finish, usage: { ...usage }, ...(logprobs ? { logprobs } : {}) };
           return;
         }
         if (signal.aborted || this.closed) break;
-        yield { tokenIds: [token] };
+        yield logprobs ? { tokenIds: [token], logprobs } : { tokenIds: [token] };
         if (signal.aborted || this.closed) break;
       }
       } finally {
@@ -413,6 +452,23 @@ export class LlamaCppEngine implements Engine {
       this.running.delete(running);
       if (finish === "stop" || finish === "length") await this.remember(seq).catch(() => undefined);
       this.pool.release(seq);
+    }
+  }
+
+  /**
+   * The prompt's embedding, from an embedding context of the same model (llama.cpp's pooled
+   * output; made on first use, at the generating context's size).
+   */
+  private async embed(request: PreprocessedRequest, usage: Usage): Promise<EngineOutput> {
+    try {
+      this.embedding ??= this.model.createEmbeddingContext({ contextSize: this.context.contextSize, threads: this.threads });
+      const ctx = await this.embedding;
+      const e = await ctx.getEmbeddingFor(request.tokenIds as Token[]);
+      this.counters.numEmbeddings++;
+      return { tokenIds: [], embedding: [...e.vector], finishReason: "stop", usage };
+    } catch (err) {
+      this.embedding = null;
+      return errorOutput("ENGINE_FAILED", `embedding failed: ${(err as Error).message}`, usage);
     }
   }
 
@@ -515,8 +571,21 @@ export class LlamaCppEngine implements Engine {
   }
 }
 
-function errorOutput(code: ErrorCode, message: string, usage: Usage): EngineOutput {
-  return { tokenIds: [], finishReason: "error", usage, error: { code, message } };
+/** The chosen token's log probability and the `numTop` most likely (the map is sorted, most likely first). */
+function logprobOf(token: number, probabilities: Map<Token, number>, numTop: number): TokenLogprob {
+  const top: TokenLogprob["top"] = [];
+  if (numTop > 0) {
+    for (const [id, p] of probabilities) {
+      top.push({ tokenId: id, logprob: Math.log(p) });
+      if (top.length >= numTop) break;
+    }
+  }
+  const p = probabilities.get(token as Token) ?? 0;
+  return { tokenId: token, logprob: p > 0 ? Math.log(p) : -9999, top };
+}
+
+function errorOutput(code: ErrorCode, message: string, usage: Usage, param?: string): EngineOutput {
+  return { tokenIds: [], finishReason: "error", usage, error: param === undefined ? { code, message } : { code, message, param } };
 }
 
 /** Tokens a llama.cpp sequence state holds (0 when it is not one). */

@@ -4,7 +4,7 @@
 // so sub-millisecond steps (high speedups) accumulate into real timers instead of being
 // rounded up, and timer overshoot is paid back by the next steps; between steps the loop
 // always yields to the event loop (setImmediate at least), so HTTP keeps being served.
-import { DEFAULT_KV_BLOCK_SIZE, TurbineError, engineOutputError } from "../../protocols/index.ts";
+import { DEFAULT_KV_BLOCK_SIZE, TurbineError, engineOutputError, requestedFeatures } from "../../protocols/index.ts";
 import type { KvbmStats } from "../../kvbm/index.ts";
 import type { EngineOutput, KvEventData, ModelCard, PreprocessedRequest, RequestId } from "../../protocols/index.ts";
 import type { Engine, EngineKvEvent, EngineLoad, GenerateOptions } from "../engine.ts";
@@ -97,6 +97,13 @@ export class MockerEngine implements Engine {
     }
     if (options.signal.aborted) {
       stream.push({ tokenIds: [], finishReason: "cancelled" });
+      return stream;
+    }
+    // Simulated tokens cannot follow a grammar, carry logprobs or feel penalties: refused, not ignored.
+    const unsupported = requestedFeatures(request)[0];
+    if (unsupported !== undefined) {
+      const message = `The mocker engine does not support ${unsupported.field} (${unsupported.feature})`;
+      stream.push({ tokenIds: [], finishReason: "error", error: { code: "REQUEST_UNSUPPORTED", message, param: unsupported.field } });
       return stream;
     }
     const rejected = this.core.addRequest(request, this.now(), undefined, options.onScheduled);

@@ -4,7 +4,7 @@
 // router hashes), streamed with usage; the stream's text comes back as it is, with token ids
 // (re-tokenized, or vLLM's own) for the router's accounting and for migration.
 import { DEFAULT_KV_BLOCK_SIZE, TurbineError, isTurbineError } from "../../protocols/index.ts";
-import type { EngineOutput, FinishReason, ModelCard, PreprocessedRequest, Usage } from "../../protocols/index.ts";
+import type { EngineFeature, EngineOutput, FinishReason, ModelCard, PreprocessedRequest, TokenLogprob, Usage } from "../../protocols/index.ts";
 import type { Tokenizer } from "../../model/index.ts";
 import type { Engine, EngineKvEvent, EngineLoad, GenerateOptions } from "../engine.ts";
 import { ZmqKvEventSource } from "../kv-events-zmq/index.ts";
@@ -70,6 +70,9 @@ interface InFlight {
 
 const DEFAULT_PROXY_KV_BLOCKS = 65536;
 
+/** Request features passed on to the upstream in its own fields (vLLM and SGLang honour them). */
+const PROXY_FEATURES: readonly EngineFeature[] = ["guided_decoding", "logprobs", "penalties", "logit_bias", "embeddings"];
+
 export class OpenAIProxyEngine implements Engine {
   readonly card: ModelCard;
   readonly upstreamModel: string;
@@ -94,6 +97,7 @@ export class OpenAIProxyEngine implements Engine {
       numKvBlocks: numKvBlocks ?? DEFAULT_PROXY_KV_BLOCKS,
       kvBlockSize: kvBlockSize ?? DEFAULT_KV_BLOCK_SIZE,
       publishesKvEvents: options.kvEvents !== undefined,
+      features: [...PROXY_FEATURES],
     };
     this.upstreamModel = options.upstreamModel ?? options.card.name;
     this.client = new UpstreamClient({ baseUrl: options.upstream, apiKey: options.apiKey, maxSockets: options.maxSockets, stallTimeoutMs: options.stallTimeoutMs });
@@ -177,8 +181,21 @@ export class OpenAIProxyEngine implements Engine {
       if (request.stop.stopTokenIds.length > 0) b["stop_token_ids"] = request.stop.stopTokenIds;
       if (request.stop.ignoreEos) b["ignore_eos"] = true;
     }
+    if (s.presencePenalty !== undefined) b["presence_penalty"] = s.presencePenalty;
+    if (s.frequencyPenalty !== undefined) b["frequency_penalty"] = s.frequencyPenalty;
+    if (s.logitBias !== undefined) b["logit_bias"] = s.logitBias;
+    if (s.repetitionPenalty !== undefined && this.vendorParams) b["repetition_penalty"] = s.repetitionPenalty;
+    // vLLM's and SGLang's /v1/completions take OpenAI's response_format for guided decoding.
+    const g = request.guided;
+    if (g !== undefined) {
+      b["response_format"] =
+        g.kind === "json_object"
+          ? { type: "json_object" }
+          : { type: "json_schema", json_schema: { name: g.name ?? "response", schema: g.schema, ...(g.strict !== undefined ? { strict: g.strict } : {}) } };
+    }
+    if (request.logprobs !== undefined) b["logprobs"] = request.logprobs.topLogprobs;
     if (this.outputTokens === "vllm-logprobs") {
-      b["logprobs"] = 1;
+      b["logprobs"] = Math.max(1, request.logprobs?.topLogprobs ?? 1);
       b["return_tokens_as_token_ids"] = true;
     }
     return JSON.stringify(b);
@@ -193,6 +210,10 @@ export class OpenAIProxyEngine implements Engine {
       return;
     }
     if (this.closed) throw new TurbineError("RUNTIME_CONNECTION_LOST", "the openai-proxy engine is closed");
+    if (request.task === "embed") {
+      yield await this.embed(request, signal);
+      return;
+    }
     const r: InFlight = { body: null, promptTokens: request.tokenIds.length, outputTokens: 0, started: false, aborted: false, complete: false };
     const onAbort = (): void => abortRequest(r);
     this.inFlight.add(r);
@@ -217,12 +238,14 @@ export class OpenAIProxyEngine implements Engine {
       let usage: Usage | undefined;
       let tail: number[] = [];
       let tailText = "";
+      let tailLogprobs: TokenLogprob[] = [];
       try {
         // Each read returns all that arrived since the last: a fast upstream's many events
         // become one output. After [DONE] the rest of the answer is left to arrive by itself,
         // so the connection goes back to the pool.
         for (let text = await stream.read(); text !== null; text = await stream.read()) {
           const tokens: number[] = [];
+          const logprobs: TokenLogprob[] = [];
           let deltaText = "";
           let done = false;
           for (const data of parser.push(text)) {
@@ -235,7 +258,9 @@ export class OpenAIProxyEngine implements Engine {
             const choice = event.choices?.[0];
             if (choice) {
               if (choice.text) deltaText += choice.text;
-              for (const id of this.tokensOf(choice)) tokens.push(id);
+              const ids = this.tokensOf(choice);
+              for (const id of ids) tokens.push(id);
+              if (request.logprobs !== undefined) for (const lp of this.logprobsOf(choice, ids, request.logprobs.topLogprobs)) logprobs.push(lp);
               if (choice.finish_reason) finish = finishOf(choice.finish_reason);
             }
             if (event.usage) usage = this.usageOf(event.usage, promptTokens, k, r.outputTokens + tokens.length);
@@ -249,9 +274,10 @@ export class OpenAIProxyEngine implements Engine {
             stream.detach();
             tail = tokens;
             tailText = deltaText;
+            tailLogprobs = logprobs;
             break;
           }
-          if (tokens.length > 0 || deltaText.length > 0) yield { tokenIds: tokens, text: deltaText };
+          if (tokens.length > 0 || deltaText.length > 0) yield logprobs.length > 0 ? { tokenIds: tokens, text: deltaText, logprobs } : { tokenIds: tokens, text: deltaText };
         }
       } catch (err) {
         if (r.aborted) {
@@ -268,13 +294,44 @@ export class OpenAIProxyEngine implements Engine {
         throw new TurbineError("RUNTIME_CONNECTION_LOST", `upstream ${this.client.baseUrl} ended the stream before the request finished`);
       }
       r.complete = true;
-      yield { tokenIds: tail, text: tailText, finishReason: finish, usage: usage ?? { promptTokens, completionTokens: k + r.outputTokens, cachedTokens: 0 } };
+      yield {
+        tokenIds: tail,
+        text: tailText,
+        finishReason: finish,
+        usage: usage ?? { promptTokens, completionTokens: k + r.outputTokens, cachedTokens: 0 },
+        ...(tailLogprobs.length > 0 ? { logprobs: tailLogprobs } : {}),
+      };
     } finally {
       signal.removeEventListener("abort", onAbort);
       this.inFlight.delete(r);
       // Ends the upstream request if the consumer stopped early (client gone, stop string):
       // the upstream sees its client disconnect and stops generating.
       if (!r.complete) r.body?.destroy();
+    }
+  }
+
+  /** An embedding from the upstream's /v1/embeddings (the prompt as token ids, or text for text-only servers). */
+  private async embed(request: PreprocessedRequest, signal: AbortSignal): Promise<EngineOutput> {
+    const input = this.promptFormat === "text" ? this.tokenizer.decode(request.tokenIds) : request.tokenIds;
+    const stream = this.client.post("/embeddings", JSON.stringify({ model: this.upstreamModel, input: [input] }));
+    const onAbort = (): void => stream.destroy();
+    signal.addEventListener("abort", onAbort, { once: true });
+    try {
+      await stream.ready;
+      let text = "";
+      for (let t = await stream.read(); t !== null; t = await stream.read()) text += t;
+      const body = JSON.parse(text) as { data?: { embedding?: unknown }[]; usage?: { prompt_tokens?: number } };
+      const embedding = body.data?.[0]?.embedding;
+      if (!Array.isArray(embedding) || !embedding.every((x) => typeof x === "number")) {
+        throw new TurbineError("ENGINE_FAILED", `upstream ${this.client.baseUrl} answered /embeddings without an embedding`);
+      }
+      const promptTokens = body.usage?.prompt_tokens ?? request.tokenIds.length;
+      return { tokenIds: [], embedding: embedding as number[], finishReason: "stop", usage: { promptTokens, completionTokens: 0, cachedTokens: 0 } };
+    } catch (err) {
+      if (signal.aborted) return cancelledOutput();
+      throw isTurbineError(err) ? err : errorOfSocket(this.client.baseUrl, err);
+    } finally {
+      signal.removeEventListener("abort", onAbort);
     }
   }
 
@@ -313,6 +370,30 @@ export class OpenAIProxyEngine implements Engine {
     return text.length === 0 ? [] : this.tokenizer.encode(text, { addSpecialTokens: false });
   }
 
+  /**
+   * The upstream's completions logprobs (`tokens`, `token_logprobs`, `top_logprobs` as
+   * {token: logprob}), one per token. Token ids come from vLLM's "token_id:N" strings when it
+   * sends them, else from `ids` (the re-tokenized text) where the counts agree, else -1.
+   */
+  private logprobsOf(choice: StreamChoice, ids: readonly number[], numTop: number): TokenLogprob[] {
+    const lp = choice.logprobs;
+    const toks = lp?.tokens ?? [];
+    const out: TokenLogprob[] = [];
+    const idOf = (t: unknown, i: number): number => {
+      const m = typeof t === "string" ? /^token_id:(\d+)$/.exec(t) : null;
+      return m ? Number(m[1]) : toks.length === ids.length ? (ids[i] ?? -1) : -1;
+    };
+    for (let i = 0; i < toks.length; i++) {
+      const top = Object.entries(lp?.top_logprobs?.[i] ?? {})
+        .sort((a, b) => b[1] - a[1])
+        .slice(0, numTop)
+        .map(([t, l]) => ({ tokenId: idOf(t, -1), logprob: l, token: t }));
+      const t = toks[i];
+      out.push({ tokenId: idOf(t, i), logprob: lp?.token_logprobs?.[i] ?? 0, top, ...(typeof t === "string" ? { token: t } : {}) });
+    }
+    return out;
+  }
+
   private usageOf(u: UpstreamUsage, promptTokens: number, k: number, counted: number): Usage {
     const cached = Math.min(u.prompt_tokens_details?.cached_tokens ?? 0, promptTokens);
     this.numPromptTokensSeen += promptTokens;
@@ -324,7 +405,7 @@ export class OpenAIProxyEngine implements Engine {
 interface StreamChoice {
   text?: string;
   finish_reason?: string | null;
-  logprobs?: { tokens?: unknown[] } | null;
+  logprobs?: { tokens?: unknown[]; token_logprobs?: (number | null)[]; top_logprobs?: (Record<string, number> | null)[] } | null;
 }
 interface UpstreamUsage {
   prompt_tokens?: number;
