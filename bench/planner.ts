@@ -12,14 +12,14 @@
 // trace's own burstiness and conversation order stay. P = the replay's length / --days.
 // Costs: the mocker's timing model (Dynamo's H100 fit); the SLA planner's profile is measured
 // from that model by `turbine profile --engine mocker` (profileMocker).
-// Run: npm run bench:planner [-- --time-scale 0.5 --days 3 --limit 6000 --variants ...]
+// Run: npm run bench:planner [-- --time-scale 0.5 --days 2 --limit 6000 --variants static-peak,sla:kalman --timeline]
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { profileMocker } from "../src/cli/index.ts";
 import { formatMarkdownTable, loadMooncakeTrace, replay, TraceRequest } from "../src/bench/index.ts";
 import type { ReplayIntervalView, ReplayResult } from "../src/bench/index.ts";
 import { LoadPlanner, ObservationWindow, PREDICTOR_NAMES, ProfileModel, SlaPlanner, estimateAggregated } from "../src/planner/index.ts";
-import type { Planner, PredictorName } from "../src/planner/index.ts";
+import type { Planner, PredictorName, PredictorOptions } from "../src/planner/index.ts";
 import { machineLine } from "./support.ts";
 
 const TRACE = fileURLToPath(new URL("./data/mooncake_conversation_trace.jsonl", import.meta.url));
@@ -35,6 +35,8 @@ const { values } = parseArgs({
     "itl-ms": { type: "string", default: "60" },
     variants: { type: "string", default: `static-peak,static-mean,load,${PREDICTOR_NAMES.map((p) => `sla:${p}`).join(",")}` },
     "target-fraction": { type: "string", default: "0.8" },
+    // Extra predictor settings as JSON, e.g. '{"trendNoise":0.01}' (see PredictorOptions).
+    "predictor-options": { type: "string", default: "{}" },
     timeline: { type: "boolean", default: false },
   },
 });
@@ -91,7 +93,7 @@ function plannerFor(variant: string): Planner | null {
   if (variant.startsWith("sla:")) {
     const predictor = variant.slice(4) as PredictorName;
     // A season is one day of intervals.
-    return new SlaPlanner({ ...bounds, ttftTargetMs, itlTargetMs, targetFraction, profiles: { aggregated: profile }, predictor, lookaheadIntervals: 1 + Math.ceil(startupMs / intervalMs), predictorOptions: { seasonLength: Math.round(period / intervalMs) } });
+    return new SlaPlanner({ ...bounds, ttftTargetMs, itlTargetMs, targetFraction, profiles: { aggregated: profile }, predictor, lookaheadIntervals: 1 + Math.ceil(startupMs / intervalMs), predictorOptions: { seasonLength: Math.round(period / intervalMs), ...(JSON.parse(values["predictor-options"]) as PredictorOptions) } });
   }
   return null;
 }
