@@ -16,7 +16,7 @@
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { profileMocker } from "../src/cli/index.ts";
-import { formatMarkdownTable, loadMooncakeTrace, replay, TraceRequest } from "../src/bench/index.ts";
+import { formatMarkdownTable, loadMooncakeTrace, replay, TraceRequest, NO_SHEDDING } from "../src/bench/index.ts";
 import type { ReplayIntervalView, ReplayResult } from "../src/bench/index.ts";
 import { LoadPlanner, ObservationWindow, PREDICTOR_NAMES, ProfileModel, SlaPlanner, estimateAggregated } from "../src/planner/index.ts";
 import type { Planner, PredictorName, PredictorOptions } from "../src/planner/index.ts";
@@ -41,7 +41,8 @@ const { values } = parseArgs({
   },
 });
 
-const ENGINE = { numKvBlocks: 16384, blockSize: 16, maxNumSeqs: 256, maxNumBatchedTokens: 8192 };
+// Busy thresholds off (NO_SHEDDING): every policy is measured on every request, as the tables were.
+const ENGINE = { numKvBlocks: 16384, blockSize: 16, maxNumSeqs: 256, maxNumBatchedTokens: 8192, busy: NO_SHEDDING };
 const MAX_WORKERS = 64;
 const timeScale = Number(values["time-scale"]);
 const days = Number(values.days);

@@ -6,7 +6,7 @@
 // Run: npm run bench:routing [-- --time-scale 0.25 --limit 3000 --policies kv,round-robin]
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { formatReplayTable, loadMooncakeTrace, replay, replayReport } from "../src/bench/index.ts";
+import { formatReplayTable, loadMooncakeTrace, replay, replayReport, NO_SHEDDING } from "../src/bench/index.ts";
 import type { ReplayReport } from "../src/bench/index.ts";
 import type { PolicyName } from "../src/router/index.ts";
 import { machineLine } from "./support.ts";
@@ -26,7 +26,8 @@ const { values } = parseArgs({
 });
 
 const WORKERS = 16;
-const ENGINE = { numKvBlocks: 16384, blockSize: 16, maxNumSeqs: 256, maxNumBatchedTokens: 8192 };
+// Busy thresholds off (NO_SHEDDING): every policy is measured on every request, as the tables were.
+const ENGINE = { numKvBlocks: 16384, blockSize: 16, maxNumSeqs: 256, maxNumBatchedTokens: 8192, busy: NO_SHEDDING };
 const timeScale = Number(values["time-scale"]);
 const start = Number(values.start);
 const limit = values.limit !== undefined ? Number(values.limit) : undefined;

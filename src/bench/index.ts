@@ -31,7 +31,7 @@ export {
   formatSummaryTable,
 } from "./metrics.ts";
 export type { RequestRecord, LatencyStats, SummaryOptions, BenchSummary } from "./metrics.ts";
-export { replay, MEASURED_TRANSFER_GBPS, MEASURED_SHM_TRANSFER_GBPS } from "./replay.ts";
+export { replay, MEASURED_TRANSFER_GBPS, MEASURED_SHM_TRANSFER_GBPS, NO_SHEDDING } from "./replay.ts";
 export type { ReplayOptions, ReplayMode, ReplayEngineOptions, ReplayProgress, ReplayResult, ReplayEngineCounters, ReplayDisaggregation } from "./replay.ts";
 export { EventQueue } from "./replay-event-queue.ts";
 export { ReplayScaler, scalingSlots } from "./replay-scaling.ts";

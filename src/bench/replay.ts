@@ -159,6 +159,13 @@ interface SessionState {
 }
 
 /** Runs the workload through N simulated engines behind the router. */
+/**
+ * Busy thresholds off: every request queues at its engine, none is refused. The routing, KVBM
+ * and planner benchmarks compare policies on the same requests (their tables were measured so);
+ * without it a replay sheds as the product does by default.
+ */
+export const NO_SHEDDING = { maxActiveDecodeBlocks: Infinity, maxActivePrefillTokens: Infinity, maxActiveRequestsPerSeq: Infinity } as const;
+
 export function replay(workload: readonly WorkloadRequest[], options: ReplayOptions): ReplayResult {
   const wallStart = performance.now();
   const n = workload.length;

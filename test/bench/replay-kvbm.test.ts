@@ -2,11 +2,11 @@
 // time; and the `bound` reference row.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { boundReport, multiTurnWorkload, parseDistribution, replay } from "../../src/bench/index.ts";
+import { boundReport, multiTurnWorkload, parseDistribution, replay, NO_SHEDDING } from "../../src/bench/index.ts";
 
 const workload = multiTurnWorkload({ numSessions: 24, turnsPerSession: 4, userTokens: parseDistribution("400"), assistantTokens: parseDistribution("16"), seed: 5 });
 // G1 far smaller than the conversations: without lower tiers most prefixes are gone by the next turn.
-const ENGINE = { numWorkers: 2, numKvBlocks: 200, blockSize: 16, maxNumBatchedTokens: 2048, seed: 0, mode: { kind: "concurrency" as const, concurrency: 8 } };
+const ENGINE = { numWorkers: 2, numKvBlocks: 200, blockSize: 16, maxNumBatchedTokens: 2048, seed: 0, mode: { kind: "concurrency" as const, concurrency: 8 }, busy: NO_SHEDDING };
 
 test("bench replay kvbm - G2 onboards what G1 evicted: higher hit rate, onboarded tokens counted", () => {
   const g1 = replay(workload, ENGINE);

@@ -17,7 +17,7 @@ test("kvbm metrics - the worker's /metrics reports bytes, blocks, offloads and o
   await run("a", 1);
   await run("b", 2); // evicts a from G1
   await run("a2", 1); // a comes back from G2
-  const worker = { workerId: "w-1", engine, numInFlight: 0 } as unknown as Worker;
+  const worker = { workerId: "w-1", engine, numInFlight: 0, kvTransferCounters: { imports: 0, failures: 0, exports: 0 }, kvImportCounts: () => new Map(), kvImportFallbackCounts: () => new Map() } as unknown as Worker;
   const server = await startWorkerStatusServer(worker, "127.0.0.1", 0);
   t.after(() => server.close());
   const text = await (await fetch(`${server.url}/metrics`)).text();

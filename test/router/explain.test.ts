@@ -11,7 +11,8 @@ test("router explain - candidates come with overlap and pre-booking cost, cheape
   const { router, indexer } = makeRouter(3);
   indexer.hold(W(1), hashesOf(PROMPT).slice(0, 4));
   indexer.hold(W(2), hashesOf(PROMPT).slice(0, 2));
-  const { router: fresh, indexer: idx } = makeRouter(3);
+  // Cache pressure off: the costs below are the load formula alone (kv-tiers tests cover pressure).
+  const { router: fresh, indexer: idx } = makeRouter(3, { policy: new KvPolicy({ cachePressure: 0 }) });
   idx.hold(W(1), hashesOf(PROMPT).slice(0, 4));
   idx.hold(W(2), hashesOf(PROMPT).slice(0, 2));
   assert.equal(router.route(req(PROMPT), 0).candidates, undefined, "nothing explained unless asked");
