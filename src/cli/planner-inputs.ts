@@ -30,6 +30,8 @@ interface FrontendTotals {
   itlSum: number;
   itlCount: number;
   waiting: number;
+  /** Requests in the frontends' admission queues (every worker busy). */
+  queued: number;
 }
 
 export class LivePlannerInputs {
@@ -96,7 +98,7 @@ export class LivePlannerInputs {
         itlSumMs: Math.max(0, t.itlSum - p.itlSum) * 1000,
         itlCount: Math.max(0, t.itlCount - p.itlCount),
       });
-      return w.close(intervalMs, numWorkers(pool), pool === "prefill" ? 0 : t.waiting);
+      return w.close(intervalMs, numWorkers(pool), pool === "prefill" ? 0 : t.waiting, pool === "prefill" ? 0 : t.queued);
     });
     return { now, intervalMs, pools };
   }
@@ -108,7 +110,7 @@ export class LivePlannerInputs {
   private async totals(): Promise<FrontendTotals> {
     const texts = await this.options.frontendMetrics();
     const match: Record<string, string> = this.options.model !== undefined ? { model: this.options.model } : {};
-    const t: FrontendTotals = { requests: 0, input: 0, output: 0, cached: 0, ttftSum: 0, ttftCount: 0, itlSum: 0, itlCount: 0, waiting: 0 };
+    const t: FrontendTotals = { requests: 0, input: 0, output: 0, cached: 0, ttftSum: 0, ttftCount: 0, itlSum: 0, itlCount: 0, waiting: 0, queued: 0 };
     for (const text of texts) {
       const s = parsePrometheusText(text);
       t.requests += sumSamples(s, "turbine_requests_total", match);
@@ -119,10 +121,9 @@ export class LivePlannerInputs {
       t.ttftCount += sumSamples(s, "turbine_time_to_first_token_seconds_count", match);
       t.itlSum += sumSamples(s, "turbine_inter_token_latency_seconds_sum", match);
       t.itlCount += sumSamples(s, "turbine_inter_token_latency_seconds_count", match);
-      // Waiting at the frontends: for a worker to start (scale to zero) or, with every worker
-      // busy, in the admission queue.
       t.waiting += sumSamples(s, "turbine_requests_waiting_for_workers", match);
-      t.waiting += sumSamples(s, "turbine_admission_queue_length", match);
+      // With every worker busy, requests wait in the frontends' admission queue: queue depth too.
+      t.queued += sumSamples(s, "turbine_admission_queue_length", match);
     }
     return t;
   }

@@ -68,8 +68,11 @@ export class ObservationWindow {
     this.loads.delete(workerId);
   }
 
-  /** The interval's observation; resets the flows (the levels stay until replaced). */
-  close(intervalMs: number, numWorkers: number, numWaitingForWorkers = 0): PoolObservation {
+  /**
+   * The interval's observation; resets the flows (the levels stay until replaced). Requests
+   * queued at the frontends (admission queue, every worker busy) add to the workers' own queues.
+   */
+  close(intervalMs: number, numWorkers: number, numWaitingForWorkers = 0, numQueuedAtFrontends = 0): PoolObservation {
     let kv = 0;
     let queue = 0;
     let pending = 0;
@@ -87,7 +90,7 @@ export class ObservationWindow {
       prefixHitRate: this.completedInput > 0 ? Math.min(1, this.cached / this.completedInput) : 0,
       ttftMs: this.ttftCount > 0 ? this.ttftSum / this.ttftCount : Number.NaN,
       itlMs: this.itlCount > 0 ? this.itlSum / this.itlCount : Number.NaN,
-      queueDepth: queue,
+      queueDepth: queue + numQueuedAtFrontends,
       kvUsage: this.loads.size > 0 ? kv / this.loads.size : 0,
       pendingPrefillTokens: pending,
       numWaitingForWorkers,
