@@ -1,7 +1,7 @@
 // `turbine serve --planner`: the planner in the serving process. Workers start and drain in
 // process (EmbeddedConnector), inputs come from the frontend's own metrics registry and the
-// workers' load metrics on the embedded event plane, and the planner's metrics join the
-// frontend's /metrics.
+// workers' load metrics on the embedded event plane, the planner's metrics join the
+// frontend's /metrics, and its decisions go straight to the frontend's fleet page.
 import type { Logger } from "pino";
 import { PREFILL_COMPONENT } from "../protocols/index.ts";
 import type { PoolName } from "../planner/index.ts";
@@ -45,6 +45,7 @@ export async function startEmbeddedPlanner(server: EmbeddedServer, flags: Planne
     intervalMs: flags.adjustmentInterval * 1000,
     log: log.child({ role: "planner" }),
     registry: server.frontend.metrics.registry,
+    onDecision: (d) => server.frontend.metrics.fleetState.plannerDecision(d),
   });
   await service.start();
   return {

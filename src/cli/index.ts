@@ -22,6 +22,7 @@ export { PlannerService } from "./planner-service.ts";
 export type { PlannerServiceOptions } from "./planner-service.ts";
 export { startEmbeddedPlanner } from "./embedded-planner.ts";
 export type { EmbeddedPlanner } from "./embedded-planner.ts";
+export type { PlannerFlags } from "./planner-options.ts";
 export { profileMocker, profileEngine, DEFAULT_PROFILE_GRID } from "./worker-profiler.ts";
 export type { ProfileGrid, EngineProfileOptions } from "./worker-profiler.ts";
 export { startWorkerStatusServer } from "./worker-status-server.ts";

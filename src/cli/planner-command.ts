@@ -1,11 +1,13 @@
 // `turbine planner`: the planner of a distributed fleet. It reads the workers' load metrics on
 // NATS and the frontends' /metrics (--frontend-url), decides every --adjustment-interval, and
 // acts through a connector: local (worker processes on this machine), kubernetes (worker
-// Deployments) or virtual (decisions only: a dry run).
+// Deployments) or virtual (decisions only: a dry run). Each decision is published on the
+// event plane (`<namespace>.planner.decisions`) for the frontends' fleet pages.
 import { createServer } from "node:http";
 import { Command, Option } from "commander";
 import { KubeConfig } from "@kubernetes/client-node";
 import { POOL_NAMES, VirtualConnector } from "../planner/index.ts";
+import { plannerDecisionsSubject } from "../protocols/index.ts";
 import type { Connector, PoolName } from "../planner/index.ts";
 import { KubernetesConnector } from "./kubernetes-connector.ts";
 import { LocalConnector } from "./local-connector.ts";
@@ -64,7 +66,8 @@ export function plannerCommand(): Command {
       if (connector.numWorkers(p) < min) await connector.scale(p, min, { pool: p, current: connector.numWorkers(p), desired: min, reason: "start: min workers", cause: "bounded" });
     }
     const inputs = new LivePlannerInputs({ runtime, namespace: flags.namespace, pools, frontendMetrics: scrapeMetrics(flags.frontendUrl), model: flags.model });
-    const service = new PlannerService({ planner, connector, inputs, pools, intervalMs: flags.adjustmentInterval * 1000, log });
+    const subject = plannerDecisionsSubject(flags.namespace);
+    const service = new PlannerService({ planner, connector, inputs, pools, intervalMs: flags.adjustmentInterval * 1000, log, onDecision: (d) => runtime.events.publish(subject, d) });
     await service.start();
     const http = createServer((req, res) => {
       if (req.url !== "/metrics") {

@@ -1,10 +1,11 @@
 // The live planner loop: every adjustment interval it collects the inputs, asks the planner,
-// logs one line per pool decision, exports the decision as metrics, and has the connector
-// carry it out. Between intervals it checks often for requests waiting on a pool with no
+// logs one line per pool decision, exports the decision as metrics, has the connector carry
+// it out, and hands it to `onDecision` (the fleet page: directly or over the event plane). Between intervals it checks often for requests waiting on a pool with no
 // worker (scale to zero), so a cold start does not wait for the next boundary.
 import type { Logger } from "pino";
 import { Counter, Gauge, Registry } from "prom-client";
 import type { Connector, Planner, PlannerDecision, PoolName } from "../planner/index.ts";
+import type { PlannerDecisionMessage } from "../protocols/index.ts";
 import type { LivePlannerInputs } from "./planner-inputs.ts";
 
 export interface PlannerServiceOptions {
@@ -19,6 +20,8 @@ export interface PlannerServiceOptions {
   log: Logger;
   /** Where the planner's metrics go (default: a registry of its own, `registry`). */
   registry?: Registry;
+  /** Each decision, once carried out (the fleet page's feed). */
+  onDecision?: (decision: PlannerDecisionMessage) => void;
 }
 
 class PlannerMetrics {
@@ -139,5 +142,11 @@ export class PlannerService {
       if (d.desired !== d.current) await connector.scale(d.pool, d.desired, d);
       m.actual.set({ pool: d.pool }, connector.numWorkers(d.pool));
     }
+    this.options.onDecision?.({
+      at: now,
+      planner: planner.kind,
+      connector: connector.name,
+      pools: decision.pools.map((d) => ({ pool: d.pool, current: d.current, desired: d.desired, cause: d.cause, reason: d.reason })),
+    });
   }
 }

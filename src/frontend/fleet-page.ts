@@ -2,12 +2,12 @@
 // and GET /fleet/events, the server-sent events that feed it. A new client gets a snapshot;
 // then, once per tick, every client gets one delta: the worker rows that changed (rows are
 // compared as their JSON), the rows that left, the decisions and migrations since the last
-// tick, and the hit rates when they moved. Nothing is sent for a tick without changes but a
+// tick, the planner's decisions since the last tick, and the hit rates when they moved. Nothing is sent for a tick without changes but a
 // keep-alive comment every 15 s. With 1,000 workers the page costs one row comparison per
 // worker per tick on the server, and the browser touches only the rows that changed.
 import type { ServerResponse } from "node:http";
 import type { FastifyInstance } from "fastify";
-import type { FleetDecision, FleetHitRate, FleetMigration, FleetState, FleetWorkerRow } from "./fleet-state.ts";
+import type { FleetDecision, FleetHitRate, FleetMigration, FleetPlannerDecision, FleetState, FleetWorkerRow } from "./fleet-state.ts";
 
 export interface FleetPageOptions {
   /** How often deltas go out (ms, default 1000). */
@@ -40,6 +40,7 @@ class FleetStream {
   private readonly sent = new Map<string, string>();
   private lastDecisionAt = 0;
   private lastMigrations = 0;
+  private lastPlannerDecisions = 0;
   private lastHits = "";
   private lastWriteAt = 0;
   private timer: NodeJS.Timeout | undefined;
@@ -85,6 +86,7 @@ class FleetStream {
     for (const r of this.state.rows()) this.sent.set(r.id, JSON.stringify(toWire(r)));
     this.lastDecisionAt = this.state.recentDecisions().at(-1)?.at ?? 0;
     this.lastMigrations = this.state.recentMigrations().total;
+    this.lastPlannerDecisions = this.state.recentPlannerDecisions().total;
     this.lastHits = JSON.stringify(this.state.hitRates());
   }
 
@@ -96,6 +98,7 @@ class FleetStream {
       rows,
       decisions: this.state.recentDecisions(),
       migrations: { total: migrations.total, recent: migrations.recent },
+      planner: this.state.recentPlannerDecisions(),
       hits: this.state.hitRates(),
     };
     return `event: snapshot\ndata: ${JSON.stringify(body)}\n\n`;
@@ -124,6 +127,12 @@ class FleetStream {
       migrations = { total: m.total, recent: m.recent.slice(-Math.min(m.total - this.lastMigrations, m.recent.length)) };
       this.lastMigrations = m.total;
     }
+    const p = this.state.recentPlannerDecisions();
+    let planner: { total: number; recent: FleetPlannerDecision[] } | undefined;
+    if (p.total !== this.lastPlannerDecisions) {
+      planner = { total: p.total, recent: p.recent.slice(-Math.min(p.total - this.lastPlannerDecisions, p.recent.length)) };
+      this.lastPlannerDecisions = p.total;
+    }
     const hitsNow = this.state.hitRates();
     const hitsJson = JSON.stringify(hitsNow);
     let hits: FleetHitRate[] | undefined;
@@ -133,11 +142,11 @@ class FleetStream {
     }
     const now = Date.now();
     let message: string;
-    if (upsert.length === 0 && remove.length === 0 && decisions.length === 0 && !migrations && !hits) {
+    if (upsert.length === 0 && remove.length === 0 && decisions.length === 0 && !migrations && !planner && !hits) {
       if (now - this.lastWriteAt < KEEPALIVE_MS) return;
       message = ": keep-alive\n\n";
     } else {
-      message = `event: delta\ndata: ${JSON.stringify({ upsert, remove, decisions, migrations, hits })}\n\n`;
+      message = `event: delta\ndata: ${JSON.stringify({ upsert, remove, decisions, migrations, planner, hits })}\n\n`;
     }
     this.lastWriteAt = now;
     for (const c of this.clients) {
@@ -191,6 +200,7 @@ const FLEET_HTML = `<!doctype html>
   .bar { display: inline-block; height: 8px; background: var(--bar); vertical-align: middle; }
   .cols { display: grid; grid-template-columns: 1fr 1fr; gap: 16px; }
   ol { margin: 0; padding-left: 18px; } li { margin-bottom: 4px; } code { font-size: 12px; }
+  #planner li.hold { color: #888; }
   #workers-wrap { max-height: 60vh; overflow: auto; }
 </style>
 </head>
@@ -206,7 +216,8 @@ const FLEET_HTML = `<!doctype html>
 </div>
 <div class="cols">
   <div><h2>KV hit rate</h2><table id="hits"><thead><tr><th>model</th><th>total</th><th>device</th><th>host</th><th>disk</th><th>remote</th><th>requests</th></tr></thead><tbody></tbody></table>
-  <h2>Migrations <span id="migrations-total" class="muted">0</span></h2><ol id="migrations"></ol></div>
+  <h2>Migrations <span id="migrations-total" class="muted">0</span></h2><ol id="migrations"></ol>
+  <h2>Planner decisions <span id="planner-total" class="muted">0</span></h2><ol id="planner"></ol></div>
   <div><h2>Last routing decisions</h2><ol id="decisions"></ol></div>
 </div>
 <script>
@@ -275,6 +286,19 @@ function migrations(m, replace) {
   }
   while (ol.children.length > 20) ol.lastChild.remove();
 }
+function planner(p, replace) {
+  document.getElementById("planner-total").textContent = p.total;
+  const ol = document.getElementById("planner");
+  if (replace) ol.textContent = "";
+  for (const x of p.recent) {
+    const li = document.createElement("li");
+    li.className = x.desired > x.current ? "up" : x.desired < x.current ? "down" : "hold";
+    li.dataset.pool = x.pool;
+    li.textContent = time(x.at) + " " + x.pool + ": " + x.current + " → " + x.desired + " (" + x.cause + ") " + x.reason;
+    ol.prepend(li);
+  }
+  while (ol.children.length > 20) ol.lastChild.remove();
+}
 const es = new EventSource("/fleet/events");
 es.onopen = () => { document.getElementById("conn").textContent = "live"; };
 es.onerror = () => { document.getElementById("conn").textContent = "reconnecting…"; };
@@ -288,6 +312,7 @@ es.addEventListener("snapshot", (ev) => {
   hits(s.hits);
   decisions(s.decisions, true);
   migrations(s.migrations, true);
+  planner(s.planner, true);
   summary();
 });
 es.addEventListener("delta", (ev) => {
@@ -298,6 +323,7 @@ es.addEventListener("delta", (ev) => {
   if (d.hits) hits(d.hits);
   if (d.decisions.length) decisions(d.decisions, false);
   if (d.migrations) migrations(d.migrations, false);
+  if (d.planner) planner(d.planner, false);
   summary();
 });
 </script>

@@ -1,13 +1,14 @@
 // What the fleet page shows, aggregated on the server: one row per worker (role, state, KV
 // blocks per tier, running and waiting sequences, load), the last routing decisions with
-// their candidates, hit rates, migrations. Fed by the worker pools (membership, KV events,
-// load metrics, streams) and the pipelines (migrations); read by the page's event stream
+// their candidates, hit rates, migrations, the planner's last decisions. Fed by the worker
+// pools (membership, KV events, load metrics, streams), the pipelines (migrations) and the
+// planner (directly when embedded, over the event plane otherwise); read by the page's event stream
 // (fleet-page.ts), which sends only the rows that changed since the last tick.
 //
 // Cost on the request path: two counter updates per stream (start, end) and, only while
 // someone watches the page, an explained decision a few times per second. Everything else
 // happens at event rate (KV events, metrics) or at tick rate (the page).
-import type { KvBlockSetDump, KvCacheEvent, StorageTier, WorkerId, WorkerLoadMetrics, WorkerRole } from "../protocols/index.ts";
+import type { KvBlockSetDump, KvCacheEvent, PlannerDecisionMessage, StorageTier, WorkerId, WorkerLoadMetrics, WorkerRole } from "../protocols/index.ts";
 import type { CandidateScore, RouterStats, WorkerLoad } from "../router/index.ts";
 
 export type FleetWorkerState = "ready" | "draining" | "gone";
@@ -53,6 +54,17 @@ export interface FleetMigration {
   to: string;
 }
 
+/** One pool's part of one planner decision, as the page shows it. */
+export interface FleetPlannerDecision {
+  at: number;
+  planner: string;
+  pool: string;
+  current: number;
+  desired: number;
+  cause: string;
+  reason: string;
+}
+
 export interface FleetHitRate {
   model: string;
   /** Hit blocks / prompt blocks, overall and by tier (0..1). */
@@ -70,6 +82,8 @@ export interface FleetStateOptions {
   maxCandidates?: number;
   /** Migrations kept (default 20). */
   maxMigrations?: number;
+  /** Planner decisions kept, one per pool and interval (default 20). */
+  maxPlannerDecisions?: number;
   /** How long a gone worker stays on the page (ms, default 30000). */
   goneTtlMs?: number;
   /** Wall clock, ms. */
@@ -91,6 +105,9 @@ export class FleetState {
   private readonly decisions: FleetDecision[] = [];
   private readonly migrations: FleetMigration[] = [];
   private numMigrations = 0;
+  private readonly plannerDecisions: FleetPlannerDecision[] = [];
+  private numPlannerDecisions = 0;
+  private readonly maxPlannerDecisions: number;
   private numWatchers = 0;
   private lastSampleAt = -Infinity;
   private readonly maxDecisions: number;
@@ -105,6 +122,7 @@ export class FleetState {
     this.sampleEveryMs = 1000 / (options.decisionsPerSecond ?? 4);
     this.maxCandidates = options.maxCandidates ?? 8;
     this.maxMigrations = options.maxMigrations ?? 20;
+    this.maxPlannerDecisions = options.maxPlannerDecisions ?? 20;
     this.goneTtlMs = options.goneTtlMs ?? 30_000;
     this.now = options.now ?? Date.now;
   }
@@ -213,6 +231,28 @@ export class FleetState {
     if (this.migrations.length > this.maxMigrations) this.migrations.shift();
   }
 
+  /**
+   * A planner decided (every interval, holds included). The message may come from another
+   * process: fields are coerced, and reasons cut short, so that a bad one cannot bloat the page.
+   */
+  plannerDecision(m: PlannerDecisionMessage): void {
+    if (!Array.isArray(m.pools)) return;
+    const text = (v: unknown, max: number): string => String(v ?? "").slice(0, max);
+    for (const d of m.pools) {
+      this.numPlannerDecisions++;
+      this.plannerDecisions.push({
+        at: Number(m.at) || this.now(),
+        planner: text(m.planner, 16),
+        pool: text(d.pool, 32),
+        current: Number(d.current) || 0,
+        desired: Number(d.desired) || 0,
+        cause: text(d.cause, 32),
+        reason: text(d.reason, 200),
+      });
+    }
+    if (this.plannerDecisions.length > this.maxPlannerDecisions) this.plannerDecisions.splice(0, this.plannerDecisions.length - this.maxPlannerDecisions);
+  }
+
   /** The rows now (router numbers read here), with gone workers past their TTL dropped. */
   rows(): FleetWorkerRow[] {
     const now = this.now();
@@ -247,6 +287,10 @@ export class FleetState {
 
   recentMigrations(): { total: number; recent: readonly FleetMigration[] } {
     return { total: this.numMigrations, recent: this.migrations };
+  }
+
+  recentPlannerDecisions(): { total: number; recent: readonly FleetPlannerDecision[] } {
+    return { total: this.numPlannerDecisions, recent: this.plannerDecisions };
   }
 
   private markGone(w: WorkerEntry): void {

@@ -3,7 +3,7 @@ export { Frontend } from "./frontend.ts";
 export type { FrontendOptions } from "./frontend.ts";
 export { FrontendMetrics } from "./metrics.ts";
 export { FleetState } from "./fleet-state.ts";
-export type { FleetSource, FleetWorkerRow, FleetWorkerState, FleetDecision, FleetMigration, FleetHitRate, FleetStateOptions } from "./fleet-state.ts";
+export type { FleetSource, FleetWorkerRow, FleetWorkerState, FleetDecision, FleetMigration, FleetPlannerDecision, FleetHitRate, FleetStateOptions } from "./fleet-state.ts";
 export { registerFleetPage, FLEET_COLUMNS } from "./fleet-page.ts";
 export type { FleetPageOptions } from "./fleet-page.ts";
 export { ModelManager } from "./model-manager.ts";

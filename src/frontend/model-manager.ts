@@ -2,7 +2,8 @@
 // appears with its first worker; its pipeline stays when its last worker leaves, so that
 // requests for it get a clear 503 instead of a 404. Two components are followed: the one whose
 // workers generate (aggregated or decode, "backend" by default) and "prefill" (disaggregated
-// serving); each has its own endpoints, KV events, load metrics and router sync.
+// serving); each has its own endpoints, KV events, load metrics and router sync. It also
+// follows the namespace's planner decisions, for the fleet page.
 import type { ParserChoice } from "./chat-features.ts";
 import {
   BACKEND_COMPONENT,
@@ -16,6 +17,7 @@ import {
   isSharedStoreWorkerId,
   kvEventsSubject,
   loadMetricsSubject,
+  plannerDecisionsSubject,
   routerSyncSubject,
 } from "../protocols/index.ts";
 import type {
@@ -23,6 +25,7 @@ import type {
   KvBlockSetDump,
   KvCacheEvent,
   ModelCard,
+  PlannerDecisionMessage,
   PreprocessedRequest,
   RouterSyncMessage,
   TokenizerFileChunk,
@@ -137,6 +140,10 @@ export class ModelManager {
     });
     const decode = await this.follow("decode", this.options.component ?? BACKEND_COMPONENT);
     const prefill = await this.follow("prefill", PREFILL_COMPONENT);
+    // A distributed planner (`turbine planner`) publishes its decisions; an embedded one records them itself.
+    const planner = this.options.runtime.events.subscribe<PlannerDecisionMessage>(plannerDecisionsSubject(this.options.namespace), { maxPending: 1000 });
+    this.subscriptions.push(planner);
+    void this.consume(planner, (d) => this.options.metrics.fleetState.plannerDecision(d));
     for (const feed of [decode, prefill]) {
       feed.generate.onChange((change) => {
         if (change.type === "added") this.attach(feed, change.instance);

@@ -16,9 +16,9 @@ export type {
   KvCacheEvent,
   KvBlockSetDump,
 } from "./kv-events.ts";
-export type { WorkerLoadMetrics, RouterSyncMessage } from "./metrics.ts";
+export type { WorkerLoadMetrics, RouterSyncMessage, PlannerDecisionMessage, PlannerPoolDecision } from "./metrics.ts";
 export { DEFAULT_KV_BLOCK_SIZE } from "./model-card.ts";
 export type { ModelCard, TokenizerFileChunk, TokenizerSource, WorkerRole, EngineFeature } from "./model-card.ts";
 export { ERROR_CODES, TurbineError, isErrorCode, isTurbineError } from "./errors.ts";
 export type { ErrorCode, TurbineErrorOptions } from "./errors.ts";
-export { PREFILL_COMPONENT, GENERATE_ENDPOINT, KV_DUMP_ENDPOINT, MODEL_FILES_ENDPOINT, BACKEND_COMPONENT, kvEventsSubject, loadMetricsSubject, routerSyncSubject } from "./subjects.ts";
+export { PREFILL_COMPONENT, GENERATE_ENDPOINT, KV_DUMP_ENDPOINT, MODEL_FILES_ENDPOINT, BACKEND_COMPONENT, kvEventsSubject, loadMetricsSubject, routerSyncSubject, plannerDecisionsSubject } from "./subjects.ts";

@@ -44,3 +44,29 @@ export interface RouterSyncMessage {
   prefillTokens?: number;
   blocks?: number;
 }
+
+/** One pool's part of a planner decision (PlannerDecisionMessage). */
+export interface PlannerPoolDecision {
+  /** "prefill", "decode" or "aggregated". */
+  pool: string;
+  /** Workers serving when the planner decided. */
+  current: number;
+  desired: number;
+  /** Short stable label ("kv use", "steady", "cooldown", …; see the planner's PoolDecision). */
+  cause: string;
+  /** Why, in a few words, with the numbers. */
+  reason: string;
+}
+
+/**
+ * A planner's decision at one interval boundary, published by `turbine planner` so that every
+ * frontend's fleet page shows it (an embedded planner hands it to its frontend directly).
+ */
+export interface PlannerDecisionMessage {
+  /** Wall time of the decision, ms since epoch. */
+  at: number;
+  planner: "load" | "sla";
+  /** The connector that carries decisions out ("virtual", "local", "kubernetes", "embedded"). */
+  connector: string;
+  pools: PlannerPoolDecision[];
+}

@@ -22,3 +22,6 @@ export const loadMetricsSubject = (namespace: string, component: string): string
 
 /** Router replicas' in-flight decisions (RouterSyncMessage), shared so replicas don't pile onto one worker. */
 export const routerSyncSubject = (namespace: string, component: string): string => `${namespace}.${component}.router_sync`;
+
+/** Planner decisions (PlannerDecisionMessage) of a namespace, for the frontends' fleet pages. */
+export const plannerDecisionsSubject = (namespace: string): string => `${namespace}.planner.decisions`;

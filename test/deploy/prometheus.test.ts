@@ -1,14 +1,15 @@
 // A real Prometheus scrapes a running Turbine fleet (a frontend, two decode and one prefill
-// mocker worker, each its own process on etcd and NATS), and every expression of the Grafana
-// dashboard returns data through Prometheus's HTTP API: the dashboard shows what the code exports.
+// mocker worker, and a planner with the virtual connector, each its own process on etcd and
+// NATS), and every expression of the Grafana dashboard returns data through Prometheus's HTTP
+// API: the dashboard shows what the code exports. The planner's decisions also reach the
+// frontend's fleet page over NATS.
 import { describe, test, after } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { freePort } from "../support/services.ts";
-import { health, startFrontend, startWorker, until, useCluster } from "../support/fleet.ts";
+import { health, startFrontend, startPlanner, startWorker, until, useCluster } from "../support/fleet.ts";
 import { startPrometheus } from "../support/prometheus.ts";
 import type { PrometheusServer } from "../support/prometheus.ts";
-import { subcommandNames } from "./cli-flags.ts";
 
 interface Target {
   expr: string;
@@ -37,12 +38,15 @@ describe("deploy - Prometheus scrapes a running fleet and the dashboard's querie
     for (const p of [...decode, prefill]) fx.track(p);
     const frontend = fx.track(await startFrontend(fx.cluster, ["--max-local-prefill-tokens", "0"]));
     await until("the fleet", () => health(frontend.id), (h) => h.find((m) => m.model === model)?.workers === 2);
+    // A dry-run planner (decisions only), deciding every second on the frontend's metrics.
+    const planner = fx.track(await startPlanner(fx.cluster, ["--connector", "virtual", "--pools", "prefill,decode", "--frontend-url", frontend.id, "--adjustment-interval", "1"]));
     const feHost = new URL(frontend.id).host;
     prom = await startPrometheus([
       { job: "turbine-frontend", hostPort: feHost },
       ...ports.map((p) => ({ job: "turbine-workers", hostPort: `127.0.0.1:${p}` })),
+      { job: "turbine-planner", hostPort: new URL(planner.id).host },
     ]);
-    await until("every target up", () => prom!.targets(), (t) => t.length === 4 && t.every((x) => x.health === "up"), 30_000);
+    await until("every target up", () => prom!.targets(), (t) => t.length === 5 && t.every((x) => x.health === "up"), 30_000);
 
     // Traffic: repeated prompts (KV hits), streams, a refused request (counted once every
     // request is counted with its final status: the hardening change).
@@ -72,18 +76,13 @@ describe("deploy - Prometheus scrapes a running fleet and the dashboard's querie
 
     await until("Prometheus has the migration", () => prom!.query(`turbine_request_migrations_total{model="${model}"}`), (r) => r.length > 0 && Number(r[0]!.value[1]) >= 1, 30_000);
 
-    const planner = subcommandNames().includes("planner");
+    await until("Prometheus has the planner's decisions", () => prom!.query("turbine_planner_actual_workers"), (r) => r.length === 2, 30_000);
     const empty: string[] = [];
     let checked = 0;
     for (const panel of dashboard.panels) {
       for (const target of panel.targets) {
         const expr = resolve(target.expr, model);
         const result = await prom.query(expr); // throws on a query Prometheus refuses
-        // The planner's metrics come from `turbine planner`, which this fleet does not run.
-        if (expr.includes("turbine_planner_")) {
-          assert.ok(planner || result.length === 0, "nothing else exports the planner's metrics");
-          continue;
-        }
         if (result.length === 0) empty.push(`${panel.title} / ${target.refId}: ${expr}`);
         checked++;
       }
@@ -97,5 +96,34 @@ describe("deploy - Prometheus scrapes a running fleet and the dashboard's querie
     assert.ok(transfers.some((s) => s.metric["direction"] === "export" && Number(s.value[1]) > 0), "the prefill worker exported KV");
     const decisions = await prom.query(`sum(turbine_router_decisions_total{model="${model}"})`);
     assert.ok(Number(decisions[0]!.value[1]) >= 13, "every routed request is a decision");
+    const desired = await prom.query("max by (pool) (turbine_planner_desired_workers)");
+    assert.deepEqual(desired.map((s) => s.metric["pool"]).sort(), ["decode", "prefill"], "the planner's pools");
+
+    // The planner published its decisions on NATS: the frontend's fleet page has them.
+    const snapshot = await fleetSnapshot(frontend.id);
+    assert.ok(snapshot.planner.total > 0, "the fleet page has the planner's decisions");
+    assert.ok(snapshot.planner.recent.some((d) => d.pool === "decode" && d.planner === "load"));
   });
 });
+
+/** The first event of the fleet page's stream (its snapshot). */
+async function fleetSnapshot(url: string): Promise<{ planner: { total: number; recent: { pool: string; planner: string }[] } }> {
+  const ac = new AbortController();
+  const timer = setTimeout(() => ac.abort(), 10_000);
+  try {
+    const res = await fetch(`${url}/fleet/events`, { signal: ac.signal });
+    const reader = res.body!.getReader();
+    let text = "";
+    while (!text.includes("\n\n")) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      text += new TextDecoder().decode(value);
+    }
+    const data = /^data: (.*)$/m.exec(text)?.[1];
+    assert.ok(data !== undefined, "a snapshot");
+    return JSON.parse(data) as { planner: { total: number; recent: { pool: string; planner: string }[] } };
+  } finally {
+    clearTimeout(timer);
+    ac.abort();
+  }
+}

@@ -1,6 +1,6 @@
 // The fleet page with 1,000 simulated workers stays light: the page is small, the first
 // snapshot is bounded, and while a tenth of the workers change every 100 ms the browser gets
-// at most one delta per tick, of bounded size, and keeps every row current.
+// at most one delta per tick, of bounded size, and keeps every row current (planner decisions too).
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import Fastify from "fastify";
@@ -53,6 +53,7 @@ test("frontend - the fleet page stays under its size and update-rate bounds with
       active.set(id, step % 5);
     }
     requests += 10;
+    if (step % 10 === 0) state.plannerDecision({ at: Date.now(), planner: "load", connector: "virtual", pools: [{ pool: "decode", current: 750, desired: 760 + (step % 3), cause: "kv use", reason: "kv use 90% > 80%" }] });
     if (state.wantsDecision()) state.decision("sim", "decode", ids[step % NUM_WORKERS]!, 10, ids.slice(0, 8).map((w, i) => ({ workerId: w, overlapBlocks: i, cost: 100 - i })));
   }, 100);
 
@@ -91,6 +92,8 @@ test("frontend - the fleet page stays under its size and update-rate bounds with
     assert.equal(shown[11], String(row.load));
     assert.equal(await page.locator("#workers tbody tr").count(), NUM_WORKERS);
     assert.ok((await page.locator("#decisions li").count()) > 0, "sampled decisions are shown");
+    assert.match((await page.locator("#planner li").first().textContent()) ?? "", /decode: 750 → 76\d \(kv use\) kv use 90% > 80%/, "the planner's decisions are shown");
+    assert.equal(await page.locator("#planner-total").textContent(), String(state.recentPlannerDecisions().total));
     console.log(`# fleet page, ${NUM_WORKERS} workers: page ${html} B, snapshot ${first.bytes} B, ${deltas} deltas in ${seconds.toFixed(1)} s, ${Math.round(rate)} B/s`);
   } finally {
     clearInterval(churn);

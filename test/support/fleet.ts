@@ -1,4 +1,4 @@
-// Turbine processes for multi-process tests: `turbine frontend` and `turbine worker` as
+// Turbine processes for multi-process tests: `turbine frontend`, `turbine worker` and `turbine planner` as
 // child processes of the test, stopped (SIGKILL if need be) when the test process exits.
 import { spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
@@ -116,6 +116,12 @@ export function startWorker(cluster: ClusterUrls, args: string[], options: { net
 export async function startFrontend(cluster: ClusterUrls, args: string[] = []): Promise<TurbineProcess> {
   const port = await freePort();
   return launch(["frontend", ...clusterArgs(cluster), "--port", String(port), ...args], /^Turbine frontend at (http:\/\/\S+)/);
+}
+
+/** Starts `turbine planner` with its /metrics on a free port; resolves once it plans, with that server's URL. */
+export async function startPlanner(cluster: ClusterUrls, args: string[] = []): Promise<TurbineProcess> {
+  const port = await freePort();
+  return launch(["planner", ...clusterArgs(cluster), "--metrics-port", String(port), ...args], /^Turbine planner .*metrics at (http:\/\/\S+)\/metrics$/);
 }
 
 export interface HealthModel {
