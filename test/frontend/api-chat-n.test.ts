@@ -1,11 +1,13 @@
 // /v1/chat/completions with n > 1 through the official `openai` client (mocker, two workers):
 // n choices, all samples on one worker (the prompt's KV), usage counting the prompt once,
 // seeded samples distinct yet reproducible, streams reassembled per choice index; and tool
-// calls parsed per choice (fake Qwen3 behind openai-proxy).
+// calls parsed per choice (fake Qwen3 behind openai-proxy); seeds and logprobs per choice on
+// llama.cpp (a random-weight GGUF).
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import OpenAI from "openai";
 import type { EmbeddedServer } from "../../src/cli/index.ts";
+import { randomGguf } from "../support/gguf.ts";
 import { startServer } from "../support/http.ts";
 import { MODEL, startFakeQwen } from "./api-support.ts";
 import type { FakeQwen } from "./api-support.ts";
@@ -136,5 +138,33 @@ describe("api - chat n > 1 with the parsers", () => {
     assert.deepEqual(names, ["get_weather", "get_weather"]);
     assert.deepEqual(args.map((a) => JSON.parse(a) as unknown), [{ city: "Paris" }, { city: "Paris" }]);
     assert.deepEqual(finishes, [["tool_calls"], ["tool_calls"]]);
+  });
+});
+
+describe("api - chat n > 1 on llama.cpp", () => {
+  let server: EmbeddedServer;
+  before(async () => {
+    server = await startServer({ engine: "llamacpp", modelPath: await randomGguf(), numWorkers: 1, llamacpp: { numSequences: 2, contextSize: 512 } });
+  });
+  after(() => server.close());
+
+  test("api - chat n=2 on llama.cpp: seeded samples differ and reproduce, logprobs per choice", async () => {
+    const client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: "x", maxRetries: 0 });
+    const model = server.workers[0]!.engine.card.name;
+    const ask = (): Promise<OpenAI.ChatCompletion> =>
+      client.chat.completions.create({ model, messages: MESSAGES, max_tokens: 8, n: 2, seed: 21, temperature: 1, logprobs: true, top_logprobs: 2, ignore_eos: true } as OpenAI.ChatCompletionCreateParamsNonStreaming);
+    const r = await ask();
+    assert.deepEqual(r.choices.map((c) => c.index), [0, 1]);
+    assert.notEqual(r.choices[0]!.message.content, r.choices[1]!.message.content);
+    assert.deepEqual((await ask()).choices.map((c) => c.message.content), r.choices.map((c) => c.message.content));
+    for (const c of r.choices) {
+      assert.equal(c.logprobs!.content!.length, 8);
+      for (const t of c.logprobs!.content!) {
+        // At most top_logprobs alternatives (fewer where the engine's candidates are fewer).
+        assert.ok(t.top_logprobs.length >= 1 && t.top_logprobs.length <= 2, `${t.top_logprobs.length} alternatives`);
+        assert.ok(t.logprob <= 0, `logprob ${t.logprob}`);
+      }
+    }
+    assert.equal(r.usage!.completion_tokens, 16);
   });
 });
