@@ -111,8 +111,8 @@ function forcedCall(text: string): { name: string; arguments: string } | null {
   }
 }
 
-/** The choice objects (as JSON text) of one chat stream step: one per event, OpenAI's tool-call fragments. */
-export function chatStreamChoices(events: readonly ParsedEvent[], logprobs: LogprobJson[] | null, role: boolean): string[] {
+/** The choice objects (as JSON text) of one chat stream step: one per event, OpenAI's tool-call fragments; `index` is the choice's (n > 1). */
+export function chatStreamChoices(events: readonly ParsedEvent[], logprobs: LogprobJson[] | null, role: boolean, index = 0): string[] {
   const out: string[] = [];
   let lp = logprobs === null ? "null" : JSON.stringify({ content: logprobs });
   const roleField = (): string => {
@@ -121,7 +121,7 @@ export function chatStreamChoices(events: readonly ParsedEvent[], logprobs: Logp
     return r;
   };
   const choice = (delta: string): string => {
-    const s = `{"index":0,"delta":{${roleField()}${delta}},"logprobs":${lp},"finish_reason":null}`;
+    const s = `{"index":${index},"delta":{${roleField()}${delta}},"logprobs":${lp},"finish_reason":null}`;
     lp = "null"; // logprobs travel once, with the first chunk of their step
     return s;
   };

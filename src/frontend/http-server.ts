@@ -28,6 +28,7 @@ import { RefusalLog } from "./refusal-log.ts";
 import type { ApiContext } from "./api-context.ts";
 import { registerAnthropicApi } from "./anthropic-api.ts";
 import { isCompletionBatch, serveCompletionBatch } from "./completions-batch.ts";
+import { isChatSamples, serveChatSamples } from "./chat-samples.ts";
 import { registerEmbeddingsApi } from "./embeddings-api.ts";
 import { registerResponsesApi } from "./responses-api.ts";
 
@@ -329,7 +330,10 @@ export function buildHttpServer(options: HttpServerOptions): FastifyInstance {
     checkPromptBounds(req.body, bounds);
     // Rendering is synchronous: let the requests already waiting go first.
     if (req.body.messages.length > YIELD_BEFORE_RENDER_MESSAGES) await new Promise<void>((r) => setImmediate(r));
-    const pre = traced(requestContext(req), "preprocess", () => pipeline.preprocessor.chat(req.body, req.id));
+    const samples = isChatSamples(req.body);
+    // n > 1: rendered and tokenized once, the samples cloned from it (chat-samples.ts).
+    const pre = traced(requestContext(req), "preprocess", () => pipeline.preprocessor.chat(samples ? { ...req.body, n: 1 } : req.body, req.id));
+    if (samples) return serveChatSamples(req, reply, pipeline, req.body, pre, api);
     return serve(req, reply, pipeline, "chat", pre, req.body);
   });
 

@@ -51,7 +51,8 @@ export const CHAT_FIELDS: Readonly<Record<string, FieldSupport>> = {
   metadata: informational,
   safety_identifier: informational,
   prompt_cache_key: informational,
-  n: { kind: "refused", inert: isOne, why: "n > 1 is not supported: send n separate requests" },
+  // n > 1: the samples share the prompt's worker and KV (chat-samples.ts).
+  n: honoured,
   store: { kind: "refused", inert: isFalse, why: "Turbine does not store chat completions" },
   service_tier: { kind: "refused", inert: (v) => v === "auto" || v === "default", why: "service tiers are not supported" },
   audio: { kind: "refused", why: "audio output is not supported" },

@@ -175,9 +175,9 @@ describe("frontend - OpenAI API end to end", () => {
     expectError(r, 413, "invalid_request_error", "request_too_large");
   });
 
-  test("frontend - n greater than 1 is refused with a clear 400", async () => {
-    const r = await postRaw(`${server.url}/v1/chat/completions`, JSON.stringify({ model: MODEL, messages: [{ role: "user", content: "x" }], n: 2 }));
-    expectError(r, 400, "invalid_request_error", "request_unsupported", "n");
+  test("frontend - a field Turbine does not honour (best_of > 1) is refused with a clear 400", async () => {
+    const r = await postRaw(`${server.url}/v1/completions`, JSON.stringify({ model: MODEL, prompt: "x", best_of: 2 }));
+    expectError(r, 400, "invalid_request_error", "request_unsupported", "best_of");
   });
 
   test("frontend - health, liveness and Prometheus metrics", async () => {
