@@ -6,8 +6,8 @@
 // it removes one only when the load would still sit below `scaleDownBelow` on one worker
 // fewer, for `scaleDownIntervals` intervals in a row. After any change the pool waits
 // `cooldownMs` (new workers need time to take load): so a noisy constant load never flaps.
-import { BoundsGuard, boundedReason } from "./pool-bounds.ts";
-import type { Planner, PlannerDecision, PlannerInputs, PoolBounds, PoolDecision, PoolName, PoolObservation } from "./planner-types.ts";
+import { BoundsGuard, boundedDecisions } from "./pool-bounds.ts";
+import type { Planner, PlannerDecision, PlannerInputs, PoolBounds, PoolName, PoolObservation } from "./planner-types.ts";
 
 export interface LoadPlannerOptions extends PoolBounds {
   /** TTFT and ITL targets, ms (optional signals). */
@@ -98,20 +98,13 @@ export class LoadPlanner implements Planner {
       reasons.set(o.pool, reason);
       causes.set(o.pool, cause);
     }
-    const bounded = this.guard.apply(wishes, inputs);
-    const pools: PoolDecision[] = inputs.pools.map((o) => {
-      const desired = bounded.get(o.pool)!;
-      let reason = reasons.get(o.pool)!;
-      let cause = causes.get(o.pool)!;
-      const wish = wishes.get(o.pool)!;
-      if (desired !== wish) [reason, cause] = boundedReason(desired, wish, o.numWorkers, o.numWaitingForWorkers, reason, cause);
-      if (desired !== o.numWorkers) {
-        const s = this.state.get(o.pool)!;
-        s.lastChangeAt = inputs.now;
-        s.lowIntervals = 0;
-      }
-      return { pool: o.pool, current: o.numWorkers, desired, reason, cause };
-    });
+    const pools = boundedDecisions(this.guard, inputs, wishes, reasons, causes);
+    for (const d of pools) {
+      if (d.desired === d.current) continue;
+      const s = this.state.get(d.pool)!;
+      s.lastChangeAt = inputs.now;
+      s.lowIntervals = 0;
+    }
     return { now: inputs.now, pools };
   }
 }

@@ -1,7 +1,7 @@
 // The limits every planner's wish passes through: min/max per pool, a total GPU budget, and
 // scale to zero (a pool whose minimum is 0 goes to zero only after it has been idle long
 // enough, and comes back at once when a request waits for it).
-import type { PlannerInputs, PoolBounds, PoolName, PoolObservation } from "./planner-types.ts";
+import type { PlannerInputs, PoolBounds, PoolDecision, PoolName, PoolObservation } from "./planner-types.ts";
 
 export class BoundsGuard {
   private readonly lastBusyAt = new Map<PoolName, number>();
@@ -63,6 +63,25 @@ export class BoundsGuard {
     }
     return out;
   }
+}
+
+/** Each pool's wish through the guard: its decision, with the reason saying so where a bound changed it. */
+export function boundedDecisions(
+  guard: BoundsGuard,
+  inputs: PlannerInputs,
+  wishes: Map<PoolName, number>,
+  reasons: ReadonlyMap<PoolName, string>,
+  causes: ReadonlyMap<PoolName, string>,
+): PoolDecision[] {
+  const bounded = guard.apply(wishes, inputs);
+  return inputs.pools.map((o) => {
+    const desired = bounded.get(o.pool)!;
+    let reason = reasons.get(o.pool)!;
+    let cause = causes.get(o.pool)!;
+    const wish = wishes.get(o.pool)!;
+    if (desired !== wish) [reason, cause] = boundedReason(desired, wish, o.numWorkers, o.numWaitingForWorkers, reason, cause);
+    return { pool: o.pool, current: o.numWorkers, desired, reason, cause };
+  });
 }
 
 /** Reason and cause of a decision the bounds changed: capped keeps its cause, a floor says so. */

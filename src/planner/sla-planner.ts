@@ -1,7 +1,7 @@
 // The SLA planner: forecasts the next interval's load per pool (request rate, prompt and output
 // lengths), and picks the fewest workers whose estimated TTFT and ITL (sla-model.ts, from the
 // measured worker profile) meet the targets, within the pool bounds and the GPU budget.
-import { BoundsGuard, boundedReason } from "./pool-bounds.ts";
+import { BoundsGuard, boundedDecisions } from "./pool-bounds.ts";
 import type { Planner, PlannerDecision, PlannerInputs, PoolBounds, PoolDecision, PoolName, PredictedLoad } from "./planner-types.ts";
 import { createPredictor } from "./predictors.ts";
 import type { Predictor, PredictorName, PredictorOptions } from "./predictors.ts";
@@ -90,15 +90,7 @@ export class SlaPlanner implements Planner {
       reasons.set(o.pool, reason);
       causes.set(o.pool, cause);
     }
-    const bounded = this.guard.apply(wishes, inputs);
-    const pools: PoolDecision[] = inputs.pools.map((o) => {
-      const desired = bounded.get(o.pool)!;
-      let reason = reasons.get(o.pool)!;
-      let cause = causes.get(o.pool)!;
-      const wish = wishes.get(o.pool)!;
-      if (desired !== wish) [reason, cause] = boundedReason(desired, wish, o.numWorkers, o.numWaitingForWorkers, reason, cause);
-      return { pool: o.pool, current: o.numWorkers, desired, reason, cause, predicted: predictions.get(o.pool) };
-    });
+    const pools: PoolDecision[] = boundedDecisions(this.guard, inputs, wishes, reasons, causes).map((d) => ({ ...d, predicted: predictions.get(d.pool) }));
     return { now: inputs.now, pools };
   }
 
