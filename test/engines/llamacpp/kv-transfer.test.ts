@@ -5,24 +5,12 @@ import { promisify } from "node:util";
 import { fileURLToPath } from "node:url";
 import { LlamaCppEngine } from "../../../src/engines/index.ts";
 import type { LlamaCppKvExport } from "../../../src/engines/index.ts";
-import { TurbineError, asRequestId } from "../../../src/protocols/index.ts";
+import { TurbineError } from "../../../src/protocols/index.ts";
 import { randomGguf } from "../../support/gguf.ts";
+import { greedy, promptOf } from "../../support/llamacpp.ts";
 
 const run = promisify(execFile);
 const CHILD = fileURLToPath(new URL("./kv-export-child.ts", import.meta.url));
-
-async function greedy(engine: LlamaCppEngine, tokenIds: number[], maxTokens: number): Promise<number[]> {
-  const out: number[] = [];
-  const request = { requestId: asRequestId(`kv-${Math.random()}`), model: "m", tokenIds, sampling: { temperature: 0 }, stop: { maxTokens, stopTokenIds: [] } };
-  for await (const o of engine.generate(request, { signal: new AbortController().signal })) out.push(...o.tokenIds);
-  return out;
-}
-
-function promptOf(n: number, salt: number): number[] {
-  const ids = [1];
-  for (let i = 1; i < n; i++) ids.push(300 + ((i * 31 + salt * 17 + ((i * i) % 13)) % 460));
-  return ids;
-}
 
 test("llamacpp - KV exported by another process continues with the tokens one process produces; wrong KV differs", async () => {
   const path = await randomGguf();
