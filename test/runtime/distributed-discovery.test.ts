@@ -96,7 +96,8 @@ test("runtime - etcd restarted without its data: instances re-register and watch
 
   await etcd.restart({ wipe: true });
   await eventually(async () => (await observer.list(instancePrefix(address)).catch(() => [])).length === 2, 8000, "re-registration");
-  assert.ok(owner.numLeaseRecoveries >= 1);
+  // The second put lands before recover() counts itself: wait for the count, not only the keys.
+  await eventually(() => owner.numLeaseRecoveries >= 1, 3000, "the lease recovery to be counted");
   await eventually(() => w.live.size === 2, 5000, "the watch to see both again");
 
   // The resynced watch still follows changes: a delete and a new put.
