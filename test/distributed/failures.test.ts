@@ -162,7 +162,9 @@ describe("distributed - failures", () => {
   test("distributed - etcd restarted with its data lost: no request fails, the worker re-registers, new workers are seen", async () => {
     const [w] = await workers("m6", 1);
     const f = await frontend("m6", 1);
-    assert.ok((await etcdKeys(fx.etcd.url)).some((k) => k.includes(w!.id)), "registered before");
+    const leaseOf = (keys: EtcdKey[]) => keys.find((k) => k.key.includes(w!.id))?.lease;
+    const leaseBefore = leaseOf(await etcdKeys(fx.etcd.url));
+    assert.ok(leaseBefore, "registered before");
     // Requests and health checks run throughout the restart (bounded: at most 2,000 rounds).
     const statuses: number[] = [];
     const healthStatuses: number[] = [];
@@ -175,9 +177,10 @@ describe("distributed - failures", () => {
     })();
     try {
       await fx.etcd.restart({ wipe: true, downMs: 500 });
-      assert.ok(!(await etcdKeys(fx.etcd.url)).some((k) => k.includes(w!.id)), "etcd lost its data");
-      // The worker writes its keys again (a new lease); the frontend kept it meanwhile.
-      await until("the worker to re-register", () => etcdKeys(fx.etcd.url), (keys) => keys.some((k) => k.includes(w!.id)), 15_000);
+      // The worker may re-register within milliseconds, so "lost its data" is read off the lease:
+      // a kept key would keep its old lease. The frontend kept the worker meanwhile.
+      assert.notEqual(leaseOf(await etcdKeys(fx.etcd.url)), leaseBefore, "etcd lost its data");
+      await until("the worker to re-register under a new lease", () => etcdKeys(fx.etcd.url), (keys) => leaseOf(keys) !== undefined, 15_000);
       const n = statuses.length;
       await until("requests after the re-registration", async () => statuses.length, (len) => len >= n + 5, 10_000);
     } finally {
@@ -191,12 +194,17 @@ describe("distributed - failures", () => {
   });
 });
 
-/** The keys under turbine/ in etcd (its JSON gateway). */
-async function etcdKeys(url: string): Promise<string[]> {
+interface EtcdKey {
+  key: string;
+  lease: string | undefined;
+}
+
+/** The keys under turbine/ in etcd, with their leases (its JSON gateway). */
+async function etcdKeys(url: string): Promise<EtcdKey[]> {
   const b64 = (s: string) => Buffer.from(s).toString("base64");
   const r = await fetch(`${url}/v3/kv/range`, { method: "POST", body: JSON.stringify({ key: b64("turbine/"), range_end: b64("turbine0"), keys_only: true }) });
-  const j = (await r.json()) as { kvs?: { key: string }[] };
-  return (j.kvs ?? []).map((kv) => Buffer.from(kv.key, "base64").toString("utf8"));
+  const j = (await r.json()) as { kvs?: { key: string; lease?: string }[] };
+  return (j.kvs ?? []).map((kv) => ({ key: Buffer.from(kv.key, "base64").toString("utf8"), lease: kv.lease }));
 }
 
 describe("distributed - a frozen worker", () => {
