@@ -2,15 +2,21 @@
 // Streaming requests through `turbine serve` (a child process, mocker at a speed-up so high
 // that engine time is negligible) against the same mocker called in-process without HTTP,
 // at concurrency 1, 64 and 256, measured side by side in one run. Ratios, not absolute times.
+// The serve process's CPU per request and per token event (the slope between 32- and
+// 256-token streams) is read from /proc; with BENCH_BASELINE_REF=<git ref> the `turbine serve`
+// of that commit (a copy of its tree) runs beside today's in the same cells.
 import { Agent, request as httpRequest } from "node:http";
 import { MockerEngine } from "../src/engines/index.ts";
 import { asRequestId } from "../src/protocols/index.ts";
 import type { PreprocessedRequest } from "../src/protocols/index.ts";
-import { fmt, freePort, machineLine, markdownTable, percentile, sortedCopy, startTurbine, stopChild } from "./support.ts";
+import type { ChildProcess } from "node:child_process";
+import { baselineCheckout, cpuSeconds, fmt, freePort, machineLine, markdownTable, percentile, sortedCopy, startTurbine, stopChild } from "./support.ts";
 
 const SPEEDUP = 1e6;
 const PROMPT_CHARS = 120;
 const OUTPUT_TOKENS = 32;
+// The long streams of the CPU-per-token-event slope (a quarter as many requests).
+const LONG_OUTPUT_TOKENS = 256;
 const LEVELS = [
   { concurrency: 1, requests: 300 },
   { concurrency: 64, requests: 3000 },
@@ -66,8 +72,8 @@ async function direct(engine: MockerEngine, i: number): Promise<{ latencyMs: num
   return { latencyMs: performance.now() - t0, ttftMs: ttft, tokens };
 }
 
-function viaHttp(agent: Agent, port: number, i: number): Promise<{ latencyMs: number; ttftMs: number; tokens: number }> {
-  const body = JSON.stringify({ model: "turbine-byte", prompt: prompt(i), max_tokens: OUTPUT_TOKENS, ignore_eos: true, stream: true });
+function viaHttp(agent: Agent, port: number, i: number, maxTokens = OUTPUT_TOKENS): Promise<{ latencyMs: number; ttftMs: number; tokens: number }> {
+  const body = JSON.stringify({ model: "turbine-byte", prompt: prompt(i), max_tokens: maxTokens, ignore_eos: true, stream: true });
   const t0 = performance.now();
   return new Promise((resolve, reject) => {
     const req = httpRequest(
@@ -103,47 +109,82 @@ function viaHttp(agent: Agent, port: number, i: number): Promise<{ latencyMs: nu
   });
 }
 
+interface Server {
+  name: string;
+  port: number;
+  child: ChildProcess;
+}
+
+/** One server's cell: the short run's result, and its CPU µs per request and per token event. */
+async function measure(agent: Agent, server: Server, concurrency: number, requests: number): Promise<{ run: RunResult; cpuPerRequest: number; cpuPerEvent: number }> {
+  const pid = server.child.pid!;
+  const cpuOf = async (n: number, maxTokens: number): Promise<{ run: RunResult; us: number }> => {
+    const c0 = cpuSeconds(pid);
+    const run = await runLoad(concurrency, n, (i) => viaHttp(agent, server.port, i, maxTokens));
+    const c1 = cpuSeconds(pid);
+    return { run, us: c0 !== null && c1 !== null ? ((c1 - c0) * 1e6) / n : NaN };
+  };
+  const short = await cpuOf(requests, OUTPUT_TOKENS);
+  const long = await cpuOf(Math.max(concurrency, Math.round(requests / 4)), LONG_OUTPUT_TOKENS);
+  return { run: short.run, cpuPerRequest: short.us, cpuPerEvent: (long.us - short.us) / (LONG_OUTPUT_TOKENS - OUTPUT_TOKENS) };
+}
+
 async function main(): Promise<void> {
-  const port = await freePort();
-  const server = await startTurbine(["serve", "--engine", "mocker", "--workers", "1", "--router", "kv", "--speedup", String(SPEEDUP)], port);
+  const args = ["serve", "--engine", "mocker", "--workers", "1", "--router", "kv", "--speedup", String(SPEEDUP)];
+  const baselineRef = process.env["BENCH_BASELINE_REF"];
+  const baseline = baselineRef ? baselineCheckout(baselineRef) : null;
+  const servers: Server[] = [];
   const engine = new MockerEngine({ speedup: SPEEDUP, card: { name: "turbine-byte" } });
   const agent = new Agent({ keepAlive: true, maxSockets: 512 });
   const rows: (string | number)[][] = [];
   try {
-    // Warm up both paths (JIT, connections).
-    await runLoad(16, 400, (i) => viaHttp(agent, port, i));
+    const port = await freePort();
+    servers.push({ name: "turbine", port, child: await startTurbine(args, port) });
+    if (baseline) {
+      const basePort = await freePort();
+      servers.push({ name: `turbine@${baseline.commit}`, port: basePort, child: await startTurbine(args, basePort, 30_000, baseline.dir) });
+    }
+    // Warm up every path (JIT, connections).
+    for (const s of servers) await runLoad(16, 400, (i) => viaHttp(agent, s.port, i));
     await runLoad(16, 400, (i) => direct(engine, i));
     for (const { concurrency, requests } of LEVELS) {
       const base = await runLoad(concurrency, requests, (i) => direct(engine, i));
-      const http = await runLoad(concurrency, requests, (i) => viaHttp(agent, port, i));
       const b = sortedCopy(base.latenciesMs);
-      const h = sortedCopy(http.latenciesMs);
       const bt = sortedCopy(base.ttftMs);
-      const ht = sortedCopy(http.ttftMs);
       const rpsB = requests / base.seconds;
-      const rpsH = requests / http.seconds;
-      rows.push([
-        concurrency,
-        requests,
-        `${fmt(rpsH, 0)} / ${fmt(rpsB, 0)} = **${fmt(rpsH / rpsB)}**`,
-        `${fmt(http.outputTokens / http.seconds, 0)} / ${fmt(base.outputTokens / base.seconds, 0)} = **${fmt(http.outputTokens / http.seconds / (base.outputTokens / base.seconds))}**`,
-        `${fmt(percentile(ht, 50) - percentile(bt, 50))} / ${fmt(percentile(ht, 99) - percentile(bt, 99))}`,
-        `${fmt(percentile(h, 50) - percentile(b, 50))} / ${fmt(percentile(h, 99) - percentile(b, 99))}`,
-        `${fmt(percentile(h, 50) / percentile(b, 50))} / ${fmt(percentile(h, 99) / percentile(b, 99))}`,
-      ]);
+      for (const server of servers) {
+        const { run: http, cpuPerRequest, cpuPerEvent } = await measure(agent, server, concurrency, requests);
+        const h = sortedCopy(http.latenciesMs);
+        const ht = sortedCopy(http.ttftMs);
+        const rpsH = requests / http.seconds;
+        rows.push([
+          concurrency,
+          server.name,
+          requests,
+          `${fmt(rpsH, 0)} / ${fmt(rpsB, 0)} = **${fmt(rpsH / rpsB)}**`,
+          `${fmt(http.outputTokens / http.seconds, 0)} / ${fmt(base.outputTokens / base.seconds, 0)} = **${fmt(http.outputTokens / http.seconds / (base.outputTokens / base.seconds))}**`,
+          `${fmt(percentile(ht, 50) - percentile(bt, 50))} / ${fmt(percentile(ht, 99) - percentile(bt, 99))}`,
+          `${fmt(percentile(h, 50) - percentile(b, 50))} / ${fmt(percentile(h, 99) - percentile(b, 99))}`,
+          `${fmt(percentile(h, 50) / percentile(b, 50))} / ${fmt(percentile(h, 99) / percentile(b, 99))}`,
+          fmt(cpuPerRequest, 0),
+          fmt(cpuPerEvent, 1),
+        ]);
+      }
       process.stderr.write(`concurrency ${concurrency} done\n`);
     }
   } finally {
     agent.destroy();
     await engine.close();
-    await stopChild(server);
+    for (const s of servers) await stopChild(s.child);
+    baseline?.remove();
   }
   console.log(`\nbench:frontend — ${machineLine()}`);
   console.log(`streaming /v1/completions, prompt ${PROMPT_CHARS} tokens, ${OUTPUT_TOKENS} output tokens, mocker speed-up ${SPEEDUP}, 1 worker, kv router`);
-  console.log("Turbine = HTTP client → turbine serve (child process) → router → mocker; direct = the same mocker called in-process\n");
+  console.log("Turbine = HTTP client → turbine serve (child process) → router → mocker; direct = the same mocker called in-process");
+  console.log(`CPU: the serve process's (frontend and its in-process mocker), all threads, /proc; per token event = slope between ${OUTPUT_TOKENS}- and ${LONG_OUTPUT_TOKENS}-token streams\n`);
   console.log(
     markdownTable(
-      ["concurrency", "requests", "req/s Turbine / direct = ratio", "output tok/s Turbine / direct = ratio", "added TTFT p50 / p99 (ms)", "added latency p50 / p99 (ms)", "latency ratio p50 / p99"],
+      ["concurrency", "server", "requests", "req/s Turbine / direct = ratio", "output tok/s Turbine / direct = ratio", "added TTFT p50 / p99 (ms)", "added latency p50 / p99 (ms)", "latency ratio p50 / p99", "serve CPU µs/request", "serve CPU µs/token event"],
       rows,
     ),
   );

@@ -1,19 +1,23 @@
 // `npm run bench:proxy`: Turbine (frontend + kv router + one openai-proxy worker) in front of a
 // fast mock OpenAI-compatible upstream, against the same upstream called directly, through
 // nginx (proxy_buffering off) and through a bare Node.js proxy (fastify + undici, no
-// tokenization or routing), in one run. Streaming chat completions of 16 tokens at concurrency
-// 1, 32 and 128; requests/s and TTFT p50/p99 as ratios against direct, and the serving
-// process's CPU per request. Each piece runs in its own process: upstream, Turbine, nginx,
-// the Node.js proxy, load generator.
+// tokenization or routing), in one run; with BENCH_BASELINE_REF=<git ref>, also the Turbine of
+// that commit (a copy of its tree) beside today's. Streaming chat completions of 16 tokens at
+// concurrency 1, 32 and 128; requests/s and TTFT p50/p99 as ratios against direct, and the
+// serving process's CPU per request and per token event (the slope to a 144-token stream).
+// Each piece runs in its own process: upstream, Turbine(s), nginx, the Node.js proxy, load
+// generator.
 import { spawn, execFileSync } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
 import http from "node:http";
-import { mkdtempSync, writeFileSync, rmSync, existsSync, readFileSync } from "node:fs";
+import { mkdtempSync, writeFileSync, rmSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { freePort, percentile, sortedCopy } from "./support.ts";
+import { baselineCheckout, cpuSeconds, fmt, freePort, machineLine, percentile, sortedCopy } from "./support.ts";
 
 const NUM_TOKENS = 16;
+// The second, longer stream of each cell: CPU per token event is the slope between the two.
+const LONG_TOKENS = Number(process.env["BENCH_LONG_TOKENS"] ?? 144);
 // BENCH_CONCURRENCY="32" and BENCH_TARGETS="direct,turbine" narrow a run (profiling).
 const CONCURRENCIES = (process.env["BENCH_CONCURRENCY"] ?? "1,32,128").split(",").map(Number);
 const TARGETS = (process.env["BENCH_TARGETS"] ?? "direct,nginx,node-proxy,turbine").split(",");
@@ -111,13 +115,13 @@ interface LoadResult {
   ttftMs: number[];
 }
 
-async function runLoad(url: string, concurrency: number, durationMs: number, onMeasuring: () => void): Promise<LoadResult> {
+async function runLoad(url: string, concurrency: number, durationMs: number, numTokens: number, onMeasuring: () => void): Promise<LoadResult> {
   const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
   const u = new URL(url);
   const body = JSON.stringify({
     model: MODEL,
     messages: [{ role: "user", content: "Tell me a short story about a fast proxy." }],
-    max_tokens: NUM_TOKENS,
+    max_tokens: numTokens,
     stream: true,
   });
   const ttft: number[] = [];
@@ -181,41 +185,25 @@ async function runLoad(url: string, concurrency: number, durationMs: number, onM
 }
 
 // ---- orchestration ----
-function child(args: string[]): Promise<ChildProcess> {
+function child(args: string[], script = self): Promise<ChildProcess> {
   return new Promise((resolve, reject) => {
-    const c = spawn(process.execPath, [...(process.env["BENCH_PROFILE_DIR"] && args[0] === "turbine" ? ["--cpu-prof", `--cpu-prof-dir=${process.env["BENCH_PROFILE_DIR"]}`] : []), "--import", "tsx", self, ...args], { stdio: ["ignore", "inherit", "inherit", "ipc"] });
+    const profile = process.env["BENCH_PROFILE_DIR"] && args[0] === "turbine" ? ["--cpu-prof", `--cpu-prof-dir=${process.env["BENCH_PROFILE_DIR"]}${script === self ? "" : "/baseline"}`] : [];
+    const c = spawn(process.execPath, [...profile, "--import", "tsx", script, ...args], { stdio: ["ignore", "inherit", "inherit", "ipc"] });
     c.once("message", () => resolve(c));
     c.once("exit", (code) => reject(new Error(`${args[0]} exited with ${code}`)));
   });
 }
 
 /** Runs a load generator; `onMeasuring` is called when its warm-up ends and measuring starts. */
-function load(url: string, concurrency: number, onMeasuring: () => void): Promise<LoadResult> {
+function load(url: string, concurrency: number, numTokens: number, onMeasuring: () => void): Promise<LoadResult> {
   return new Promise((resolve, reject) => {
-    const c = spawn(process.execPath, ["--import", "tsx", self, "load", url, String(concurrency), String(DURATION_MS)], { stdio: ["ignore", "inherit", "inherit", "ipc"] });
+    const c = spawn(process.execPath, ["--import", "tsx", self, "load", url, String(concurrency), String(DURATION_MS), String(numTokens)], { stdio: ["ignore", "inherit", "inherit", "ipc"] });
     c.on("message", (m) => {
       if (m === "measuring") onMeasuring();
       else resolve(m as LoadResult);
     });
     c.once("exit", (code) => code !== 0 && reject(new Error(`load generator exited with ${code}`)));
   });
-}
-
-/** CPU seconds (user + system) of a process and its children so far (Linux /proc); null elsewhere. */
-function cpuSeconds(pid: number): number | null {
-  try {
-    const ticks = (p: number): number => {
-      const fields = readFileSync(`/proc/${p}/stat`, "utf8").split(") ")[1]!.split(" ");
-      return Number(fields[11]) + Number(fields[12]);
-    };
-    let total = ticks(pid);
-    // nginx serves from a worker process, the master's child.
-    const children = readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim();
-    for (const c of children ? children.split(" ") : []) total += ticks(Number(c));
-    return total / 100; // USER_HZ
-  } catch {
-    return null;
-  }
 }
 
 function nginxBinary(): string | null {
@@ -271,10 +259,23 @@ http {
   throw new Error("nginx did not start");
 }
 
+interface Cell {
+  rps: number;
+  p50: number;
+  p99: number;
+  /** Serving process's CPU µs per request, at NUM_TOKENS and at LONG_TOKENS. */
+  cpuShort: number;
+  cpuLong: number;
+  errors: number;
+}
+
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), "turbine-bench-proxy-"));
-  const [upPort, turbinePort, nginxPort, nodeProxyPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
+  const [upPort, turbinePort, nginxPort, nodeProxyPort, basePort] = [await freePort(), await freePort(), await freePort(), await freePort(), await freePort()];
   const procs: ChildProcess[] = [];
+  const baselineRef = process.env["BENCH_BASELINE_REF"];
+  const baseline = baselineRef ? baselineCheckout(baselineRef) : null;
+  const baseName = baseline ? `turbine@${baseline.commit}` : "";
   try {
     procs.push(await child(["upstream", String(upPort)]));
     procs.push(await child(["turbine", String(turbinePort), `http://127.0.0.1:${upPort}`]));
@@ -282,46 +283,70 @@ async function main(): Promise<void> {
     if (nodeProxy) procs.push(nodeProxy);
     const nginx = TARGETS.includes("nginx") ? await startNginx(dir, nginxPort, upPort) : null;
     if (nginx) procs.push(nginx);
+    // The baseline: the same role of the same script, from the checkout of BENCH_BASELINE_REF.
+    const base = baseline ? await child(["turbine", String(basePort), `http://127.0.0.1:${upPort}`], join(baseline.dir, "bench/proxy.ts")) : null;
+    if (base) procs.push(base);
     const targets = ([
       ["direct", `http://127.0.0.1:${upPort}`],
       ...(nginx ? ([["nginx", `http://127.0.0.1:${nginxPort}`]] as [string, string][]) : []),
       ["node-proxy", `http://127.0.0.1:${nodeProxyPort}`],
       ["turbine", `http://127.0.0.1:${turbinePort}`],
-    ] as [string, string][]).filter(([name]) => TARGETS.includes(name));
-    // The process that serves each target (direct: the upstream itself), for its CPU per request.
-    const pidOf: Record<string, number | undefined> = { direct: procs[0]?.pid, turbine: procs[1]?.pid, nginx: nginx?.pid, "node-proxy": nodeProxy?.pid };
+      ...(base ? ([[baseName, `http://127.0.0.1:${basePort}`]] as [string, string][]) : []),
+    ] as [string, string][]).filter(([name]) => TARGETS.includes(name) || (name === baseName && TARGETS.includes("turbine")));
+    // The process that serves each target (direct: the upstream itself), for its CPU.
+    const pidOf: Record<string, number | undefined> = { direct: procs[0]?.pid, turbine: procs[1]?.pid, nginx: nginx?.pid, "node-proxy": nodeProxy?.pid, [baseName]: base?.pid };
     const rows: string[] = [];
     const summary: string[] = [];
     for (const c of CONCURRENCIES) {
-      let base: { rps: number; p50: number; p99: number } | null = null;
-      const rpsOf: Record<string, number> = {};
+      const cells: Record<string, Cell> = {};
       for (const [name, url] of targets) {
         const pid = pidOf[name];
-        let cpu0: number | null = null;
-        const r = await load(url, c, () => (cpu0 = pid ? cpuSeconds(pid) : null));
-        const cpu1 = pid ? cpuSeconds(pid) : null;
-        const sorted = sortedCopy(r.ttftMs);
-        const m = { rps: r.numRequests / r.seconds, p50: percentile(sorted, 50), p99: percentile(sorted, 99) };
-        rpsOf[name] = m.rps;
-        base ??= m;
+        // The serving process's CPU over a measured part (all threads, /proc), per request.
+        const measure = async (numTokens: number): Promise<{ r: LoadResult; cpuUs: number }> => {
+          let cpu0: number | null = null;
+          const r = await load(url, c, numTokens, () => (cpu0 = pid ? cpuSeconds(pid) : null));
+          const cpu1 = pid ? cpuSeconds(pid) : null;
+          return { r, cpuUs: cpu0 !== null && cpu1 !== null ? ((cpu1 - cpu0) * 1e6) / Math.max(1, r.numRequests) : NaN };
+        };
+        const short = await measure(NUM_TOKENS);
+        const long = await measure(LONG_TOKENS);
+        const sorted = sortedCopy(short.r.ttftMs);
+        cells[name] = { rps: short.r.numRequests / short.r.seconds, p50: percentile(sorted, 50), p99: percentile(sorted, 99), cpuShort: short.cpuUs, cpuLong: long.cpuUs, errors: short.r.numErrors + long.r.numErrors };
+      }
+      const direct = cells["direct"] ?? Object.values(cells)[0]!;
+      const np = cells["node-proxy"];
+      for (const [name] of targets) {
+        const m = cells[name]!;
         const x = (v: number, b: number): string => `${(v / b).toFixed(2)}×`;
-        // The serving process's CPU over the measured part (10 ms resolution), per request.
-        const cpuUs = cpu0 !== null && cpu1 !== null ? (((cpu1 - cpu0) * 1e6) / r.numRequests).toFixed(0) : "n/a";
         rows.push(
-          `| ${c} | ${name} | ${m.rps.toFixed(0)} | ${x(m.rps, base.rps)} | ${m.p50.toFixed(2)} | ${x(m.p50, base.p50)} | ${m.p99.toFixed(2)} | ${x(m.p99, base.p99)} | ${cpuUs} | ${r.numErrors} |`,
+          `| ${c} | ${name} | ${m.rps.toFixed(0)} | ${x(m.rps, direct.rps)} | ${m.p50.toFixed(2)} | ${np ? (m.p50 - np.p50).toFixed(2) : "n/a"} | ${m.p99.toFixed(2)} | ${x(m.p99, direct.p99)} | ${fmt(m.cpuShort, 0)} | ${fmt(perEvent(m), 1)} | ${m.errors} |`,
         );
       }
-      if (rpsOf["turbine"] && rpsOf["node-proxy"]) summary.push(`concurrency ${c}: Turbine ${(rpsOf["turbine"] / rpsOf["node-proxy"]).toFixed(2)}× the bare Node.js proxy's requests/s`);
+      const t = cells["turbine"];
+      if (t && np) {
+        summary.push(
+          `concurrency ${c}: Turbine ${(t.rps / direct.rps).toFixed(2)}× direct's requests/s, ${(t.rps / np.rps).toFixed(2)}× node-proxy's; CPU per request ${(t.cpuShort / np.cpuShort).toFixed(2)}× node-proxy's; ` +
+            `CPU per token event ${fmt(perEvent(t), 1)} µs (node-proxy ${fmt(perEvent(np), 1)}); TTFT p50 +${(t.p50 - np.p50).toFixed(2)} ms over node-proxy` +
+            (cells[baseName] ? `; baseline ${baseName}: ${fmt(cells[baseName].cpuShort, 0)} µs/request, ${fmt(perEvent(cells[baseName]), 1)} µs/token event, ${(cells[baseName].rps / direct.rps).toFixed(2)}× direct` : ""),
+        );
+      }
     }
-    console.log(`\nStreaming chat completions, ${NUM_TOKENS} tokens, mock inter-token time ${ITL_MS} ms, ${DURATION_MS / 1000} s per cell; ratios against direct.\n`);
-    console.log("| concurrency | target | req/s | req/s vs direct | TTFT p50 (ms) | p50 vs direct | TTFT p99 (ms) | p99 vs direct | server CPU µs/req | errors |");
-    console.log("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+    console.log(`\nbench:proxy — ${machineLine()}`);
+    console.log(`Streaming chat completions, ${NUM_TOKENS} tokens (CPU per token event: the ${LONG_TOKENS}-token run's CPU per request less the ${NUM_TOKENS}-token one's, per extra token), mock inter-token time ${ITL_MS} ms, ${DURATION_MS / 1000} s per cell after ${WARMUP_MS / 1000} s of warm-up; ratios against direct.\n`);
+    console.log("| concurrency | target | req/s | req/s vs direct | TTFT p50 (ms) | TTFT p50 over node-proxy (ms) | TTFT p99 (ms) | p99 vs direct | server CPU µs/req | server CPU µs/token event | errors |");
+    console.log("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
     for (const r of rows) console.log(r);
     if (summary.length > 0) console.log(`\n${summary.join("\n")}`);
   } finally {
     for (const p of procs) p.kill("SIGTERM");
     rmSync(dir, { recursive: true, force: true });
+    baseline?.remove();
   }
+}
+
+/** CPU µs per token event: the slope between the short and the long streams' CPU per request. */
+function perEvent(m: Cell): number {
+  return (m.cpuLong - m.cpuShort) / (LONG_TOKENS - NUM_TOKENS);
 }
 
 const role = process.argv[2];
@@ -329,6 +354,6 @@ if (role === "upstream") runUpstream(Number(process.argv[3]));
 else if (role === "turbine") await runTurbine(Number(process.argv[3]), process.argv[4]!);
 else if (role === "node-proxy") await runNodeProxy(Number(process.argv[3]), process.argv[4]!);
 else if (role === "load") {
-  const r = await runLoad(process.argv[3]!, Number(process.argv[4]), Number(process.argv[5]), () => process.send!("measuring"));
+  const r = await runLoad(process.argv[3]!, Number(process.argv[4]), Number(process.argv[5]), Number(process.argv[6]), () => process.send!("measuring"));
   process.send!(r, () => process.exit(0));
 } else await main();

@@ -1,8 +1,10 @@
 // Shared pieces of the benchmark scripts: percentiles, a child `turbine` process, tables.
-import { spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, symlinkSync } from "node:fs";
 import { createServer } from "node:net";
-import { cpus, totalmem } from "node:os";
+import { cpus, tmpdir, totalmem } from "node:os";
+import { join } from "node:path";
 
 export function percentile(sorted: readonly number[], p: number): number {
   if (sorted.length === 0) return NaN;
@@ -26,9 +28,9 @@ export async function freePort(): Promise<number> {
   });
 }
 
-/** Starts `turbine <args>` as a child process and waits until /health answers 200. */
-export async function startTurbine(args: string[], port: number, timeoutMs = 30_000): Promise<ChildProcess> {
-  const bin = new URL("../bin/turbine.js", import.meta.url).pathname;
+/** Starts `turbine <args>` as a child process (of the checkout at `root`, default this one) and waits until /health answers 200. */
+export async function startTurbine(args: string[], port: number, timeoutMs = 30_000, root?: string): Promise<ChildProcess> {
+  const bin = root ? join(root, "bin/turbine.js") : new URL("../bin/turbine.js", import.meta.url).pathname;
   const child = spawn(process.execPath, [bin, ...args, "--port", String(port), "--log-level", "warn"], {
     stdio: ["ignore", "ignore", "inherit"],
   });
@@ -69,3 +71,34 @@ export function markdownTable(header: string[], rows: (string | number)[][]): st
 }
 
 export const fmt = (x: number, digits = 2): string => (Number.isFinite(x) ? x.toFixed(digits) : "n/a");
+
+/**
+ * A copy of the project at git ref `ref` (BENCH_BASELINE_REF), to run beside the working tree
+ * in one benchmark: `git archive` of its files into a temp dir that shares this checkout's
+ * node_modules. The caller removes it with `remove()`.
+ */
+export function baselineCheckout(ref: string): { dir: string; commit: string; remove(): void } {
+  const root = new URL("..", import.meta.url).pathname;
+  const commit = execFileSync("git", ["-C", root, "rev-parse", "--short", `${ref}^{commit}`], { encoding: "utf8" }).trim();
+  const dir = mkdtempSync(join(tmpdir(), `turbine-baseline-${commit}-`));
+  execFileSync("sh", ["-c", `git -C "${root}" archive "${commit}" | tar -x -C "${dir}"`]);
+  symlinkSync(join(root, "node_modules"), join(dir, "node_modules"));
+  return { dir, commit, remove: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** CPU seconds (user + system, all threads) of a process and its children so far (Linux /proc, 10 ms ticks); null elsewhere. */
+export function cpuSeconds(pid: number): number | null {
+  try {
+    const ticks = (p: number): number => {
+      const fields = readFileSync(`/proc/${p}/stat`, "utf8").split(") ")[1]!.split(" ");
+      return Number(fields[11]) + Number(fields[12]);
+    };
+    let total = ticks(pid);
+    // nginx serves from a worker process, the master's child.
+    const children = readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim();
+    for (const c of children ? children.split(" ") : []) total += ticks(Number(c));
+    return total / 100; // USER_HZ
+  } catch {
+    return null;
+  }
+}
