@@ -4,7 +4,7 @@
 // prefill and all); any other engine is measured in wall time through the Engine interface.
 import { MOCKER_DEFAULTS, MockerCore } from "../engines/index.ts";
 import type { Engine, MockerCoreOptions } from "../engines/index.ts";
-import { asRequestId } from "../protocols/index.ts";
+import { asRequestId, outputTokenCount } from "../protocols/index.ts";
 import type { PreprocessedRequest } from "../protocols/index.ts";
 import { WORKER_PROFILE_FORMAT } from "../planner/index.ts";
 import type { WorkerProfile } from "../planner/index.ts";
@@ -133,7 +133,7 @@ export async function profileEngine(engine: Engine, options: EngineProfileOption
     for (let r = 0; r < (options.repeats ?? 3); r++) {
       const start = performance.now();
       for await (const out of engine.generate(request(freshPrompt(t, vocab), 1, card.name), { signal })) {
-        if (out.tokenIds.length > 0 || out.finishReason !== undefined) break;
+        if (outputTokenCount(out) > 0 || out.finishReason !== undefined) break;
       }
       times.push(performance.now() - start);
     }
@@ -156,11 +156,12 @@ export async function profileEngine(engine: Engine, options: EngineProfileOption
           let last = 0;
           let n = 0;
           for await (const out of engine.generate(request(freshPrompt(c, vocab), k, card.name), { signal })) {
-            if (out.tokenIds.length === 0) continue;
+            const count = outputTokenCount(out);
+            if (count === 0) continue;
             const now = performance.now();
             if (n === 0) first = now;
             last = now;
-            n += out.tokenIds.length;
+            n += count;
           }
           if (n > 1) gaps.push((last - first) / (n - 1));
         }),

@@ -12,6 +12,7 @@ import {
   asWorkerId,
   kvEventsSubject,
   loadMetricsSubject,
+  outputTokenCount,
   sharedStoreWorkerId,
 } from "../protocols/index.ts";
 import type {
@@ -159,42 +160,40 @@ export class Worker {
       "turbine.prompt_tokens": request.tokenIds.length,
       ...(request.disaggPhase ? { "turbine.disagg_phase": request.disaggPhase } : {}),
     });
+    // One generator from the engine to the request plane (each async layer costs a promise
+    // and a tick per output).
     try {
-      yield* this.generateTraced(request, ctx, tr);
+      if (request.disaggPhase === "prefill") {
+        tr.begin("queue");
+        yield await this.prefillForTransfer(request, ctx.signal, tr);
+        return;
+      }
+      if (request.kvTransfer && engine.importPrefilledKv) {
+        tr.begin("kv_transfer", { "turbine.kv_tokens": request.kvTransfer.numTokens });
+        tr.annotate({ "turbine.kv_transfer.outcome": (await this.pullKv(request, ctx.signal)) ? "ok" : "failed" });
+      }
+      tr.begin("queue");
+      let first = true;
+      const outputs = engine.generate(request, { signal: ctx.signal, onScheduled: tr.scheduled });
+      // Across a network, tokens the caller has not taken yet go out together: one message, not
+      // one per token. An in-process caller reads ahead itself.
+      for await (const out of ctx.local ? outputs : merged(readAhead(outputs, READ_AHEAD_OUTPUTS))) {
+        if (first && outputTokenCount(out) > 0) {
+          first = false;
+          tr.firstToken();
+        }
+        // Stopped under the request (not drained): to the caller this worker failed, so the
+        // request is migrated rather than ended as "cancelled".
+        if (out.finishReason === "cancelled" && this.stopped && !ctx.signal.aborted) {
+          throw new TurbineError("RUNTIME_CONNECTION_LOST", `worker ${this.workerId} stopped`);
+        }
+        yield out;
+      }
     } catch (err) {
       tr.finish(err);
       throw err;
     } finally {
       tr.finish();
-    }
-  }
-
-  private async *generateTraced(request: PreprocessedRequest, ctx: HandlerContext, tr: WorkerRequestTrace): AsyncGenerator<EngineOutput> {
-    const engine = this.options.engine;
-    if (request.disaggPhase === "prefill") {
-      tr.begin("queue");
-      yield await this.prefillForTransfer(request, ctx.signal, tr);
-      return;
-    }
-    if (request.kvTransfer && engine.importPrefilledKv) {
-      tr.begin("kv_transfer", { "turbine.kv_tokens": request.kvTransfer.numTokens });
-      tr.annotate({ "turbine.kv_transfer.outcome": (await this.pullKv(request, ctx.signal)) ? "ok" : "failed" });
-    }
-    tr.begin("queue");
-    let first = true;
-    // Tokens the caller has not taken yet go out together: one message, not one per token.
-    for await (const batch of readAhead(engine.generate(request, { signal: ctx.signal, onScheduled: tr.scheduled }), READ_AHEAD_OUTPUTS)) {
-      const out = mergeEngineOutputs(batch);
-      if (first && out.tokenIds.length > 0) {
-        first = false;
-        tr.firstToken();
-      }
-      // Stopped under the request (not drained): to the caller this worker failed, so the
-      // request is migrated rather than ended as "cancelled".
-      if (out.finishReason === "cancelled" && this.stopped && !ctx.signal.aborted) {
-        throw new TurbineError("RUNTIME_CONNECTION_LOST", `worker ${this.workerId} stopped`);
-      }
-      yield out;
     }
   }
 
@@ -284,4 +283,20 @@ export class Worker {
     await this.agent?.then((a) => a.close()).catch(() => undefined);
   }
 
+}
+
+/** Each batch as one output, without an async generator of its own. */
+function merged(batches: AsyncIterable<EngineOutput[]>): AsyncIterable<EngineOutput> {
+  return {
+    [Symbol.asyncIterator](): AsyncIterator<EngineOutput> {
+      const it = batches[Symbol.asyncIterator]();
+      return {
+        next: () => it.next().then((r): IteratorResult<EngineOutput> => (r.done ? { done: true, value: undefined } : { done: false, value: mergeEngineOutputs(r.value) })),
+        return: async () => {
+          await it.return?.();
+          return { done: true, value: undefined };
+        },
+      };
+    },
+  };
 }

@@ -6,7 +6,7 @@ import type { Socket } from "node:net";
 import Fastify, { LogController } from "fastify";
 import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { TurbineError } from "../protocols/index.ts";
-import type { TokenLogprob, Usage } from "../protocols/index.ts";
+import type { EngineOutput, TokenLogprob, Usage } from "../protocols/index.ts";
 import type { Tokenizer } from "../model/index.ts";
 import { ChatOutput, chatStreamChoices } from "./chat-output.ts";
 import type { ParsedEvent } from "./parsers/index.ts";
@@ -20,8 +20,8 @@ import { registerRequestTracing, requestContext, traced } from "./request-tracin
 import { isExpectedRefusal, normalizeError, toHttpError } from "./openai-errors.ts";
 import { chatCompletionSchemaWith, completionSchema } from "./openai-schemas.ts";
 import type { ChatCompletionBody, CompletionBody } from "./openai-schemas.ts";
-import { postprocess } from "./postprocessor.ts";
-import type { TextDelta } from "./postprocessor.ts";
+import { TextPostprocessor, postprocess, streamEndedEarly } from "./postprocessor.ts";
+import type { PostprocessOptions, TextDelta } from "./postprocessor.ts";
 import { DEFAULT_PROMPT_BOUNDS, checkPromptBounds } from "./preprocessor.ts";
 import type { Preprocessed, PromptBounds } from "./preprocessor.ts";
 import { RefusalLog } from "./refusal-log.ts";
@@ -394,7 +394,7 @@ export function buildHttpServer(options: HttpServerOptions): FastifyInstance {
         m.cachedTokens.inc(d.usage.cachedTokens);
       }
     };
-    const deltas = postprocess(routed.outputs, {
+    const postOptions: PostprocessOptions = {
       tokenizer: pipeline.tokenizer,
       stopStrings: pre.stopStrings,
       promptTokens: pre.request.tokenIds.length,
@@ -402,13 +402,13 @@ export function buildHttpServer(options: HttpServerOptions): FastifyInstance {
       promptParam: kind === "chat" ? "messages" : "prompt",
       keepSpecialTokens: pre.output?.keepSpecialTokens ?? false,
       stopTokenIds: pre.request.stop.stopTokenIds,
-    });
+    };
     const chatOutput = kind === "chat" ? new ChatOutput(pre.output, pipeline.tokenizer) : null;
     const id = `${kind === "chat" ? "chatcmpl" : "cmpl"}-${req.id}`;
     const created = Math.floor(Date.now() / 1000);
     try {
       if (body.stream) {
-        const status = await streamResponse(reply, deltas, { id, created, model, kind, chatOutput, tokenizer: pipeline.tokenizer, includeUsage: body.stream_options?.include_usage ?? false, observe, report: (err) => {
+        const status = await streamResponse(reply, routed.outputs, new TextPostprocessor(postOptions), { id, created, model, kind, chatOutput, tokenizer: pipeline.tokenizer, includeUsage: body.stream_options?.include_usage ?? false, observe, report: (err) => {
           // Set before the stream's end is written: the counter reads it on `close`.
           const e = report(err, req);
           record.status = e.status;
@@ -426,7 +426,7 @@ export function buildHttpServer(options: HttpServerOptions): FastifyInstance {
             else if (e.type === "reasoning") reasoning = (reasoning ?? "") + e.text;
           }
         };
-        for await (const d of deltas) {
+        for await (const d of postprocess(routed.outputs, postOptions)) {
           observe(d);
           if (chatOutput) take(chatOutput.push(d));
           else text += d.text;
@@ -522,10 +522,31 @@ interface StreamContext {
  * not per event object), and the last delta, the finish event, usage and [DONE] go out in
  * one write: a short answer is one write after the headers.
  */
-async function streamResponse(reply: FastifyReply, deltas: AsyncGenerator<TextDelta>, ctx: StreamContext): Promise<number> {
+async function streamResponse(reply: FastifyReply, outputs: AsyncIterable<EngineOutput>, post: TextPostprocessor, ctx: StreamContext): Promise<number> {
+  const it = outputs[Symbol.asyncIterator]();
+  // The engine's outputs go through the postprocessor here, with no async layer between the
+  // pipeline's stream and the socket. Null: the stream is over.
+  let over = false;
+  const nextDelta = async (): Promise<TextDelta | null> => {
+    if (over) return null;
+    for (;;) {
+      const r = await it.next();
+      if (r.done) throw streamEndedEarly();
+      const d = post.push(r.value);
+      if (d === null) continue;
+      if (d.finishReason) over = true;
+      return d;
+    }
+  };
   // Take the first delta before committing to 200: an error before any token is a proper
   // HTTP error, not a broken stream.
-  const first = await deltas.next();
+  let d: TextDelta | null;
+  try {
+    d = await nextDelta();
+  } catch (err) {
+    await it.return?.(undefined);
+    throw err;
+  }
   reply.hijack();
   const raw = reply.raw;
   const headers = reply.getHeaders();
@@ -546,32 +567,31 @@ async function streamResponse(reply: FastifyReply, deltas: AsyncGenerator<TextDe
   let usage: Usage | undefined;
   let finish: string = "stop";
   try {
-    let d: IteratorResult<TextDelta> = first;
     let role = true;
     let pending = "";
     const co = ctx.chatOutput;
-    while (!d.done) {
-      ctx.observe(d.value);
-      const lps = d.value.logprobs;
+    while (d !== null) {
+      ctx.observe(d);
+      const lps = d.logprobs;
       if (co) {
-        const events = co.push(d.value);
-        if (d.value.finishReason) events.push(...co.finish());
+        const events = co.push(d);
+        if (d.finishReason) events.push(...co.finish());
         for (const c of chatStreamChoices(events, lps ? co.logprobsJson(lps) : null, role)) pending += prefix + c + suffix;
         role = false;
-      } else if (d.value.text.length > 0 || role || lps) {
+      } else if (d.text.length > 0 || role || lps) {
         pending += lps
-          ? `${prefix}{"index":0,"text":${JSON.stringify(d.value.text)},"logprobs":${JSON.stringify(completionLogprobs(lps, ctx.tokenizer))},"finish_reason":null}${suffix}`
-          : textEvent(d.value.text, role);
+          ? `${prefix}{"index":0,"text":${JSON.stringify(d.text)},"logprobs":${JSON.stringify(completionLogprobs(lps, ctx.tokenizer))},"finish_reason":null}${suffix}`
+          : textEvent(d.text, role);
         role = false;
       }
-      if (d.value.finishReason) {
-        finish = co ? co.finishReason(d.value.finishReason) : d.value.finishReason;
-        usage = d.value.usage;
+      if (d.finishReason) {
+        finish = co ? co.finishReason(d.finishReason) : d.finishReason;
+        usage = d.usage;
       } else if (pending.length > 0) {
         await write(raw, pending);
         pending = "";
       }
-      d = await deltas.next();
+      d = await nextDelta();
     }
     const end = chat ? `{"index":0,"delta":{},"logprobs":null,"finish_reason":"${finish}"}` : `{"index":0,"text":"","logprobs":null,"finish_reason":"${finish}"}`;
     pending += prefix + end + suffix;
@@ -585,7 +605,7 @@ async function streamResponse(reply: FastifyReply, deltas: AsyncGenerator<TextDe
     if (!raw.destroyed) raw.end(`data: ${JSON.stringify(e.body)}\n\ndata: [DONE]\n\n`);
     return e.status;
   } finally {
-    await deltas.return(undefined);
+    await it.return?.(undefined);
   }
 }
 

@@ -4,7 +4,7 @@
 // request and streams its tokens, keeping the routers' accounting right whatever way the
 // stream ends, migrating it when its worker fails mid-stream.
 import { Gauge } from "prom-client";
-import { TurbineError, engineOutputError, isTurbineError, mergeEngineOutputs } from "../protocols/index.ts";
+import { TurbineError, engineOutputError, isTurbineError, mergeEngineOutputs, outputTokenCount } from "../protocols/index.ts";
 import type { EngineOutput, KvTransferParams, ModelCard, PreprocessedRequest, WorkerId } from "../protocols/index.ts";
 import { planPrefill } from "../router/index.ts";
 import type { DisaggregationOptions, RoutingDecision } from "../router/index.ts";
@@ -237,6 +237,9 @@ export class ModelPipeline {
     const pool = this.decode;
     const limit = this.options.migrationLimit ?? 1;
     const generated: number[] = [];
+    // Text of outputs that came as a count without ids (an upstream server): tokenized only
+    // if the request migrates.
+    let generatedText = "";
     let decision = first;
     let attempt = request;
     for (let migrations = 0; ; migrations++) {
@@ -276,11 +279,12 @@ export class ModelPipeline {
         for await (const batch of readAhead(stream, READ_AHEAD_OUTPUTS)) {
           const out = mergeEngineOutputs(batch);
           stall?.refresh();
-          if (!prefillDone && out.tokenIds.length > 0) {
+          if (!prefillDone && outputTokenCount(out) > 0) {
             prefillDone = true;
             pool.markPrefillDone(request);
           }
           for (const t of out.tokenIds) generated.push(t);
+          if (out.numTokens !== undefined && out.text !== undefined) generatedText += out.text;
           if (out.finishReason) finished = true;
           yield out;
         }
@@ -299,6 +303,10 @@ export class ModelPipeline {
         signal.removeEventListener("abort", onAbort);
         if (!finished) call.abort();
         pool.markFinished(request);
+      }
+      if (generatedText.length > 0) {
+        for (const t of this.tokenizer.encode(generatedText, { addSpecialTokens: false })) generated.push(t);
+        generatedText = "";
       }
       const base = request.numPrefilledOutputTokens ?? 0;
       attempt = {

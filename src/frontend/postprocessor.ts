@@ -1,7 +1,7 @@
 // Turns an engine's token stream into the text a client sees: incremental detokenization
 // (never a broken UTF-8 character), stop strings held back until they are ruled out (no part
 // of a stop string ever reaches the client), and usage counts.
-import { TurbineError, engineOutputError } from "../protocols/index.ts";
+import { TurbineError, engineOutputError, outputTokenCount } from "../protocols/index.ts";
 import type { EngineOutput, FinishReason, TokenLogprob, Usage } from "../protocols/index.ts";
 import type { Tokenizer } from "../model/index.ts";
 import { IncrementalDetokenizer } from "./detokenizer.ts";
@@ -43,58 +43,90 @@ export interface PostprocessOptions {
   stopTokenIds?: readonly number[];
 }
 
-export async function* postprocess(outputs: AsyncIterable<EngineOutput>, options: PostprocessOptions): AsyncGenerator<TextDelta> {
-  const keep = options.keepSpecialTokens === true;
-  const detokenizer = new IncrementalDetokenizer(options.tokenizer, { skipSpecialTokens: !keep });
-  const stops = new Set(options.stopTokenIds ?? []);
-  const textIds = (ids: number[]): number[] => (keep && stops.size > 0 ? ids.filter((id) => !stops.has(id)) : ids);
-  const jail = options.stopStrings.length > 0 ? new StopJail(options.stopStrings) : null;
-  let completionTokens = 0;
-  const usageOf = (engine?: Usage): Usage => ({
-    promptTokens: options.promptTokens,
-    completionTokens: engine?.completionTokens ?? completionTokens,
-    cachedTokens: engine?.cachedTokens ?? options.estimatedCachedTokens,
-  });
-  for await (const out of outputs) {
-    if (out.finishReason === "error") {
-      throw engineOutputError(out.error, options.promptParam);
-    }
-    completionTokens += out.tokenIds.length;
+/**
+ * The postprocessing of one request's stream, one engine output at a time and synchronously
+ * (no async layer of its own per token): `push` returns the delta for the client, or null when
+ * an output adds nothing to send yet; after a delta with a finish reason it must not be called.
+ */
+export class TextPostprocessor {
+  private readonly detokenizer: IncrementalDetokenizer;
+  private readonly stops: ReadonlySet<number> | null;
+  private readonly jail: StopJail | null;
+  private completionTokens = 0;
+
+  constructor(private readonly options: PostprocessOptions) {
+    const keep = options.keepSpecialTokens === true;
+    this.detokenizer = new IncrementalDetokenizer(options.tokenizer, { skipSpecialTokens: !keep });
+    this.stops = keep && options.stopTokenIds !== undefined && options.stopTokenIds.length > 0 ? new Set(options.stopTokenIds) : null;
+    this.jail = options.stopStrings.length > 0 ? new StopJail(options.stopStrings) : null;
+  }
+
+  /** The next delta for the client (null: nothing yet). Throws an engine's error output as its TurbineError. */
+  push(out: EngineOutput): TextDelta | null {
+    if (out.finishReason === "error") throw engineOutputError(out.error, this.options.promptParam);
+    const numTokens = outputTokenCount(out);
+    this.completionTokens += numTokens;
     // An engine that has the text (an upstream server) is taken at its word; ids are decoded.
-    const ids = textIds(out.tokenIds);
-    let text = out.text ?? (ids.length > 0 ? detokenizer.push(ids) : "");
+    let text = out.text ?? this.decode(out.tokenIds);
     const extra = out.logprobs !== undefined ? { logprobs: out.logprobs } : {};
-    if (out.finishReason) text += detokenizer.flush();
+    if (out.finishReason) text += this.detokenizer.flush();
+    const jail = this.jail;
     if (jail) {
       const r = jail.push(text);
       if (r.stopped) {
-        // Returning ends the iteration of `outputs`, which cancels the request in the engine.
-        yield { text: r.text, numTokens: out.tokenIds.length, finishReason: "stop", usage: usageOf(), stopString: r.stopString!, ...extra };
-        return;
+        // The caller stops reading the engine's stream, which cancels the request there.
+        return { text: r.text, numTokens, finishReason: "stop", usage: this.usageOf(), stopString: r.stopString!, ...extra };
       }
       text = r.text;
       if (out.finishReason) {
         text += jail.flush();
         // A stop string can complete only at the end, when an earlier candidate failed.
-        if (jail.stopped) {
-          yield { text, numTokens: out.tokenIds.length, finishReason: "stop", usage: usageOf(out.usage), stopString: jail.stopString!, ...extra };
-          return;
-        }
+        if (jail.stopped) return { text, numTokens, finishReason: "stop", usage: this.usageOf(out.usage), stopString: jail.stopString!, ...extra };
       }
     }
     if (out.finishReason) {
-      yield {
+      return {
         text,
-        numTokens: out.tokenIds.length,
+        numTokens,
         finishReason: out.finishReason,
-        usage: usageOf(out.usage),
+        usage: this.usageOf(out.usage),
         ...extra,
         ...(out.embedding !== undefined ? { embedding: out.embedding } : {}),
       };
-      return;
     }
-    if (text.length > 0 || out.tokenIds.length > 0) yield { text, numTokens: out.tokenIds.length, ...extra };
+    if (text.length > 0 || numTokens > 0) return out.logprobs !== undefined ? { text, numTokens, logprobs: out.logprobs } : { text, numTokens };
+    return null;
   }
-  // The stream ended without a finish reason: the worker went away.
-  throw new TurbineError("RUNTIME_CONNECTION_LOST", "the worker's stream ended before the request finished");
+
+  private decode(ids: number[]): string {
+    if (ids.length === 0) return "";
+    const stops = this.stops;
+    return this.detokenizer.push(stops ? ids.filter((id) => !stops.has(id)) : ids);
+  }
+
+  private usageOf(engine?: Usage): Usage {
+    return {
+      promptTokens: this.options.promptTokens,
+      completionTokens: engine?.completionTokens ?? this.completionTokens,
+      cachedTokens: engine?.cachedTokens ?? this.options.estimatedCachedTokens,
+    };
+  }
+}
+
+/** The stream's end without a finish reason: the worker went away. */
+export function streamEndedEarly(): TurbineError {
+  return new TurbineError("RUNTIME_CONNECTION_LOST", "the worker's stream ended before the request finished");
+}
+
+/** The deltas of a whole stream (TextPostprocessor as an async generator, for the API surfaces that iterate). */
+export async function* postprocess(outputs: AsyncIterable<EngineOutput>, options: PostprocessOptions): AsyncGenerator<TextDelta> {
+  const post = new TextPostprocessor(options);
+  for await (const out of outputs) {
+    const d = post.push(out);
+    if (d === null) continue;
+    yield d;
+    // Returning ends the iteration of `outputs`, which cancels the request in the engine.
+    if (d.finishReason) return;
+  }
+  throw streamEndedEarly();
 }

@@ -2,7 +2,7 @@
 export { asWorkerId, asRequestId, asLocalBlockHash, asSequenceHash } from "./ids.ts";
 export type { WorkerId, RequestId, LocalBlockHash, SequenceHash } from "./ids.ts";
 export type { SamplingOptions, StopConditions, RoutingHints, PreprocessedRequest, KvTransferParams, GuidedDecoding, LogprobsRequest } from "./request.ts";
-export { engineOutputError, mergeEngineOutputs } from "./output.ts";
+export { engineOutputError, mergeEngineOutputs, outputTokenCount } from "./output.ts";
 export { requestedFeatures } from "./request.ts";
 export type { FinishReason, Usage, EngineOutput, EngineOutputError, TokenLogprob } from "./output.ts";
 export { STORAGE_TIERS, SHARED_STORE_SUFFIX, isSharedStoreWorkerId, sharedStoreWorkerId } from "./kv-events.ts";

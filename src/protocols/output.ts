@@ -30,6 +30,12 @@ export interface TokenLogprob {
 export interface EngineOutput {
   tokenIds: number[];
   /**
+   * How many tokens this output stands for, when the engine has their text but not their ids
+   * (an upstream server that answers text: its ids would cost a re-tokenization nobody may
+   * need). Absent: `tokenIds.length`. Read it with `outputTokenCount`.
+   */
+  numTokens?: number;
+  /**
    * The text of these tokens as the engine produced it, when it has it (an upstream
    * OpenAI-compatible server answers text): the frontend sends it as is rather than decoding
    * `tokenIds`, which for such engines are a re-tokenization of that text, for accounting.
@@ -71,6 +77,11 @@ export function engineOutputError(error: { code?: unknown; message?: unknown; pa
 /** Codes about the request's own content: the prompt is what is at fault unless the engine says otherwise. */
 const ERROR_PARAM_DEFAULTS: ReadonlySet<ErrorCode> = new Set(["REQUEST_CONTEXT_LENGTH_EXCEEDED", "REQUEST_INVALID"]);
 
+/** The number of tokens an output stands for (its ids, or the count of an engine that sent text). */
+export function outputTokenCount(out: EngineOutput): number {
+  return out.numTokens ?? out.tokenIds.length;
+}
+
 /**
  * Merges consecutive outputs of one stream into one (token ids concatenated; text concatenated
  * when every output has it; finish reason, usage and error from the last that has them). Used
@@ -80,8 +91,12 @@ export function mergeEngineOutputs(batch: readonly EngineOutput[]): EngineOutput
   if (batch.length === 1) return batch[0]!;
   const merged: EngineOutput = { tokenIds: [] };
   let text: string | undefined = "";
+  let counted = false;
+  let numTokens = 0;
   for (const out of batch) {
     for (const t of out.tokenIds) merged.tokenIds.push(t);
+    if (out.numTokens !== undefined) counted = true;
+    numTokens += outputTokenCount(out);
     text = text !== undefined && out.text !== undefined ? text + out.text : undefined;
     if (out.finishReason !== undefined) merged.finishReason = out.finishReason;
     if (out.usage !== undefined) merged.usage = out.usage;
@@ -91,5 +106,6 @@ export function mergeEngineOutputs(batch: readonly EngineOutput[]): EngineOutput
     if (out.embedding !== undefined) merged.embedding = out.embedding;
   }
   if (text !== undefined) merged.text = text;
+  if (counted) merged.numTokens = numTokens;
   return merged;
 }

@@ -14,6 +14,11 @@ export interface HandlerContext {
   instanceId: string;
   /** The caller's W3C trace context, when it sent one (tracing on). */
   trace?: TraceCarrier;
+  /**
+   * The caller is in this process (the embedded plane): items reach it without a network
+   * hop, and it reads ahead itself, so the handler need not batch them.
+   */
+  local?: boolean;
 }
 
 export type StreamHandler<Req = unknown, Res = unknown> = (request: Req, ctx: HandlerContext) => AsyncIterable<Res>;
@@ -61,6 +66,7 @@ export async function* relayHandler(
   request: unknown,
   instanceId: string,
   signal: AbortSignal | undefined,
+  local?: LocalRelay,
 ): AsyncGenerator<unknown> {
   const ctrl = new AbortController();
   // The caller's abort rejects the pending `next` at once, even while the handler is parked.
@@ -74,9 +80,11 @@ export async function* relayHandler(
   signal?.addEventListener("abort", onAbort, { once: true });
   let it: AsyncIterator<unknown> | undefined;
   let done = false;
+  local?.start();
   try {
     if (signal?.aborted) throw cancelled();
-    it = handler(request, { signal: ctrl.signal, instanceId })[Symbol.asyncIterator]();
+    const ctx: HandlerContext = local ? { signal: ctrl.signal, instanceId, local: true, ...(local.trace ? { trace: local.trace } : {}) } : { signal: ctrl.signal, instanceId };
+    it = handler(request, ctx)[Symbol.asyncIterator]();
     for (;;) {
       const pending = it.next();
       const r = signal
@@ -99,7 +107,15 @@ export async function* relayHandler(
       // Don't wait for the handler's own return: it may be parked on its engine.
       it?.return?.().catch(() => undefined);
     }
+    local?.end();
   }
+}
+
+/** The embedded plane's part in a relay: the call's trace context, and its in-flight count. */
+interface LocalRelay {
+  trace?: TraceCarrier;
+  start(): void;
+  end(): void;
 }
 
 interface LocalEntry {
@@ -132,17 +148,22 @@ export class LocalRequestPlane implements RequestPlane {
   call(target: InstanceInfo, request: unknown, options: CallOptions = {}): AsyncIterable<unknown> {
     const key = localKey(target.address, target.instanceId);
     const entry = this.handlers.get(key);
-    return (async function* () {
-      if (!entry || entry.stopping) {
-        throw new TurbineError("RUNTIME_NO_INSTANCE", `instance ${target.instanceId} of ${key} is gone`);
-      }
-      entry.inFlight++;
-      try {
-        yield* relayHandler(withTrace(entry.handler, options.trace), request, target.instanceId, options.signal);
-      } finally {
+    const gone = (): TurbineError => new TurbineError("RUNTIME_NO_INSTANCE", `instance ${target.instanceId} of ${key} is gone`);
+    if (!entry) {
+      const err = gone();
+      return { [Symbol.asyncIterator]: () => ({ next: () => Promise.reject(err) }) };
+    }
+    // The relay itself is the caller's stream: no generator around it (one less async layer per item).
+    return relayHandler(entry.handler, request, target.instanceId, options.signal, {
+      ...(options.trace ? { trace: options.trace } : {}),
+      start: () => {
+        if (entry.stopping) throw gone();
+        entry.inFlight++;
+      },
+      end: () => {
         if (--entry.inFlight === 0) entry.onIdle?.();
-      }
-    })();
+      },
+    });
   }
 
   async close(): Promise<void> {

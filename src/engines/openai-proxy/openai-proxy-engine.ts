@@ -1,8 +1,9 @@
 // An external OpenAI-compatible server (vLLM, SGLang, llama.cpp server, another Turbine) as
 // an Engine. Each request goes to the upstream's /v1/completions with the prompt as the
 // token ids the frontend computed (so the prefix cache the upstream builds is the one the
-// router hashes), streamed with usage; the stream's text comes back as it is, with token ids
-// (re-tokenized, or vLLM's own) for the router's accounting and for migration.
+// router hashes), streamed with usage; the stream's text comes back as it is, with a token
+// count for the router's accounting (ids, re-tokenized or vLLM's own, only where logprobs or
+// `vllm-logprobs` need them; a migration tokenizes the text it carries over).
 import { DEFAULT_KV_BLOCK_SIZE, TurbineError, isTurbineError } from "../../protocols/index.ts";
 import type { EngineFeature, EngineOutput, FinishReason, ModelCard, PreprocessedRequest, TokenLogprob, Usage } from "../../protocols/index.ts";
 import type { Tokenizer } from "../../model/index.ts";
@@ -22,8 +23,9 @@ import { errorOfSocket, errorOfStreamEvent } from "./upstream-errors.ts";
 export type PromptFormat = "tokens" | "text" | "auto";
 
 /**
- * Where output token ids come from: "retokenize" encodes each text delta with the card's
- * tokenizer (any server); "vllm-logprobs" asks vLLM for `return_tokens_as_token_ids` with
+ * Where output token ids come from: "retokenize" sends a count and the text, encoding text
+ * deltas with the card's tokenizer only where ids are read (logprobs; a migration encodes the
+ * text it carries over); "vllm-logprobs" asks vLLM for `return_tokens_as_token_ids` with
  * `logprobs: 1` and reads the exact ids.
  */
 export type OutputTokens = "retokenize" | "vllm-logprobs";
@@ -234,11 +236,14 @@ export class OpenAIProxyEngine implements Engine {
         throw err;
       }
       const parser = new SseParser();
+      // Token ids only where something reads them: logprobs (their ids) and vLLM's exact ids.
+      // Otherwise an output is the upstream's text and a count (one token per event with
+      // text, the usage's exact total at the end); the frontend tokenizes the text only if it
+      // migrates the request.
+      const wantIds = this.outputTokens === "vllm-logprobs" || request.logprobs !== undefined;
       let finish: FinishReason | null = null;
       let usage: Usage | undefined;
-      let tail: number[] = [];
-      let tailText = "";
-      let tailLogprobs: TokenLogprob[] = [];
+      let tail: EngineOutput | null = null;
       try {
         // Each read returns all that arrived since the last: a fast upstream's many events
         // become one output. After [DONE] the rest of the answer is left to arrive by itself,
@@ -246,6 +251,7 @@ export class OpenAIProxyEngine implements Engine {
         for (let text = await stream.read(); text !== null; text = await stream.read()) {
           const tokens: number[] = [];
           const logprobs: TokenLogprob[] = [];
+          let numTokens = 0;
           let deltaText = "";
           let done = false;
           for (const data of parser.push(text)) {
@@ -258,26 +264,31 @@ export class OpenAIProxyEngine implements Engine {
             const choice = event.choices?.[0];
             if (choice) {
               if (choice.text) deltaText += choice.text;
-              const ids = this.tokensOf(choice);
-              for (const id of ids) tokens.push(id);
-              if (request.logprobs !== undefined) for (const lp of this.logprobsOf(choice, ids, request.logprobs.topLogprobs)) logprobs.push(lp);
+              if (wantIds) {
+                const ids = this.tokensOf(choice);
+                for (const id of ids) tokens.push(id);
+                numTokens += ids.length;
+                if (request.logprobs !== undefined) for (const lp of this.logprobsOf(choice, ids, request.logprobs.topLogprobs)) logprobs.push(lp);
+              } else if (choice.text) {
+                numTokens++;
+              }
               if (choice.finish_reason) finish = finishOf(choice.finish_reason);
             }
-            if (event.usage) usage = this.usageOf(event.usage, promptTokens, k, r.outputTokens + tokens.length);
+            if (event.usage) usage = this.usageOf(event.usage, promptTokens, k, r.outputTokens + numTokens);
           }
-          if (tokens.length > 0) {
+          if (numTokens > 0) {
             r.started = true;
-            r.outputTokens += tokens.length;
+            r.outputTokens += numTokens;
           }
+          const out: EngineOutput = wantIds ? { tokenIds: tokens, text: deltaText } : { tokenIds: [], numTokens, text: deltaText };
+          if (logprobs.length > 0) out.logprobs = logprobs;
           if (done) {
             r.complete = true;
             stream.detach();
-            tail = tokens;
-            tailText = deltaText;
-            tailLogprobs = logprobs;
+            tail = out;
             break;
           }
-          if (tokens.length > 0 || deltaText.length > 0) yield logprobs.length > 0 ? { tokenIds: tokens, text: deltaText, logprobs } : { tokenIds: tokens, text: deltaText };
+          if (numTokens > 0 || deltaText.length > 0) yield out;
         }
       } catch (err) {
         if (r.aborted) {
@@ -295,11 +306,9 @@ export class OpenAIProxyEngine implements Engine {
       }
       r.complete = true;
       yield {
-        tokenIds: tail,
-        text: tailText,
+        ...(tail ?? (wantIds ? { tokenIds: [], text: "" } : { tokenIds: [], numTokens: 0, text: "" })),
         finishReason: finish,
         usage: usage ?? { promptTokens, completionTokens: k + r.outputTokens, cachedTokens: 0 },
-        ...(tailLogprobs.length > 0 ? { logprobs: tailLogprobs } : {}),
       };
     } finally {
       signal.removeEventListener("abort", onAbort);
