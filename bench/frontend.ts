@@ -17,11 +17,13 @@ const PROMPT_CHARS = 120;
 const OUTPUT_TOKENS = 32;
 // The long streams of the CPU-per-token-event slope (a quarter as many requests).
 const LONG_OUTPUT_TOKENS = 256;
-const LEVELS = [
+const ALL_LEVELS = [
   { concurrency: 1, requests: 300 },
   { concurrency: 64, requests: 3000 },
   { concurrency: 256, requests: 4000 },
 ];
+// BENCH_CONCURRENCY="64" narrows a run (profiling: BENCH_PROFILE_DIR=/tmp/p).
+const LEVELS = process.env["BENCH_CONCURRENCY"] ? ALL_LEVELS.filter((l) => process.env["BENCH_CONCURRENCY"]!.split(",").map(Number).includes(l.concurrency)) : ALL_LEVELS;
 
 interface RunResult {
   seconds: number;

@@ -31,7 +31,10 @@ export async function freePort(): Promise<number> {
 /** Starts `turbine <args>` as a child process (of the checkout at `root`, default this one) and waits until /health answers 200. */
 export async function startTurbine(args: string[], port: number, timeoutMs = 30_000, root?: string): Promise<ChildProcess> {
   const bin = root ? join(root, "bin/turbine.js") : new URL("../bin/turbine.js", import.meta.url).pathname;
-  const child = spawn(process.execPath, [bin, ...args, "--port", String(port), "--log-level", "warn"], {
+  // BENCH_PROFILE_DIR: a CPU profile of each turbine process, written when it exits.
+  const dir = process.env["BENCH_PROFILE_DIR"];
+  const profile = dir ? ["--cpu-prof", `--cpu-prof-dir=${root ? join(dir, "baseline") : dir}`] : [];
+  const child = spawn(process.execPath, [...profile, bin, ...args, "--port", String(port), "--log-level", "warn"], {
     stdio: ["ignore", "ignore", "inherit"],
   });
   const end = Date.now() + timeoutMs;

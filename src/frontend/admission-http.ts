@@ -36,9 +36,16 @@ export class HttpAdmission {
   /** With a keys file: every non-public route needs a key of a known tenant (401 otherwise). */
   install(app: FastifyInstance): void {
     if (!this.controller.authenticates) return;
-    app.addHook("onRequest", async (req) => {
-      if (req.routeOptions.config.public === true) return;
-      this.tenants.set(req.raw, this.controller.authenticate(bearer(req.headers.authorization)));
+    app.addHook("onRequest", (req, _reply, done) => {
+      if (req.routeOptions.config.public !== true) {
+        try {
+          this.tenants.set(req.raw, this.controller.authenticate(bearer(req.headers.authorization)));
+        } catch (err) {
+          done(err as Error);
+          return;
+        }
+      }
+      done();
     });
   }
 

@@ -217,7 +217,9 @@ export function buildHttpServer(options: HttpServerOptions): FastifyInstance {
   };
 
   registerRequestTracing(app);
-  app.addHook("onRequest", async (req, reply) => {
+  // Hooks on the request path are callback-style: an async hook costs a promise and a
+  // microtask per request.
+  app.addHook("onRequest", (req, reply, done) => {
     const config = req.routeOptions.config;
     recordOf(reply).endpoint = config.endpoint ?? "none";
     reply.header("x-request-id", clientRequestId(req.raw) ?? req.id);
@@ -226,17 +228,20 @@ export function buildHttpServer(options: HttpServerOptions): FastifyInstance {
     // Anthropic's clients send their key as x-api-key.
     const anthropicKey = config.endpoint === "messages" ? req.headers["x-api-key"] : undefined;
     if (keys.length > 0 && config.public !== true && !keyValid(req.headers.authorization) && !(typeof anthropicKey === "string" && keyValid(`Bearer ${anthropicKey}`))) {
-      throw new TurbineError("AUTH_INVALID_API_KEY", "Missing or invalid API key: send 'Authorization: Bearer <key>'");
+      done(new TurbineError("AUTH_INVALID_API_KEY", "Missing or invalid API key: send 'Authorization: Bearer <key>'"));
+      return;
     }
+    done();
   });
   // With a keys file: the tenant of every non-public route (401 for unknown or revoked keys).
   options.admission?.install(app);
 
   // Before the schema runs, so that a request refused by it is still counted under its model
   // (a known name only: the label's values stay bounded).
-  app.addHook("preValidation", async (req, reply) => {
+  app.addHook("preValidation", (req, reply, done) => {
     const name = (req.body as { model?: unknown } | undefined)?.model;
     if (typeof name === "string" && models.get(name) !== undefined) recordOf(reply).model = name;
+    done();
   });
 
   const report = (err: unknown, req: FastifyRequest): ReturnType<typeof toHttpError> => {
@@ -360,7 +365,7 @@ export function buildHttpServer(options: HttpServerOptions): FastifyInstance {
     const record = recordOf(reply);
     const abort = new AbortController();
     record.abort = abort;
-    await pipeline.waitForWorkers(abort.signal); // scale to zero: a worker may be starting
+    if (pipeline.coldStartWaitMs > 0) await pipeline.waitForWorkers(abort.signal); // scale to zero: a worker may be starting
     // Tenant, limits and the admission queue (it waits there while every worker is busy).
     const context = requestContext(req);
     const admitted = options.admission ? await options.admission.start(req, reply, model, { generate: (r, sig) => pipeline.generate(r, sig, context) }, pre.request, body.turbine?.priority, abort.signal) : null;
@@ -371,9 +376,8 @@ export function buildHttpServer(options: HttpServerOptions): FastifyInstance {
     const m = metrics.forModel(model);
     m.inFlight.inc();
     m.inputTokens.inc(pre.request.tokenIds.length);
-    const fleet = metrics.fleet;
-    fleet.inputSequence.observe({ model }, pre.request.tokenIds.length);
-    fleet.queued.inc({ model });
+    m.inputSequence.observe(pre.request.tokenIds.length);
+    m.queued.inc();
     let queued = true;
     let lastTokenAt = 0;
     const observe = (d: TextDelta): void => {
@@ -381,7 +385,7 @@ export function buildHttpServer(options: HttpServerOptions): FastifyInstance {
       if (d.numTokens > 0) {
         if (queued) {
           queued = false;
-          fleet.queued.dec({ model });
+          m.queued.dec();
         }
         if (lastTokenAt === 0) m.ttft.observe((now - start) / 1000);
         else for (let i = 0; i < d.numTokens; i++) m.itl.observe((now - lastTokenAt) / 1000 / d.numTokens);
@@ -390,7 +394,7 @@ export function buildHttpServer(options: HttpServerOptions): FastifyInstance {
       if (d.usage) {
         outputTokens = d.usage.completionTokens;
         m.outputTokens.inc(d.usage.completionTokens);
-        fleet.outputSequence.observe({ model }, d.usage.completionTokens);
+        m.outputSequence.observe(d.usage.completionTokens);
         m.cachedTokens.inc(d.usage.cachedTokens);
       }
     };
@@ -455,7 +459,7 @@ export function buildHttpServer(options: HttpServerOptions): FastifyInstance {
       throw err;
     } finally {
       if (abort.signal.aborted) record.status = 499;
-      if (queued) fleet.queued.dec({ model });
+      if (queued) m.queued.dec();
       m.inFlight.dec();
       m.requestDuration.observe((performance.now() - start) / 1000);
       admitted?.finish(outputTokens, abort.signal.aborted ? 499 : (record.status ?? failedStatus ?? 200));

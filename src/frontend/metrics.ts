@@ -145,6 +145,9 @@ export class FrontendMetrics {
         routerHash: this.routerOverhead.labels({ model, phase: "hash" }),
         routerMatch: this.routerOverhead.labels({ model, phase: "match" }),
         routerSchedule: this.routerOverhead.labels({ model, phase: "schedule" }),
+        queued: this.fleet.queued.labels(labels),
+        inputSequence: this.fleet.inputSequence.labels(labels),
+        outputSequence: this.fleet.outputSequence.labels(labels),
       };
       this.models.set(model, m);
     }
@@ -170,4 +173,7 @@ export interface ModelMetrics {
   routerHash: Histogram.Internal<"model" | "phase">;
   routerMatch: Histogram.Internal<"model" | "phase">;
   routerSchedule: Histogram.Internal<"model" | "phase">;
+  queued: Gauge.Internal<"model">;
+  inputSequence: Histogram.Internal<"model">;
+  outputSequence: Histogram.Internal<"model">;
 }

@@ -14,13 +14,16 @@ const requestContexts = new WeakMap<FastifyRequest, Context>();
 
 /** Adds the HTTP server span to every request of the app. */
 export function registerRequestTracing(app: FastifyInstance): void {
-  app.addHook("onRequest", async (req, reply) => {
+  app.addHook("onRequest", (req, reply, done) => {
     const path = req.url.split("?")[0]!;
     const span = turbineTracer().startSpan(`${req.method} ${path}`, {
       kind: SpanKind.SERVER,
       attributes: { "http.request.method": req.method, "url.path": path, "turbine.request_id": req.id },
     });
-    if (!span.isRecording()) return;
+    if (!span.isRecording()) {
+      done();
+      return;
+    }
     requestContexts.set(req, trace.setSpan(ROOT_CONTEXT, span));
     reply.raw.once("close", () => {
       const status = reply.raw.statusCode;
@@ -28,6 +31,7 @@ export function registerRequestTracing(app: FastifyInstance): void {
       if (status >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
       span.end();
     });
+    done();
   });
 }
 
