@@ -45,6 +45,11 @@ export class ChatOutput {
           });
   }
 
+  /** No parser and no forced call: every delta's text is content as it is (the SSE writer's fast path). */
+  get plain(): boolean {
+    return this.parser === null && this.plan?.forcedToolCall !== true;
+  }
+
   /** The events of one delta (held-back text comes out later). */
   push(d: TextDelta): ParsedEvent[] {
     if (this.plan?.forcedToolCall === true) {

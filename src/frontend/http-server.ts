@@ -577,7 +577,11 @@ async function streamResponse(reply: FastifyReply, outputs: AsyncIterable<Engine
     while (d !== null) {
       ctx.observe(d);
       const lps = d.logprobs;
-      if (co) {
+      if (co && co.plain && !lps) {
+        // Plain content: the same bytes chatStreamChoices writes, without its events.
+        if (d.text.length > 0 || role) pending += textEvent(d.text, role);
+        role = false;
+      } else if (co) {
         const events = co.push(d);
         if (d.finishReason) events.push(...co.finish());
         for (const c of chatStreamChoices(events, lps ? co.logprobsJson(lps) : null, role)) pending += prefix + c + suffix;
