@@ -75,6 +75,8 @@ let canonical = true;
  * not show as the template sees it (undefined, functions, -0, NaN, a toJSON, a class instance).
  */
 function checkCanonical(this: unknown, key: string, value: unknown): unknown {
+  // What a toJSON returned is not what the template sees.
+  if ((this as Record<string, unknown>)[key] !== value) canonical = false;
   switch (typeof value) {
     case "string":
     case "boolean":
@@ -85,7 +87,7 @@ function checkCanonical(this: unknown, key: string, value: unknown): unknown {
     case "object": {
       if (value === null) return value;
       const proto = Object.getPrototypeOf(value) as unknown;
-      if ((this as Record<string, unknown>)[key] !== value || (proto !== Object.prototype && proto !== Array.prototype && proto !== null)) canonical = false;
+      if (proto !== Object.prototype && proto !== Array.prototype && proto !== null) canonical = false;
       return value;
     }
     default:
