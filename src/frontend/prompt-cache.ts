@@ -9,7 +9,10 @@
 // - the prompt's tokens are cached per section between added tokens only where the tokenizer
 //   encodes those sections independently (`PromptSegmentation`, checked when it loads);
 // - entries are found by an xxh3 hash of the key and kept with the key, which a hit compares.
-// One LRU per model, bounded by an estimate of the bytes its entries hold.
+// One LRU per model, bounded by an estimate of the bytes its entries hold. A key gets an entry
+// the second time it is seen (a doorkeeper of recent hashes, as TinyLFU's): text seen once (a
+// new user turn, a conversation's whole prompt, which grows every request) costs a hash, not
+// an entry that the collector then moves and marks until it is evicted.
 import { xxh3 } from "@node-rs/xxhash";
 import { HfTokenizer } from "../model/index.ts";
 import type { ChatMessage, ChatTemplate, ChatTemplateRenderOptions, PromptSegmentation, Tokenizer } from "../model/index.ts";
@@ -51,6 +54,12 @@ export function renderPrompt(chatTemplate: ChatTemplate, tokenizer: Tokenizer, m
   return { prompt, tokenIds: tokenizer.encode(prompt, { addSpecialTokens: false, parseSpecialTokens: true }) };
 }
 
+function toArray(ids: Uint32Array): number[] {
+  const out = new Array<number>(ids.length);
+  for (let i = 0; i < ids.length; i++) out[i] = ids[i]!;
+  return out;
+}
+
 interface Entry {
   kind: PromptCacheKind;
   key: string;
@@ -58,7 +67,8 @@ interface Entry {
   first: boolean;
   /** A render: the prompt. */
   prompt: string;
-  tokenIds: readonly number[];
+  /** Off the JS heap (a typed array's store): the collector does not walk it. */
+  tokenIds: Uint32Array;
   bytes: number;
 }
 
@@ -68,6 +78,8 @@ const SEED: Record<PromptCacheKind | "first", bigint> = { render: 1n, segment: 2
 const MIN_SEGMENT_CHARS = 8;
 // Per-entry overhead of the estimate (the entry, the Map slot, the hash).
 const ENTRY_OVERHEAD_BYTES = 160;
+// Hashes of keys seen once, waiting for a second sighting (about 1 MiB at most).
+const DOORKEEPER_HASHES = 16384;
 
 let canonical = true;
 /**
@@ -111,6 +123,7 @@ export class PromptCache {
   readonly maxBytes: number;
   private readonly segmentation: PromptSegmentation | undefined;
   private readonly entries = new Map<bigint, Entry>();
+  private readonly seenOnce = new Map<bigint, true>();
   private bytes = 0;
   private readonly hits: Record<PromptCacheKind, number> = { render: 0, segment: 0 };
   private readonly misses: Record<PromptCacheKind, number> = { render: 0, segment: 0 };
@@ -140,11 +153,11 @@ export class PromptCache {
     const hit = this.get(hash, "render", key);
     if (hit !== undefined) {
       this.count("render", 1, 0);
-      return { prompt: hit.prompt, tokenIds: hit.tokenIds.slice() };
+      return { prompt: hit.prompt, tokenIds: toArray(hit.tokenIds) };
     }
     this.count("render", 0, 1);
     const rendered = this.render(messages, options);
-    this.set(hash, { kind: "render", key, first: false, prompt: rendered.prompt, tokenIds: rendered.tokenIds.slice(), bytes: ENTRY_OVERHEAD_BYTES + 2 * (key.length + rendered.prompt.length) + 8 * rendered.tokenIds.length });
+    if (this.admits(hash)) this.set(hash, { kind: "render", key, first: false, prompt: rendered.prompt, tokenIds: Uint32Array.from(rendered.tokenIds), bytes: ENTRY_OVERHEAD_BYTES + 2 * (key.length + rendered.prompt.length) + 4 * rendered.tokenIds.length });
     return rendered;
   }
 
@@ -171,7 +184,7 @@ export class PromptCache {
         continue;
       }
       const isFirst = i === 0 && first;
-      let sectionIds: readonly number[] | undefined;
+      let sectionIds: ArrayLike<number> | undefined;
       if (part.length < MIN_SEGMENT_CHARS) {
         sectionIds = segmentation.encodeSection(part, isFirst);
       } else {
@@ -184,7 +197,7 @@ export class PromptCache {
         } else {
           misses++;
           sectionIds = segmentation.encodeSection(part, isFirst);
-          if (sectionIds !== undefined) this.set(hash, { kind: "segment", key: part, first: isFirst, prompt: "", tokenIds: sectionIds, bytes: ENTRY_OVERHEAD_BYTES + 2 * part.length + 8 * sectionIds.length });
+          if (sectionIds !== undefined && this.admits(hash)) this.set(hash, { kind: "segment", key: part, first: isFirst, prompt: "", tokenIds: Uint32Array.from(sectionIds), bytes: ENTRY_OVERHEAD_BYTES + 2 * part.length + 4 * sectionIds.length });
         }
       }
       if (sectionIds === undefined) {
@@ -196,6 +209,19 @@ export class PromptCache {
     }
     this.count("segment", hits, misses);
     return ids;
+  }
+
+  /** Whether a missed key is seen the second time (so it gets an entry); records it if not. */
+  private admits(hash: bigint): boolean {
+    if (this.seenOnce.delete(hash)) return true;
+    this.seenOnce.set(hash, true);
+    if (this.seenOnce.size > DOORKEEPER_HASHES) {
+      for (const oldest of this.seenOnce.keys()) {
+        this.seenOnce.delete(oldest);
+        break;
+      }
+    }
+    return false;
   }
 
   private get(hash: bigint, kind: PromptCacheKind, key: string, first = false): Entry | undefined {

@@ -83,12 +83,13 @@ for (const model of MODELS) {
       const withTools = c % 3 === 0;
       const messages = conversation(next, withTools);
       const options: ChatTemplateRenderOptions = { addGenerationPrompt: true, ...(withTools ? { tools: WEATHER_TOOLS } : {}) };
-      // The conversation grows by one turn per request; each request is sent twice.
+      // The conversation grows by one turn per request; each request is sent three times (a
+      // key gets an entry the second time it is seen).
       for (let end = 1; end <= messages.length; end++) {
         if (messages[end - 1]!.role === "assistant") continue;
         const prefix = messages.slice(0, end);
         const expected = outcome(() => renderPrompt(chatTemplate, tokenizer, prefix, options));
-        for (let again = 0; again < 2; again++) {
+        for (let again = 0; again < 3; again++) {
           const got = outcome(() => cache.chat(prefix, options));
           assert.deepEqual(got, expected, `${model}, conversation ${c}, ${end} messages, try ${again}`);
         }
@@ -97,7 +98,7 @@ for (const model of MODELS) {
     }
     const stats = cache.stats();
     assert.ok(rendered >= 20, `${model}: ${rendered} conversations rendered`);
-    assert.ok(stats.hits.render >= rendered, "every second request is a render hit");
+    assert.ok(stats.hits.render >= rendered, "every third request is a render hit");
     assert.ok(stats.hits.segment > 0 && stats.misses.segment > 0, `${model}: sections both found and encoded (${JSON.stringify(stats)})`);
   });
 }
@@ -125,15 +126,11 @@ test("frontend - prompt cache: inputs JSON cannot stand for exactly (undefined, 
     [{ role: "user", content: "hi", tool_calls: [{ function: { arguments: { x: -0 } } }] }],
     [{ role: "user", content: "hi", tool_calls: new Date(0) }],
   ];
-  for (const messages of odd) {
-    cache.chat(messages, {});
-    cache.chat(messages, {});
-  }
+  for (const messages of odd) for (let i = 0; i < 3; i++) cache.chat(messages, {});
   assert.deepEqual(cache.stats().hits, { render: 0, segment: 0 });
   assert.equal(cache.stats().entries, 0);
-  // The same text as plain JSON is cached.
-  cache.chat([user("hi")], {});
-  cache.chat([user("hi")], {});
+  // The same text as plain JSON is cached (an entry on its second sighting, a hit on its third).
+  for (let i = 0; i < 3; i++) cache.chat([user("hi")], {});
   assert.equal(cache.stats().hits.render, 1);
 });
 
@@ -154,7 +151,7 @@ test("frontend - prompt cache: every input is part of the key (tools, variables,
     [[{ content: "a", role: "user" }], {}],
   ];
   const prompts = new Set<string>();
-  for (let round = 0; round < 2; round++) {
+  for (let round = 0; round < 3; round++) {
     for (const [messages, options] of inputs) {
       const got = cache.chat(messages, options);
       assert.deepEqual(got, renderPrompt(template, tokenizer, messages, options));
@@ -168,10 +165,11 @@ test("frontend - prompt cache: every input is part of the key (tools, variables,
 test("frontend - prompt cache: stays within its byte bound, and a caller may change the ids it gets", () => {
   const { tokenizer, chatTemplate } = builtinByteModel();
   const cache = new PromptCache(chatTemplate, tokenizer, { maxBytes: 64 * 1024 });
-  for (let i = 0; i < 200; i++) cache.chat([user(`message ${i} `.repeat(20))], {});
+  for (let i = 0; i < 200; i++) for (let k = 0; k < 2; k++) cache.chat([user(`message ${i} `.repeat(20))], {});
   const stats = cache.stats();
   assert.ok(stats.bytes <= 64 * 1024, `${stats.bytes} bytes`);
   assert.ok(stats.entries > 10 && stats.entries < 200, `${stats.entries} entries: the oldest went`);
+  cache.chat([user("x")], {});
   const first = cache.chat([user("x")], {});
   first.tokenIds.push(1, 2, 3);
   const again = cache.chat([user("x")], {});
@@ -190,20 +188,21 @@ test("frontend - prompt cache: Preprocessor.chat gives the same request with the
   const counters: PromptCacheCounters = { hits: { render: counter("hit render"), segment: counter("hit segment") }, misses: { render: counter("miss render"), segment: counter("miss segment") } };
   on.countPromptCacheIn(counters);
   const body = { model: card.name, messages: [{ role: "system", content: "be brief" }, { role: "user", content: "hi <think>" }], max_tokens: 5 } as ChatCompletionBody;
-  for (let i = 0; i < 3; i++) assert.deepEqual(on.chat(body, `r${i}`), off.chat(body, `r${i}`));
-  assert.deepEqual(counted, { "miss render": 1, "hit render": 2 });
+  for (let i = 0; i < 4; i++) assert.deepEqual(on.chat(body, `r${i}`), off.chat(body, `r${i}`));
+  assert.deepEqual(counted, { "miss render": 2, "hit render": 2 });
 });
 
 test("frontend - prompt cache: a served model counts its hits in turbine_prompt_cache_hits_total", async (t) => {
   const server = await startServer({ numWorkers: 1 });
   t.after(() => server.close());
   const body = JSON.stringify({ model: "turbine-byte", messages: [{ role: "user", content: "Tell me a short story about a fast proxy." }], max_tokens: 2 });
-  for (let i = 0; i < 3; i++) {
+  for (let i = 0; i < 4; i++) {
     const res = await fetch(`${server.url}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json" }, body });
     assert.equal(res.status, 200);
     await res.text();
   }
   const metrics = await (await fetch(`${server.url}/metrics`)).text();
+  // An entry on the second sighting, hits on the third and fourth.
   assert.match(metrics, /^turbine_prompt_cache_hits_total\{model="turbine-byte",kind="render"\} 2$/m);
-  assert.match(metrics, /^turbine_prompt_cache_misses_total\{model="turbine-byte",kind="render"\} 1$/m);
+  assert.match(metrics, /^turbine_prompt_cache_misses_total\{model="turbine-byte",kind="render"\} 2$/m);
 });
