@@ -20,8 +20,8 @@ const WORDS = "the a quick brown fox jumps over lazy dog while reading documents
 
 interface Workload {
   name: string;
-  /** The body of the i-th request of a run. */
-  body(i: number): ChatCompletionBody;
+  /** The body of the i-th request of run `run` (runs have their own conversations). */
+  body(i: number, run: number): ChatCompletionBody;
 }
 
 /** `n` words, a function of `seed` (mulberry32). */
@@ -55,18 +55,15 @@ function workloads(model: string, tokenizer: Tokenizer): Workload[] {
   const body = (messages: ChatMessage[]): ChatCompletionBody => ({ model, messages, max_tokens: 16 }) as ChatCompletionBody;
   const short = body([{ role: "user", content: "Tell me a short story about a fast proxy." }]);
   const system = systemPrompt(tokenizer, 2000);
-  // Run r's conversations start at a new seed, so that no run replays another's turns.
-  let run = 0;
   return [
     { name: "(a) one short user message", body: () => short },
     {
       name: "(b) 2k-token system prompt + a new user message",
-      body: (i) => body([{ role: "system", content: system }, { role: "user", content: `Question ${i}: what is ${i} times 3?` }]),
+      body: (i, run) => body([{ role: "system", content: system }, { role: "user", content: `Question ${run}.${i}: what is ${i} times 3?` }]),
     },
     {
       name: `(c) ${TURNS}-turn conversation, one turn more per request`,
-      body: (i) => {
-        if (i === 0) run++;
+      body: (i, run) => {
         const conversation = run * 10_000 + Math.floor(i / TURNS);
         const turns = (i % TURNS) + 1;
         const messages: ChatMessage[] = [{ role: "system", content: "You are a helpful assistant." }];
@@ -81,13 +78,13 @@ function workloads(model: string, tokenizer: Tokenizer): Workload[] {
 }
 
 /** µs per call over one round of about ROUND_MS. */
-function round(pre: Preprocessor, workload: Workload): number {
+function round(pre: Preprocessor, workload: Workload, run: number): number {
   const start = process.hrtime.bigint();
   const deadline = start + BigInt(ROUND_MS) * 1_000_000n;
   let n = 0;
   let now = start;
   while (n < 20 || now < deadline) {
-    pre.chat(workload.body(n), `r${n}`);
+    pre.chat(workload.body(n, run), `r${n}`);
     n++;
     if (n % 4 === 0 || n < 20) now = process.hrtime.bigint();
   }
@@ -117,15 +114,15 @@ async function main(): Promise<void> {
       const on = new Preprocessor({ card, tokenizer: loaded.tokenizer, chatTemplate: loaded.chatTemplate });
       // The cache changes no request: check a few before timing.
       for (let i = 0; i < 3; i++) {
-        if (JSON.stringify(off.chat(workload.body(i), "x")) !== JSON.stringify(on.chat(workload.body(i), "x"))) throw new Error(`${label} ${workload.name}: cached request differs`);
+        if (JSON.stringify(off.chat(workload.body(i, 0), "x")) !== JSON.stringify(on.chat(workload.body(i, 0), "x"))) throw new Error(`${label} ${workload.name}: cached request differs`);
       }
       const fresh = new Preprocessor({ card, tokenizer: loaded.tokenizer, chatTemplate: loaded.chatTemplate });
-      const tokens = fresh.chat(workload.body(TURNS - 1), "x").request.tokenIds.length;
+      const tokens = fresh.chat(workload.body(TURNS - 1, 0), "x").request.tokenIds.length;
       const offUs: number[] = [];
       const onUs: number[] = [];
       for (let r = 0; r < ROUNDS; r++) {
-        offUs.push(round(off, workload));
-        onUs.push(round(fresh, workload));
+        offUs.push(round(off, workload, 2 * r + 1));
+        onUs.push(round(fresh, workload, 2 * r + 2));
       }
       const a = median(offUs);
       const b = median(onUs);

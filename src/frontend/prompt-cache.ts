@@ -9,10 +9,11 @@
 // - the prompt's tokens are cached per section between added tokens only where the tokenizer
 //   encodes those sections independently (`PromptSegmentation`, checked when it loads);
 // - entries are found by an xxh3 hash of the key and kept with the key, which a hit compares.
-// One LRU per model, bounded by an estimate of the bytes its entries hold. A key gets an entry
-// the second time it is seen (a doorkeeper of recent hashes, as TinyLFU's): text seen once (a
-// new user turn, a conversation's whole prompt, which grows every request) costs a hash, not
-// an entry that the collector then moves and marks until it is evicted.
+// One LRU per model, bounded by an estimate of the bytes its entries hold. A rendering gets an
+// entry the second time its key is seen (a doorkeeper of recent hashes, as TinyLFU's): most
+// whole prompts are seen once (a conversation's grows every request), and each would be an
+// entry that the collector moves and marks until it is evicted. A section gets one at once:
+// a conversation's turns come back in its next request.
 import { xxh3 } from "@node-rs/xxhash";
 import { HfTokenizer } from "../model/index.ts";
 import type { ChatMessage, ChatTemplate, ChatTemplateRenderOptions, PromptSegmentation, Tokenizer } from "../model/index.ts";
@@ -74,8 +75,6 @@ interface Entry {
 
 // Hash seeds per kind; a hit also compares kind and key.
 const SEED: Record<PromptCacheKind | "first", bigint> = { render: 1n, segment: 2n, first: 3n };
-// A section shorter than this is encoded again rather than hashed and looked up.
-const MIN_SEGMENT_CHARS = 8;
 // Per-entry overhead of the estimate (the entry, the Map slot, the hash).
 const ENTRY_OVERHEAD_BYTES = 160;
 // Hashes of keys seen once, waiting for a second sighting (about 1 MiB at most).
@@ -184,21 +183,17 @@ export class PromptCache {
         continue;
       }
       const isFirst = i === 0 && first;
+      // The first section's ids may differ from the same text's elsewhere: its own entry.
+      const hash = xxh3.xxh64(part, isFirst ? SEED.first : SEED.segment);
       let sectionIds: ArrayLike<number> | undefined;
-      if (part.length < MIN_SEGMENT_CHARS) {
-        sectionIds = segmentation.encodeSection(part, isFirst);
+      const hit = this.get(hash, "segment", part, isFirst);
+      if (hit !== undefined) {
+        hits++;
+        sectionIds = hit.tokenIds;
       } else {
-        // The first section's ids may differ from the same text's elsewhere: its own entry.
-        const hash = xxh3.xxh64(part, isFirst ? SEED.first : SEED.segment);
-        const hit = this.get(hash, "segment", part, isFirst);
-        if (hit !== undefined) {
-          hits++;
-          sectionIds = hit.tokenIds;
-        } else {
-          misses++;
-          sectionIds = segmentation.encodeSection(part, isFirst);
-          if (sectionIds !== undefined && this.admits(hash)) this.set(hash, { kind: "segment", key: part, first: isFirst, prompt: "", tokenIds: Uint32Array.from(sectionIds), bytes: ENTRY_OVERHEAD_BYTES + 2 * part.length + 4 * sectionIds.length });
-        }
+        misses++;
+        sectionIds = segmentation.encodeSection(part, isFirst);
+        if (sectionIds !== undefined) this.set(hash, { kind: "segment", key: part, first: isFirst, prompt: "", tokenIds: Uint32Array.from(sectionIds), bytes: ENTRY_OVERHEAD_BYTES + 2 * part.length + 4 * sectionIds.length });
       }
       if (sectionIds === undefined) {
         // This section cannot be encoded alone: the whole prompt, as without a cache.

