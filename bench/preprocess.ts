@@ -7,10 +7,12 @@
 // round. Single-threaded, in-process. BENCH_ROUND_MS sets a round's length (default 700 ms).
 import { Preprocessor } from "../src/frontend/index.ts";
 import type { PromptCacheStats } from "../src/frontend/index.ts";
-import type { ChatCompletionBody } from "../src/frontend/openai-schemas.ts";
 import { builtinByteModel, completeModelCard, loadHuggingFaceModel } from "../src/model/index.ts";
 import type { ChatMessage, LoadedModel, Tokenizer } from "../src/model/index.ts";
 import { fmt, machineLine, markdownTable } from "./support.ts";
+
+/** A chat request body, as the preprocessor takes it. */
+type ChatCompletionBody = Parameters<Preprocessor["chat"]>[0];
 
 const ROUND_MS = Number(process.env["BENCH_ROUND_MS"] ?? 700);
 const ROUNDS = 3;

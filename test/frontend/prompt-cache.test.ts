@@ -10,10 +10,12 @@ import { PromptCache, Preprocessor, renderPrompt } from "../../src/frontend/inde
 import type { PromptCacheCounters } from "../../src/frontend/index.ts";
 import { ChatTemplate, builtinByteModel, completeModelCard } from "../../src/model/index.ts";
 import type { ChatMessage, ChatTemplateRenderOptions } from "../../src/model/index.ts";
-import type { ChatCompletionBody } from "../../src/frontend/openai-schemas.ts";
 import { WEATHER_TOOLS, lenmlModel } from "./parsers/fixtures.ts";
 import type { LenmlModel } from "./parsers/fixtures.ts";
 import { startServer } from "../support/http.ts";
+
+/** A chat request body, as the preprocessor takes it. */
+type ChatCompletionBody = Parameters<Preprocessor["chat"]>[0];
 
 /** A seeded PRNG (mulberry32), so that a failure can be replayed. */
 function random(seed: number): () => number {
