@@ -107,7 +107,12 @@ export function segmentationOf(core: HfCoreTokenizer, tokenizerJson: object): Pr
       return ids[0] === anchor.id ? ids.slice(1) : undefined;
     },
   };
-  return selfCheck(segmentation, encode, internals.added_tokens) ? segmentation : undefined;
+  try {
+    return selfCheck(segmentation, encode, internals.added_tokens) ? segmentation : undefined;
+  } catch {
+    // A probe the library cannot encode: the whole text is encoded as before.
+    return undefined;
+  }
 }
 
 /** The library's DictionarySplitter as a regular expression: the cuts at its tokens, and the text between. */
