@@ -110,7 +110,13 @@ function checkCanonical(this: unknown, key: string, value: unknown): unknown {
 /** The render key of these inputs, or undefined when JSON cannot stand for them exactly. */
 function renderKey(messages: readonly ChatMessage[], options: ChatTemplateRenderOptions): string | undefined {
   canonical = true;
-  const key = JSON.stringify([messages, options.tools ?? null, options.variables ?? null, options.addGenerationPrompt ?? true], checkCanonical);
+  let key: string;
+  try {
+    key = JSON.stringify([messages, options.tools ?? null, options.variables ?? null, options.addGenerationPrompt ?? true], checkCanonical);
+  } catch {
+    // A cycle: rendered uncached, as without a cache.
+    return undefined;
+  }
   return canonical ? key : undefined;
 }
 
@@ -170,7 +176,7 @@ export class PromptCache {
     return { prompt, tokenIds: this.encodeBySections(this.segmentation, prompt) };
   }
 
-  /** The prompt's ids, section by section, each long section's ids from the cache. */
+  /** The prompt's ids, section by section, each known section's ids from the cache. */
   private encodeBySections(segmentation: PromptSegmentation, prompt: string): number[] {
     const { parts, first } = segmentation.split(prompt);
     const ids: number[] = [];
