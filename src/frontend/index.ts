@@ -11,6 +11,8 @@ export { ModelPipeline } from "./model-pipeline.ts";
 export type { DisaggregationOptions } from "./model-pipeline.ts";
 export { WorkerPool } from "./worker-pool.ts";
 export { Preprocessor } from "./preprocessor.ts";
+export { PromptCache, renderPrompt, DEFAULT_PROMPT_CACHE_BYTES, PROMPT_CACHE_KINDS } from "./prompt-cache.ts";
+export type { PromptCacheOptions, PromptCacheCounters, PromptCacheKind, PromptCacheStats, RenderedPrompt } from "./prompt-cache.ts";
 export { postprocess } from "./postprocessor.ts";
 export type { TextDelta } from "./postprocessor.ts";
 export { IncrementalDetokenizer } from "./detokenizer.ts";

@@ -5,6 +5,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import { FleetMetrics } from "./fleet-metrics.ts";
 import { FleetState } from "./fleet-state.ts";
+import type { PromptCacheCounters } from "./prompt-cache.ts";
 
 const LATENCY_BUCKETS_S = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 const OVERHEAD_BUCKETS_S = [5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 1e-2];
@@ -87,6 +88,18 @@ export class FrontendMetrics {
     buckets: OVERHEAD_BUCKETS_S,
     registers: [this.registry],
   });
+  readonly promptCacheHits = new Counter({
+    name: "turbine_prompt_cache_hits_total",
+    help: "Hits of the frontend's prompt cache, by kind (render: a whole chat prompt and its tokens; segment: the tokens of one prompt section between special tokens)",
+    labelNames: ["model", "kind"] as const,
+    registers: [this.registry],
+  });
+  readonly promptCacheMisses = new Counter({
+    name: "turbine_prompt_cache_misses_total",
+    help: "Misses of the frontend's prompt cache, by kind (render: a chat prompt rendered and tokenized; segment: a prompt section tokenized)",
+    labelNames: ["model", "kind"] as const,
+    registers: [this.registry],
+  });
   /** Run before each scrape: they set the gauges that are read from router state. */
   private readonly collectors = new Set<() => void>();
   private readonly runCollectors = (): void => {
@@ -148,6 +161,10 @@ export class FrontendMetrics {
         queued: this.fleet.queued.labels(labels),
         inputSequence: this.fleet.inputSequence.labels(labels),
         outputSequence: this.fleet.outputSequence.labels(labels),
+        promptCache: {
+          hits: { render: this.promptCacheHits.labels({ model, kind: "render" }), segment: this.promptCacheHits.labels({ model, kind: "segment" }) },
+          misses: { render: this.promptCacheMisses.labels({ model, kind: "render" }), segment: this.promptCacheMisses.labels({ model, kind: "segment" }) },
+        },
       };
       this.models.set(model, m);
     }
@@ -176,4 +193,5 @@ export interface ModelMetrics {
   queued: Gauge.Internal<"model">;
   inputSequence: Histogram.Internal<"model">;
   outputSequence: Histogram.Internal<"model">;
+  promptCache: PromptCacheCounters;
 }

@@ -263,6 +263,7 @@ export class ModelManager {
             this.options.onError?.(new TurbineError("ENGINE_FAILED", `prefill worker ${worker} failed: prefilling on the decode worker instead`, { cause: err })),
           coldStartWaitMs: this.options.coldStartWaitMs,
         });
+        pipeline.preprocessor.countPromptCacheIn(this.options.metrics.forModel(card.name).promptCache);
         this.pipelines.set(card.name, pipeline);
         return pipeline;
       })();

@@ -7,6 +7,8 @@ import type { ChatCompletionBody, CompletionBody } from "./openai-schemas.ts";
 import { planChat, samplingExtras } from "./chat-features.ts";
 import type { ChatOutputPlan, ParserChoice } from "./chat-features.ts";
 import { CHAT_FIELDS, COMPLETION_FIELDS, checkRequestFields } from "./request-fields.ts";
+import { PromptCache, renderPrompt } from "./prompt-cache.ts";
+import type { PromptCacheCounters, PromptCacheOptions } from "./prompt-cache.ts";
 
 export interface Preprocessed {
   request: PreprocessedRequest;
@@ -21,6 +23,8 @@ export interface PreprocessorOptions {
   chatTemplate: ChatTemplate;
   /** Tool-call and reasoning parsers (absent: detected from the chat template). */
   parsers?: ParserChoice;
+  /** The cache of rendered prompts and their tokens (prompt-cache.ts); false: none. Default on, 64 MiB. */
+  promptCache?: PromptCacheOptions | false;
 }
 
 /** Bounds on a prompt's size, checked before any template rendering or tokenization. */
@@ -63,19 +67,30 @@ export function checkPromptBounds(body: ChatCompletionBody | CompletionBody, bou
 }
 
 export class Preprocessor {
-  constructor(private readonly options: PreprocessorOptions) {}
+  /** The model's cache of rendered prompts and their tokens; null when off. */
+  readonly promptCache: PromptCache | null;
+
+  constructor(private readonly options: PreprocessorOptions) {
+    this.promptCache = options.promptCache === false ? null : new PromptCache(options.chatTemplate, options.tokenizer, options.promptCache);
+  }
+
+  /** Adds the prompt cache's hits and misses to the model's metrics (turbine_prompt_cache_*). */
+  countPromptCacheIn(counters: PromptCacheCounters): void {
+    this.promptCache?.countIn(counters);
+  }
 
   chat(body: ChatCompletionBody, requestId: string): Preprocessed {
     const { card, chatTemplate, tokenizer } = this.options;
     checkRequestFields(body, CHAT_FIELDS, card);
     const features = planChat(body, card, this.options.parsers ?? {}, (name) => chatTemplate.reads(name));
-    const prompt = chatTemplate.render(body.messages, {
+    const renderOptions = {
       addGenerationPrompt: true,
       ...(features.tools !== undefined ? { tools: features.tools } : {}),
       variables: features.variables,
-    });
-    // The rendered template holds the model's special tokens as text: parse them as specials.
-    const tokenIds = tokenizer.encode(prompt, { addSpecialTokens: false, parseSpecialTokens: true });
+    };
+    const { prompt, tokenIds } = this.promptCache
+      ? this.promptCache.chat(body.messages, renderOptions)
+      : renderPrompt(chatTemplate, tokenizer, body.messages, renderOptions);
     const maxTokens = body.max_completion_tokens ?? body.max_tokens ?? null;
     const pre = this.finish(body, requestId, tokenIds, maxTokens, "messages");
     Object.assign(pre.request.sampling, samplingExtras(body, tokenizer.vocabSize));

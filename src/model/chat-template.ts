@@ -58,9 +58,21 @@ export const PLAIN_CHAT_TEMPLATE =
   "{% endfor %}" +
   "{% if add_generation_prompt %}assistant: {% endif %}";
 
+/**
+ * The globals of `@huggingface/jinja` whose value is not a function of the template's inputs
+ * (`strftime_now` reads the clock). Every other global is a constant or a pure function.
+ */
+const NONDETERMINISTIC_GLOBALS = ["strftime_now"];
+
 /** A compiled Jinja chat template (Hugging Face conventions, via `@huggingface/jinja`). */
 export class ChatTemplate {
   readonly source: string;
+  /**
+   * Whether `render` is a pure function of its arguments: the template reads no clock (its
+   * source names no non-deterministic global; any mention counts). Only then may a rendering
+   * be cached.
+   */
+  readonly deterministic: boolean;
   private readonly template: Template;
   private readonly tokens: ChatTemplateTokens;
   private readonly mentions: ReturnType<typeof mentionsOf>;
@@ -70,6 +82,7 @@ export class ChatTemplate {
     this.source = source;
     this.tokens = tokens;
     this.mentions = mentionsOf(source);
+    this.deterministic = !NONDETERMINISTIC_GLOBALS.some((name) => this.reads(name));
     try {
       this.template = new Template(source);
     } catch (cause) {

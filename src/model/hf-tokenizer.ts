@@ -1,5 +1,7 @@
 import { Tokenizer as HfCoreTokenizer } from "@huggingface/tokenizers";
 import { TurbineError } from "../protocols/index.ts";
+import { segmentationOf } from "./special-token-segments.ts";
+import type { PromptSegmentation } from "./special-token-segments.ts";
 import type { DecodeOptions, EncodeOptions, Tokenizer } from "./tokenizer.ts";
 
 /** Ids from outside tokenizer_config.json (generation_config.json, config.json). */
@@ -33,6 +35,8 @@ export class HfTokenizer implements Tokenizer {
   private readonly core: HfCoreTokenizer;
   private readonly vocab: readonly (string | undefined)[];
   private readonly specialIds: ReadonlySet<number>;
+  private readonly pipelineConfig: object;
+  private segments: PromptSegmentation | undefined | null = null;
 
   /** Throws TurbineError MODEL_LOAD_FAILED when the JSON does not describe a tokenizer. */
   constructor(tokenizerJson: object, tokenizerConfig: Record<string, unknown>, options: HfTokenizerOptions = {}) {
@@ -63,6 +67,8 @@ export class HfTokenizer implements Tokenizer {
       if (id !== undefined) specialIds.add(id);
     }
     this.specialIds = specialIds;
+    const { pre_tokenizer, post_processor } = tokenizerJson as { pre_tokenizer?: unknown; post_processor?: unknown };
+    this.pipelineConfig = { pre_tokenizer, post_processor };
 
     const bos = tokenContent(config.bos_token);
     this.bosTokenId = (bos === undefined ? undefined : this.core.token_to_id(bos)) ?? options.defaultBosTokenId;
@@ -73,6 +79,16 @@ export class HfTokenizer implements Tokenizer {
       if (!eosTokenIds.includes(id)) eosTokenIds.push(id);
     }
     this.eosTokenIds = eosTokenIds;
+  }
+
+  /**
+   * The encoding of a text section by section, between its added tokens (see
+   * special-token-segments.ts), where it is exact for this tokenizer; decided and checked on
+   * the first call.
+   */
+  get segmentation(): PromptSegmentation | undefined {
+    if (this.segments === null) this.segments = segmentationOf(this.core, this.pipelineConfig);
+    return this.segments;
   }
 
   encode(text: string, options: EncodeOptions = {}): number[] {

@@ -3,6 +3,7 @@ export type { Tokenizer, EncodeOptions, DecodeOptions } from "./tokenizer.ts";
 export { ByteTokenizer, BYTE_SPECIAL_TOKENS, BYTE_BOS_TOKEN_ID, BYTE_EOS_TOKEN_ID } from "./byte-tokenizer.ts";
 export { HfTokenizer } from "./hf-tokenizer.ts";
 export type { HfTokenizerOptions } from "./hf-tokenizer.ts";
+export type { PromptSegmentation, PromptSections } from "./special-token-segments.ts";
 export { ChatTemplate, BYTE_CHAT_TEMPLATE, PLAIN_CHAT_TEMPLATE } from "./chat-template.ts";
 export type { ChatMessage, ChatContentPart, ChatTemplateRenderOptions, ChatTemplateTokens } from "./chat-template.ts";
 export { GgufTokenizer } from "./gguf-tokenizer.ts";
