@@ -23,6 +23,8 @@ const CONCURRENCIES = (process.env["BENCH_CONCURRENCY"] ?? "1,32,128").split(","
 const TARGETS = (process.env["BENCH_TARGETS"] ?? "direct,nginx,node-proxy,turbine").split(",");
 const DURATION_MS = Number(process.env["BENCH_DURATION_MS"] ?? 3000);
 const WARMUP_MS = Number(process.env["BENCH_WARMUP_MS"] ?? 3000);
+// Rounds per cell (the median is reported); rounds after the first warm up for 1 s only.
+const ROUNDS = Number(process.env["BENCH_ROUNDS"] ?? 1);
 // Time between the mock's tokens (ms); 0: all at once (the default: measures proxy overhead only).
 const ITL_MS = Number(process.env["BENCH_ITL_MS"] ?? 0);
 const MODEL = "mock";
@@ -115,7 +117,7 @@ interface LoadResult {
   ttftMs: number[];
 }
 
-async function runLoad(url: string, concurrency: number, durationMs: number, numTokens: number, onMeasuring: () => void): Promise<LoadResult> {
+async function runLoad(url: string, concurrency: number, durationMs: number, numTokens: number, warmupMs: number, onMeasuring: () => void): Promise<LoadResult> {
   const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
   const u = new URL(url);
   const body = JSON.stringify({
@@ -161,7 +163,7 @@ async function runLoad(url: string, concurrency: number, durationMs: number, num
     });
   // Warm-up at the cell's concurrency, the same for every target: opens the connections and
   // lets the server's JIT settle (a Node.js server is several times slower in its first second).
-  const warmEnd = performance.now() + WARMUP_MS;
+  const warmEnd = performance.now() + warmupMs;
   await Promise.all(
     Array.from({ length: concurrency }, async () => {
       do await one();
@@ -195,9 +197,9 @@ function child(args: string[], script = self): Promise<ChildProcess> {
 }
 
 /** Runs a load generator; `onMeasuring` is called when its warm-up ends and measuring starts. */
-function load(url: string, concurrency: number, numTokens: number, onMeasuring: () => void): Promise<LoadResult> {
+function load(url: string, concurrency: number, numTokens: number, warmupMs: number, onMeasuring: () => void): Promise<LoadResult> {
   return new Promise((resolve, reject) => {
-    const c = spawn(process.execPath, ["--import", "tsx", self, "load", url, String(concurrency), String(DURATION_MS), String(numTokens)], { stdio: ["ignore", "inherit", "inherit", "ipc"] });
+    const c = spawn(process.execPath, ["--import", "tsx", self, "load", url, String(concurrency), String(DURATION_MS), String(numTokens), String(warmupMs)], { stdio: ["ignore", "inherit", "inherit", "ipc"] });
     c.on("message", (m) => {
       if (m === "measuring") onMeasuring();
       else resolve(m as LoadResult);
@@ -298,20 +300,29 @@ async function main(): Promise<void> {
     const rows: string[] = [];
     const summary: string[] = [];
     for (const c of CONCURRENCIES) {
+      // BENCH_ROUNDS > 1: the targets take turns round after round (A B C, A B C, ...) and each
+      // figure is the median of its rounds, so a drift of the shared machine hits them alike.
+      const rounds: Record<string, Cell[]> = {};
+      for (let round = 0; round < ROUNDS; round++) {
+        for (const [name, url] of targets) {
+          const pid = pidOf[name];
+          // The serving process's CPU over a measured part (all threads, /proc), per request.
+          const measure = async (numTokens: number): Promise<{ r: LoadResult; cpuUs: number }> => {
+            let cpu0: number | null = null;
+            const r = await load(url, c, numTokens, round === 0 ? WARMUP_MS : Math.min(WARMUP_MS, 1000), () => (cpu0 = pid ? cpuSeconds(pid) : null));
+            const cpu1 = pid ? cpuSeconds(pid) : null;
+            return { r, cpuUs: cpu0 !== null && cpu1 !== null ? ((cpu1 - cpu0) * 1e6) / Math.max(1, r.numRequests) : NaN };
+          };
+          const short = await measure(NUM_TOKENS);
+          const long = await measure(LONG_TOKENS);
+          const sorted = sortedCopy(short.r.ttftMs);
+          (rounds[name] ??= []).push({ rps: short.r.numRequests / short.r.seconds, p50: percentile(sorted, 50), p99: percentile(sorted, 99), cpuShort: short.cpuUs, cpuLong: long.cpuUs, errors: short.r.numErrors + long.r.numErrors });
+        }
+      }
       const cells: Record<string, Cell> = {};
-      for (const [name, url] of targets) {
-        const pid = pidOf[name];
-        // The serving process's CPU over a measured part (all threads, /proc), per request.
-        const measure = async (numTokens: number): Promise<{ r: LoadResult; cpuUs: number }> => {
-          let cpu0: number | null = null;
-          const r = await load(url, c, numTokens, () => (cpu0 = pid ? cpuSeconds(pid) : null));
-          const cpu1 = pid ? cpuSeconds(pid) : null;
-          return { r, cpuUs: cpu0 !== null && cpu1 !== null ? ((cpu1 - cpu0) * 1e6) / Math.max(1, r.numRequests) : NaN };
-        };
-        const short = await measure(NUM_TOKENS);
-        const long = await measure(LONG_TOKENS);
-        const sorted = sortedCopy(short.r.ttftMs);
-        cells[name] = { rps: short.r.numRequests / short.r.seconds, p50: percentile(sorted, 50), p99: percentile(sorted, 99), cpuShort: short.cpuUs, cpuLong: long.cpuUs, errors: short.r.numErrors + long.r.numErrors };
+      for (const [name, rs] of Object.entries(rounds)) {
+        const med = (f: (x: Cell) => number): number => percentile(sortedCopy(rs.map(f)), 50);
+        cells[name] = { rps: med((x) => x.rps), p50: med((x) => x.p50), p99: med((x) => x.p99), cpuShort: med((x) => x.cpuShort), cpuLong: med((x) => x.cpuLong), errors: rs.reduce((n, x) => n + x.errors, 0) };
       }
       const direct = cells["direct"] ?? Object.values(cells)[0]!;
       const np = cells["node-proxy"];
@@ -332,7 +343,7 @@ async function main(): Promise<void> {
       }
     }
     console.log(`\nbench:proxy — ${machineLine()}`);
-    console.log(`Streaming chat completions, ${NUM_TOKENS} tokens (CPU per token event: the ${LONG_TOKENS}-token run's CPU per request less the ${NUM_TOKENS}-token one's, per extra token), mock inter-token time ${ITL_MS} ms, ${DURATION_MS / 1000} s per cell after ${WARMUP_MS / 1000} s of warm-up; ratios against direct.\n`);
+    console.log(`Streaming chat completions, ${NUM_TOKENS} tokens (CPU per token event: the ${LONG_TOKENS}-token run's CPU per request less the ${NUM_TOKENS}-token one's, per extra token), mock inter-token time ${ITL_MS} ms, ${DURATION_MS / 1000} s per cell after ${WARMUP_MS / 1000} s of warm-up${ROUNDS > 1 ? `, median of ${ROUNDS} rounds (targets in turn)` : ""}; ratios against direct.\n`);
     console.log("| concurrency | target | req/s | req/s vs direct | TTFT p50 (ms) | TTFT p50 over node-proxy (ms) | TTFT p99 (ms) | p99 vs direct | server CPU µs/req | server CPU µs/token event | errors |");
     console.log("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
     for (const r of rows) console.log(r);
@@ -354,6 +365,6 @@ if (role === "upstream") runUpstream(Number(process.argv[3]));
 else if (role === "turbine") await runTurbine(Number(process.argv[3]), process.argv[4]!);
 else if (role === "node-proxy") await runNodeProxy(Number(process.argv[3]), process.argv[4]!);
 else if (role === "load") {
-  const r = await runLoad(process.argv[3]!, Number(process.argv[4]), Number(process.argv[5]), Number(process.argv[6]), () => process.send!("measuring"));
+  const r = await runLoad(process.argv[3]!, Number(process.argv[4]), Number(process.argv[5]), Number(process.argv[6]), Number(process.argv[7]), () => process.send!("measuring"));
   process.send!(r, () => process.exit(0));
 } else await main();
