@@ -4,6 +4,12 @@
 // fewer, larger batches, so per-item costs downstream (SSE events, network frames) shrink
 // exactly when they matter. The bound keeps backpressure: past `maxBuffered` items the pump
 // waits for the consumer.
+//
+// On the token path, so written with as few promises as it takes: a consumer waiting for an
+// item gets it straight from the pump (one promise, no async function around it), and a
+// consumer that is behind gets its batch at once.
+
+const DONE: IteratorReturnResult<undefined> = { value: undefined, done: true };
 
 export function readAhead<T>(source: AsyncIterable<T>, maxBuffered: number): AsyncIterable<T[]> {
   return {
@@ -13,8 +19,17 @@ export function readAhead<T>(source: AsyncIterable<T>, maxBuffered: number): Asy
       let ended = false;
       let failure: { error: unknown } | null = null;
       let stopped = false;
-      let wakeConsumer: (() => void) | null = null;
+      // The consumer's pending `next`, when it waits for an item.
+      let waiting: { resolve: (r: IteratorResult<T[]>) => void; reject: (e: unknown) => void } | null = null;
       let wakePump: (() => void) | null = null;
+      const take = (): IteratorResult<T[]> => {
+        const batch = buffer;
+        buffer = [];
+        const w = wakePump;
+        wakePump = null;
+        w?.();
+        return { value: batch, done: false };
+      };
       const pump = async (): Promise<void> => {
         try {
           while (!stopped) {
@@ -25,32 +40,30 @@ export function readAhead<T>(source: AsyncIterable<T>, maxBuffered: number): Asy
             const r = await it.next();
             if (r.done) break;
             buffer.push(r.value);
-            const w = wakeConsumer;
-            wakeConsumer = null;
-            w?.();
+            const w = waiting;
+            if (w) {
+              waiting = null;
+              w.resolve(take());
+            }
           }
         } catch (error) {
           failure = { error };
         }
         ended = true;
-        const w = wakeConsumer;
-        wakeConsumer = null;
-        w?.();
+        const w = waiting;
+        waiting = null;
+        if (w) {
+          if (buffer.length > 0) w.resolve(take());
+          else if (failure) w.reject(failure.error);
+          else w.resolve(DONE);
+        }
       };
       void pump();
       return {
-        async next(): Promise<IteratorResult<T[]>> {
-          while (buffer.length === 0 && !ended) await new Promise<void>((r) => (wakeConsumer = r));
-          if (buffer.length > 0) {
-            const batch = buffer;
-            buffer = [];
-            const w = wakePump;
-            wakePump = null;
-            w?.();
-            return { value: batch, done: false };
-          }
-          if (failure) throw (failure as { error: unknown }).error;
-          return { value: undefined, done: true };
+        next(): Promise<IteratorResult<T[]>> {
+          if (buffer.length > 0) return Promise.resolve(take());
+          if (ended) return failure ? Promise.reject(failure.error) : Promise.resolve(DONE);
+          return new Promise((resolve, reject) => (waiting = { resolve, reject }));
         },
         async return(): Promise<IteratorResult<T[]>> {
           stopped = true;
@@ -58,7 +71,7 @@ export function readAhead<T>(source: AsyncIterable<T>, maxBuffered: number): Asy
           wakePump = null;
           w?.();
           it.return?.().catch(() => undefined);
-          return { value: undefined, done: true };
+          return DONE;
         },
       };
     },

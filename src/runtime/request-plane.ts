@@ -61,53 +61,129 @@ const cancelled = (): TurbineError => new TurbineError("RUNTIME_CANCELLED", "req
  * Runs a handler for one call and relays its stream with cancellation both ways.
  * Shared by every request plane: the server side of the NATS and TCP planes runs it too.
  */
-export async function* relayHandler(
+export function relayHandler(
   handler: StreamHandler,
   request: unknown,
   instanceId: string,
   signal: AbortSignal | undefined,
   local?: LocalRelay,
-): AsyncGenerator<unknown> {
-  const ctrl = new AbortController();
-  // The caller's abort rejects the pending `next` at once, even while the handler is parked.
-  // (One settle callback per item, not a race against a shared promise, which would pile up
-  // reactions over a long stream.)
-  let failPending: ((e: Error) => void) | null = null;
-  const onAbort = (): void => {
-    ctrl.abort(signal?.reason);
-    failPending?.(cancelled());
+): AsyncIterableIterator<unknown> & { return(): Promise<IteratorResult<unknown>> } {
+  return new RelayStream(handler, request, instanceId, signal, local);
+}
+
+const DONE: IteratorReturnResult<undefined> = { value: undefined, done: true };
+
+/**
+ * The relay as a hand-written iterator rather than an async generator: it is on the token path,
+ * and a generator costs a promise and a tick of its own per item on top of the handler's.
+ * Semantics of the generator it replaces: the handler starts on the first `next`; the caller's
+ * abort rejects a pending `next` at once, even while the handler is parked (one settle
+ * callback per item, not a race against a shared promise, which would pile up reactions over
+ * a long stream), and every later `next` too; an early `return`, an abort or a handler error
+ * aborts the handler's signal and returns its iterator without waiting for it.
+ */
+class RelayStream implements AsyncIterableIterator<unknown> {
+  private readonly ctrl = new AbortController();
+  private it: AsyncIterator<unknown> | null = null;
+  private state: "new" | "open" | "closed" = "new";
+  private failPending: ((e: Error) => void) | null = null;
+  private readonly onAbort = (): void => {
+    this.ctrl.abort(this.signal?.reason);
+    const fail = this.failPending;
+    this.failPending = null;
+    this.close(false);
+    fail?.(cancelled());
   };
-  signal?.addEventListener("abort", onAbort, { once: true });
-  let it: AsyncIterator<unknown> | undefined;
-  let done = false;
-  local?.start();
-  try {
-    if (signal?.aborted) throw cancelled();
-    const ctx: HandlerContext = local ? { signal: ctrl.signal, instanceId, local: true, ...(local.trace ? { trace: local.trace } : {}) } : { signal: ctrl.signal, instanceId };
-    it = handler(request, ctx)[Symbol.asyncIterator]();
-    for (;;) {
-      const pending = it.next();
-      const r = signal
-        ? await new Promise<IteratorResult<unknown>>((resolve, reject) => {
-            failPending = reject;
-            pending.then(resolve, reject);
-          })
-        : await pending;
-      failPending = null;
-      if (r.done) {
-        done = true;
-        return;
+
+  constructor(
+    private readonly handler: StreamHandler,
+    private readonly request: unknown,
+    private readonly instanceId: string,
+    private readonly signal: AbortSignal | undefined,
+    private readonly local: LocalRelay | undefined,
+  ) {}
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  next(): Promise<IteratorResult<unknown>> {
+    if (this.state === "closed") return this.signal?.aborted ? Promise.reject(cancelled()) : Promise.resolve(DONE);
+    if (this.state === "new") {
+      try {
+        this.open();
+      } catch (err) {
+        this.close(false); // undoes what open did (nothing, if `start` refused)
+        return Promise.reject(err);
       }
-      yield r.value;
     }
-  } finally {
-    signal?.removeEventListener("abort", onAbort);
-    if (!done) {
-      ctrl.abort(cancelled());
+    const pending = this.it!.next();
+    if (!this.signal)
+      return pending.then(
+        (r) => this.settled(r),
+        (e: unknown) => {
+          throw this.failed(e);
+        },
+      );
+    return new Promise<IteratorResult<unknown>>((resolve, reject) => {
+      this.failPending = reject;
+      pending.then(
+        (r) => {
+          if (this.failPending !== reject) return; // the caller aborted: already rejected
+          this.failPending = null;
+          resolve(this.settled(r));
+        },
+        (e: unknown) => {
+          if (this.failPending !== reject) return;
+          this.failPending = null;
+          reject(this.failed(e));
+        },
+      );
+    });
+  }
+
+  return(): Promise<IteratorResult<unknown>> {
+    if (this.state === "open") this.close(false);
+    else this.state = "closed";
+    return Promise.resolve(DONE);
+  }
+
+  private open(): void {
+    this.local?.start(); // may throw (the instance is stopping): nothing to undo yet
+    this.state = "open";
+    this.signal?.addEventListener("abort", this.onAbort, { once: true });
+    if (this.signal?.aborted) throw cancelled();
+    const { local, ctrl, instanceId } = this;
+    const ctx: HandlerContext = local ? { signal: ctrl.signal, instanceId, local: true, ...(local.trace ? { trace: local.trace } : {}) } : { signal: ctrl.signal, instanceId };
+    this.it = this.handler(this.request, ctx)[Symbol.asyncIterator]();
+  }
+
+  private settled(r: IteratorResult<unknown>): IteratorResult<unknown> {
+    if (r.done) {
+      this.close(true);
+      return DONE;
+    }
+    return r;
+  }
+
+  private failed(e: unknown): unknown {
+    this.close(false);
+    return e;
+  }
+
+  /** Ends the relay once: `finished` when the handler ended by itself; otherwise it is aborted. */
+  private close(finished: boolean): void {
+    if (this.state === "closed") return;
+    const wasOpen = this.state === "open";
+    this.state = "closed";
+    if (!wasOpen) return;
+    this.signal?.removeEventListener("abort", this.onAbort);
+    if (!finished) {
+      this.ctrl.abort(cancelled());
       // Don't wait for the handler's own return: it may be parked on its engine.
-      it?.return?.().catch(() => undefined);
+      this.it?.return?.().catch(() => undefined);
     }
-    local?.end();
+    this.local?.end();
   }
 }
 
