@@ -529,24 +529,16 @@ interface StreamContext {
 async function streamResponse(reply: FastifyReply, outputs: AsyncIterable<EngineOutput>, post: TextPostprocessor, ctx: StreamContext): Promise<number> {
   const it = outputs[Symbol.asyncIterator]();
   // The engine's outputs go through the postprocessor here, with no async layer between the
-  // pipeline's stream and the socket. Null: the stream is over.
-  let over = false;
-  const nextDelta = async (): Promise<TextDelta | null> => {
-    if (over) return null;
-    for (;;) {
-      const r = await it.next();
-      if (r.done) throw streamEndedEarly();
-      const d = post.push(r.value);
-      if (d === null) continue;
-      if (d.finishReason) over = true;
-      return d;
-    }
-  };
+  // pipeline's stream and the socket.
   // Take the first delta before committing to 200: an error before any token is a proper
   // HTTP error, not a broken stream.
-  let d: TextDelta | null;
+  let d: TextDelta | null = null;
   try {
-    d = await nextDelta();
+    while (d === null) {
+      const r = await it.next();
+      if (r.done) throw streamEndedEarly();
+      d = post.push(r.value);
+    }
   } catch (err) {
     await it.return?.(undefined);
     throw err;
@@ -574,7 +566,7 @@ async function streamResponse(reply: FastifyReply, outputs: AsyncIterable<Engine
     let role = true;
     let pending = "";
     const co = ctx.chatOutput;
-    while (d !== null) {
+    for (;;) {
       ctx.observe(d);
       const lps = d.logprobs;
       if (co && co.plain && !lps) {
@@ -596,10 +588,19 @@ async function streamResponse(reply: FastifyReply, outputs: AsyncIterable<Engine
         finish = co ? co.finishReason(d.finishReason) : d.finishReason;
         usage = d.usage;
       } else if (pending.length > 0) {
-        await write(raw, pending);
+        // Awaited only when the socket is full: `await` of nothing still costs a tick.
+        const drained = write(raw, pending);
+        if (drained) await drained;
         pending = "";
       }
-      d = await nextDelta();
+      if (d.finishReason) break;
+      // The next delta, inline (no async function per output).
+      d = null;
+      while (d === null) {
+        const r = await it.next();
+        if (r.done) throw streamEndedEarly();
+        d = post.push(r.value);
+      }
     }
     const end = chat ? `{"index":0,"delta":{},"logprobs":null,"finish_reason":"${finish}"}` : `{"index":0,"text":"","logprobs":null,"finish_reason":"${finish}"}`;
     pending += prefix + end + suffix;
