@@ -74,6 +74,8 @@ export class WorkerPool {
         this.dropSilentReplicas(Date.now());
       }, every);
       this.heartbeat.unref();
+      // At once too: the other replicas start telling this one about their requests now.
+      publish({ model: this.model, kind: "heartbeat", requestId: asRequestId("") });
     }
     this.fleetSource = {
       model: options.card.name,
@@ -152,6 +154,15 @@ export class WorkerPool {
     this.options.metrics.fleet.forgetWorker(this.model, workerId);
   }
 
+  /**
+   * Tells the other router replicas about a request, while there are any: a lone frontend (the
+   * embedded default) publishes three messages per request to nobody otherwise. A replica that
+   * starts says so at once (its first heartbeat), and is told from then on.
+   */
+  private publishRequest(message: Omit<RouterSyncMessage, "replicaId">): void {
+    if (this.replicasSeen.size > 0) this.options.publishSync?.(message);
+  }
+
   /** Another router replica's decision about a request of this pool. */
   applySync(m: RouterSyncMessage, now = Date.now()): void {
     this.replicasSeen.set(m.replicaId, now);
@@ -199,7 +210,7 @@ export class WorkerPool {
     const decision = this.router.route(request, Date.now(), explain > 0 ? { explain } : undefined);
     this.recordDecision(decision);
     if (decision.candidates) fleet.decision(this.model, this.options.role ?? "decode", decision.workerId, decision.promptBlocks, decision.candidates);
-    this.options.publishSync?.({
+    this.publishRequest({
       model: this.model,
       kind: "routed",
       requestId: request.requestId,
@@ -216,7 +227,7 @@ export class WorkerPool {
 
   markPrefillDone(request: PreprocessedRequest): void {
     if (this.router.markPrefillDone(request.requestId)) {
-      this.options.publishSync?.({ model: this.model, kind: "prefill_done", requestId: request.requestId });
+      this.publishRequest({ model: this.model, kind: "prefill_done", requestId: request.requestId });
     }
   }
 
@@ -227,7 +238,7 @@ export class WorkerPool {
 
   markFinished(request: PreprocessedRequest): void {
     this.router.markFinished(request.requestId);
-    this.options.publishSync?.({ model: this.model, kind: "finished", requestId: request.requestId });
+    this.publishRequest({ model: this.model, kind: "finished", requestId: request.requestId });
   }
 
   /** Takes a worker whose stream broke out of routing until discovery drops it, or for a while. */

@@ -51,3 +51,29 @@ test("frontend worker pool - a replica that falls silent loses its bookings; hea
     pool.close();
   }
 });
+
+test("frontend worker pool - a lone replica publishes no request messages; once another is heard from, it does", () => {
+  const published: Omit<RouterSyncMessage, "replicaId">[] = [];
+  const pool = makePool(published);
+  try {
+    pool.addWorker(worker, card);
+    assert.deepEqual(published.map((m) => m.kind), ["heartbeat"], "its first heartbeat goes out at once");
+    const request = (id: string): PreprocessedRequest => ({ requestId: asRequestId(id), model: "m", tokenIds: Array.from({ length: 40 }, (_, i) => i), sampling: {}, stop: { maxTokens: 4, stopTokenIds: [], ignoreEos: false } });
+    const alone = request("r1");
+    pool.route(alone);
+    pool.markFinished(alone);
+    assert.deepEqual(published.map((m) => m.kind), ["heartbeat"], "nobody to tell");
+    pool.applySync({ replicaId: "other", model: "m", kind: "heartbeat", requestId: asRequestId("") });
+    const shared = request("r2");
+    pool.route(shared);
+    pool.markFinished(shared);
+    assert.deepEqual(published.map((m) => m.kind), ["heartbeat", "routed", "finished"]);
+    assert.equal(published[1]!.requestId, "r2");
+    // The other replica falls silent: this one stops telling it.
+    assert.equal(pool.dropSilentReplicas(Date.now() + 11_000), 0);
+    pool.route(request("r3"));
+    assert.equal(published.length, 3);
+  } finally {
+    pool.close();
+  }
+});
