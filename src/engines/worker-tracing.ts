@@ -3,9 +3,9 @@
 // the engine takes the request into its batch: GenerateOptions.onScheduled), `prefill` (until
 // the first token), `decode` (until the end); and `kv_transfer` when the KV is pulled from a
 // prefill worker. With tracing off every method is a no-op on a non-recording span.
-import { SpanKind, SpanStatusCode, trace } from "@opentelemetry/api";
+import { INVALID_SPAN_CONTEXT, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace } from "@opentelemetry/api";
 import type { Attributes, Context, Span } from "@opentelemetry/api";
-import { extractTrace, turbineTracer } from "../runtime/index.ts";
+import { extractTrace, tracingActive, turbineTracer } from "../runtime/index.ts";
 import type { TraceCarrier } from "../runtime/index.ts";
 
 export class WorkerRequestTrace {
@@ -18,9 +18,18 @@ export class WorkerRequestTrace {
     private readonly ctx: Context,
   ) {}
 
-  static start(carrier: TraceCarrier | undefined, attributes: Attributes): WorkerRequestTrace {
+  /**
+   * Every request's trace while tracing is off. Shared: with a non-recording span every
+   * method returns before it changes anything (but `ended`, which nothing reads then).
+   */
+  private static readonly off = new WorkerRequestTrace(trace.wrapSpanContext(INVALID_SPAN_CONTEXT), ROOT_CONTEXT);
+
+  /** Starts the request's spans; `attributes` is called only when tracing is on. */
+  static start(carrier: TraceCarrier | undefined, attributes: () => Attributes): WorkerRequestTrace {
+    // Tracing off: one shared no-op trace, no span, context or attributes per request.
+    if (!tracingActive()) return WorkerRequestTrace.off;
     const parent = extractTrace(carrier);
-    const root = turbineTracer().startSpan("worker.generate", { kind: SpanKind.SERVER, attributes }, parent);
+    const root = turbineTracer().startSpan("worker.generate", { kind: SpanKind.SERVER, attributes: attributes() }, parent);
     return new WorkerRequestTrace(root, trace.setSpan(parent, root));
   }
 

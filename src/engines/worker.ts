@@ -153,13 +153,13 @@ export class Worker {
   /** One request on `generate`: a disaggregated prefill, or a generation (after pulling its KV, if a prefill worker made it). */
   private async *handle(request: PreprocessedRequest, ctx: HandlerContext): AsyncGenerator<EngineOutput> {
     const engine = this.options.engine;
-    const tr = WorkerRequestTrace.start(ctx.trace, {
+    const tr = WorkerRequestTrace.start(ctx.trace, () => ({
       "turbine.worker_id": this.workerId,
       "turbine.role": engine.card.role,
       "turbine.request_id": request.requestId,
       "turbine.prompt_tokens": request.tokenIds.length,
       ...(request.disaggPhase ? { "turbine.disagg_phase": request.disaggPhase } : {}),
-    });
+    }));
     // One generator from the engine to the request plane (each async layer costs a promise
     // and a tick per output).
     try {

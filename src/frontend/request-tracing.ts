@@ -6,7 +6,7 @@
 import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace } from "@opentelemetry/api";
 import type { Attributes, Context, Span } from "@opentelemetry/api";
 import type { FastifyInstance, FastifyRequest } from "fastify";
-import { injectTrace, turbineTracer } from "../runtime/index.ts";
+import { injectTrace, tracingActive, turbineTracer } from "../runtime/index.ts";
 import type { TraceCarrier } from "../runtime/index.ts";
 import type { RoutingDecision } from "../router/index.ts";
 
@@ -15,6 +15,10 @@ const requestContexts = new WeakMap<FastifyRequest, Context>();
 /** Adds the HTTP server span to every request of the app. */
 export function registerRequestTracing(app: FastifyInstance): void {
   app.addHook("onRequest", (req, reply, done) => {
+    if (!tracingActive()) {
+      done();
+      return;
+    }
     const path = req.url.split("?")[0]!;
     const span = turbineTracer().startSpan(`${req.method} ${path}`, {
       kind: SpanKind.SERVER,

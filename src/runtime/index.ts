@@ -9,7 +9,7 @@ export type { Discovery, DiscoveryEvent, InstanceInfo, Registration, TransportIn
 export { MemoryEventPlane, subjectMatches } from "./event-plane.ts";
 export type { EventPlane } from "./event-plane.ts";
 export { LocalRequestPlane, relayHandler, withTrace } from "./request-plane.ts";
-export { turbineTracer, injectTrace, extractTrace, asTraceCarrier } from "./trace-context.ts";
+export { turbineTracer, tracingActive, injectTrace, extractTrace, asTraceCarrier } from "./trace-context.ts";
 export type { TraceCarrier } from "./trace-context.ts";
 export type { RequestPlane, StreamHandler, HandlerContext, ServedHandler, CallOptions } from "./request-plane.ts";
 export { EndpointClient } from "./endpoint-client.ts";

@@ -3,11 +3,23 @@
 // the serving side hands it to the handler (HandlerContext.trace), which continues the trace.
 // Without an OpenTelemetry SDK (tracing off, the default) the API is a no-op: nothing is
 // injected, the field is absent, and no span is recorded.
-import { ROOT_CONTEXT, propagation, trace } from "@opentelemetry/api";
+import { ProxyTracerProvider, ROOT_CONTEXT, propagation, trace } from "@opentelemetry/api";
 import type { Context, Tracer } from "@opentelemetry/api";
 
 /** The W3C trace-context headers of one call, as text fields. */
 export type TraceCarrier = Record<string, string>;
+
+// What the global provider delegates to while no SDK is registered (a fresh proxy's delegate).
+const NO_SDK = new ProxyTracerProvider().getDelegate();
+
+/**
+ * Whether an OpenTelemetry SDK is registered (tracing on). Checked per request on the hot
+ * path, so that with tracing off no span, context or attribute object is made at all.
+ */
+export function tracingActive(): boolean {
+  const provider = trace.getTracerProvider();
+  return !(provider instanceof ProxyTracerProvider) || provider.getDelegate() !== NO_SDK;
+}
 
 /** The tracer every Turbine subsystem records its spans with. */
 export function turbineTracer(): Tracer {
