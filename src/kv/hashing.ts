@@ -68,7 +68,7 @@ export function hashBlockTokens(tokens: ArrayLike<number>, start = 0, end = toke
   const n = end - start;
   if (n > TS_MAX_BLOCK_TOKENS) return asLocalBlockHash(nativeBlockHash(tokens, start, end));
   tsBlockHash(tokens, start, n);
-  return asLocalBlockHash(toU64(xxh3Out.hi, xxh3Out.lo));
+  return asLocalBlockHash(toU64(xxh3Out[0]!, xxh3Out[1]!));
 }
 
 /** Sequence hash of a block given its parent's sequence hash (null for the first block). */
@@ -80,7 +80,7 @@ export function chainSequenceHash(parent: SequenceHash | null, local: LocalBlock
   U64[0] = local;
   xxh3Counters.ts++;
   xxh3Words16(p0, p1, U32[0]!, U32[1]!, SEED_HI, SEED_LO);
-  return asSequenceHash(toU64(xxh3Out.hi, xxh3Out.lo));
+  return asSequenceHash(toU64(xxh3Out[0]!, xxh3Out[1]!));
 }
 
 /** Local hashes of every full block of `tokens`. */
@@ -103,10 +103,10 @@ export function computeSequenceHashes(tokens: ArrayLike<number>, blockSize: numb
     tsBlockHash(tokens, b * blockSize, blockSize);
     if (b > 0) {
       xxh3Counters.ts++;
-      xxh3Words16(prevLo, prevHi, xxh3Out.lo, xxh3Out.hi, SEED_HI, SEED_LO);
+      xxh3Words16(prevLo, prevHi, xxh3Out[1]!, xxh3Out[0]!, SEED_HI, SEED_LO);
     }
-    prevHi = xxh3Out.hi;
-    prevLo = xxh3Out.lo;
+    prevHi = xxh3Out[0]!;
+    prevLo = xxh3Out[1]!;
     out[b] = asSequenceHash(toU64(prevHi, prevLo));
   }
   return out;

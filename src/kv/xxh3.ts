@@ -21,8 +21,8 @@ export const XXH3_TS_AVAILABLE = new Uint8Array(new Uint32Array([1]).buffer)[0] 
 export const XXH3_INPUT_WORDS = new Uint32Array(XXH3_TS_MAX_LEN / 4);
 export const XXH3_INPUT = new Uint8Array(XXH3_INPUT_WORDS.buffer);
 
-/** Result of the last `xxh3Scratch` call. */
-export const xxh3Out = { hi: 0, lo: 0 };
+/** Result of the last `xxh3Scratch` / `xxh3Words16` call: [hi, lo]. */
+export const xxh3Out = new Uint32Array(2);
 
 /** Calls that went to @node-rs/xxhash (inputs over 240 bytes), for tests and metrics. */
 export const xxh3Counters = { ts: 0, native: 0 };
@@ -60,64 +60,60 @@ const P64_3_HI = 0x165667b1, P64_3_LO = 0x9e3779f9;
 const MX1_HI = 0x16566791, MX1_LO = 0x9e3779f9;
 const MX2_HI = 0x9fb21c65, MX2_LO = 0x1e98df25;
 const TWO32 = 4294967296;
+const INV_TWO32 = 1 / TWO32; // exact: a power of two
 
-// Results of the helpers below (module-level registers: no allocation).
-let rHi = 0;
-let rLo = 0;
-let m32Hi = 0; // high word of the last mul32 (its low word is Math.imul(a, b) >>> 0)
+// Results of the helpers below. A typed array, not `let` variables: a module-level `let` holding
+// a number over 2^31 is a boxed heap number, allocated on every write.
+const R = new Uint32Array(4);
+const R_HI = 0, R_LO = 1, ACC_HI = 2, ACC_LO = 3;
 
-/** High 32 bits of the 64-bit product of two uint32s; sets m32Hi. */
-function mul32Hi(a: number, b: number): void {
-  const aL = a & 0xffff, aH = a >>> 16, bL = b & 0xffff, bH = b >>> 16;
-  const lh = Math.imul(aL, bH) >>> 0;
-  const hl = Math.imul(aH, bL) >>> 0;
-  const mid = (Math.imul(aL, bL) >>> 16) + (lh & 0xffff) + (hl & 0xffff);
-  m32Hi = (Math.imul(aH, bH) >>> 0) + (lh >>> 16) + (hl >>> 16) + (mid >>> 16);
+/**
+ * High 32 bits of the 64-bit product of two uint32s (the low word is Math.imul(a, b) >>> 0).
+ * The double product is off by at most 2^10 and the subtraction adds as much, so the quotient
+ * is within 2^-21 of the exact high word: rounding recovers it.
+ */
+function mul32Hi(a: number, b: number): number {
+  return Math.round((a * b - (Math.imul(a, b) >>> 0)) * INV_TWO32);
 }
 
-/** Low 64 bits of a 64×64 product; sets rHi, rLo. */
+/** Low 64 bits of a 64×64 product; sets R[R_HI], R[R_LO]. */
 function mul64(aHi: number, aLo: number, bHi: number, bLo: number): void {
-  mul32Hi(aLo, bLo);
-  rLo = Math.imul(aLo, bLo) >>> 0;
-  rHi = (m32Hi + Math.imul(aLo, bHi) + Math.imul(aHi, bLo)) >>> 0;
+  R[R_LO] = Math.imul(aLo, bLo);
+  R[R_HI] = mul32Hi(aLo, bLo) + Math.imul(aLo, bHi) + Math.imul(aHi, bLo);
 }
 
-/** XXH3_mul128_fold64: the 128-bit product's low half XOR its high half; sets rHi, rLo. */
+/** XXH3_mul128_fold64: the 128-bit product's low half XOR its high half; sets R[R_HI], R[R_LO]. */
 function mul128Fold64(aHi: number, aLo: number, bHi: number, bLo: number): void {
-  mul32Hi(aLo, bLo);
-  const h00 = m32Hi, l00 = Math.imul(aLo, bLo) >>> 0;
-  mul32Hi(aLo, bHi);
-  const h01 = m32Hi, l01 = Math.imul(aLo, bHi) >>> 0;
-  mul32Hi(aHi, bLo);
-  const h10 = m32Hi, l10 = Math.imul(aHi, bLo) >>> 0;
-  mul32Hi(aHi, bHi);
-  const h11 = m32Hi, l11 = Math.imul(aHi, bHi) >>> 0;
+  const h00 = mul32Hi(aLo, bLo), l00 = Math.imul(aLo, bLo) >>> 0;
+  const h01 = mul32Hi(aLo, bHi), l01 = Math.imul(aLo, bHi) >>> 0;
+  const h10 = mul32Hi(aHi, bLo), l10 = Math.imul(aHi, bLo) >>> 0;
+  const h11 = mul32Hi(aHi, bHi), l11 = Math.imul(aHi, bHi) >>> 0;
   // Words w0..w3 of the product; the sums stay below 2^35, exact as doubles.
   const t1 = h00 + l01 + l10;
   const w1 = t1 >>> 0;
-  const t2 = h01 + h10 + l11 + (t1 - w1) / TWO32;
+  const t2 = h01 + h10 + l11 + (t1 - w1) * INV_TWO32;
   const w2 = t2 >>> 0;
-  const w3 = (h11 + (t2 - w2) / TWO32) >>> 0;
-  rHi = (w3 ^ w1) >>> 0;
-  rLo = (w2 ^ l00) >>> 0;
+  const w3 = (h11 + (t2 - w2) * INV_TWO32) >>> 0;
+  R[R_HI] = w3 ^ w1;
+  R[R_LO] = w2 ^ l00;
 }
 
-/** XXH3_avalanche of (hi, lo); sets rHi, rLo. */
+/** XXH3_avalanche of (hi, lo); sets R[R_HI], R[R_LO]. */
 function avalanche3(hi: number, lo: number): void {
   lo = (lo ^ (hi >>> 5)) >>> 0; // h ^= h >> 37
   mul64(hi, lo, MX1_HI, MX1_LO);
-  rLo = (rLo ^ rHi) >>> 0; // h ^= h >> 32
+  R[R_LO] = (R[R_LO]! ^ R[R_HI]!) >>> 0; // h ^= h >> 32
 }
 
-/** XXH64_avalanche of (hi, lo); sets rHi, rLo. */
+/** XXH64_avalanche of (hi, lo); sets R[R_HI], R[R_LO]. */
 function avalanche64(hi: number, lo: number): void {
   lo = (lo ^ (hi >>> 1)) >>> 0; // h ^= h >> 33
   mul64(hi, lo, P64_2_HI, P64_2_LO);
-  hi = rHi;
-  lo = (rLo ^ ((rLo >>> 29) | (rHi << 3))) >>> 0; // h ^= h >> 29
+  hi = R[R_HI]!;
+  lo = (R[R_LO]! ^ ((R[R_LO]! >>> 29) | (R[R_HI]! << 3))) >>> 0; // h ^= h >> 29
   hi = (hi ^ (hi >>> 29)) >>> 0;
   mul64(hi, lo, P64_3_HI, P64_3_LO);
-  rLo = (rLo ^ rHi) >>> 0; // h ^= h >> 32
+  R[R_LO] = (R[R_LO]! ^ R[R_HI]!) >>> 0; // h ^= h >> 32
 }
 
 const bswap32 = (x: number): number => ((x >>> 24) | ((x >>> 8) & 0xff00) | ((x & 0xff00) << 8) | (x << 24)) >>> 0;
@@ -127,27 +123,48 @@ function in32(o: number): number {
   return (o & 3) === 0 ? XXH3_INPUT_WORDS[o >>> 2]! : le32(XXH3_INPUT, o);
 }
 
-// Accumulator of the mid-size paths (acc += ...), as registers.
-let accHi = 0;
-let accLo = 0;
 
-/** acc += XXH3_mix16B(input + io, secret + so, seed). */
-function mix16B(io: number, so: number, seedHi: number, seedLo: number): void {
-  // secret lo + seed, secret hi - seed (64-bit, with carry / borrow)
-  let kLo = SL[so]! + seedLo;
-  let kHi = (SH[so]! + seedHi + (kLo >= TWO32 ? 1 : 0)) >>> 0;
-  kLo >>>= 0;
-  const aLo = (in32(io) ^ kLo) >>> 0;
-  const aHi = (in32(io + 4) ^ kHi) >>> 0;
-  kLo = SL[so + 8]! - seedLo;
-  kHi = (SH[so + 8]! - seedHi - (kLo < 0 ? 1 : 0)) >>> 0;
-  kLo >>>= 0;
-  const bLo = (in32(io + 8) ^ kLo) >>> 0;
-  const bHi = (in32(io + 12) ^ kHi) >>> 0;
-  mul128Fold64(aHi, aLo, bHi, bLo);
-  const lo = accLo + rLo;
-  accHi = (accHi + rHi + (lo >= TWO32 ? 1 : 0)) >>> 0;
-  accLo = lo >>> 0;
+// The secret with the seed added (KP) and subtracted (KM) at every byte offset, for the
+// mid-size paths; recomputed when the seed changes (the router always hashes with one seed).
+const KPL = new Uint32Array(SECRET_U64);
+const KPH = new Uint32Array(SECRET_U64);
+const KML = new Uint32Array(SECRET_U64);
+const KMH = new Uint32Array(SECRET_U64);
+const KEYED_SEED = new Float64Array([-1, -1]); // [hi, lo] of the seed KP/KM hold; -1: none
+
+function keySecret(seedHi: number, seedLo: number): void {
+  if (KEYED_SEED[0] === seedHi && KEYED_SEED[1] === seedLo) return;
+  for (let o = 0; o < SECRET_U64; o++) {
+    const p = SL[o]! + seedLo;
+    KPL[o] = p;
+    KPH[o] = SH[o]! + seedHi + (p >= TWO32 ? 1 : 0);
+    const m = SL[o]! - seedLo;
+    KML[o] = m;
+    KMH[o] = SH[o]! - seedHi - (m < 0 ? 1 : 0);
+  }
+  KEYED_SEED[0] = seedHi;
+  KEYED_SEED[1] = seedLo;
+}
+
+/** acc += XXH3_mix16B(input + io, secret + so, seed), with the keyed secret of keySecret. */
+function mix16B(io: number, so: number): void {
+  let aLo: number, aHi: number, bLo: number, bHi: number;
+  if ((io & 3) === 0) {
+    const w = io >>> 2;
+    aLo = XXH3_INPUT_WORDS[w]!;
+    aHi = XXH3_INPUT_WORDS[w + 1]!;
+    bLo = XXH3_INPUT_WORDS[w + 2]!;
+    bHi = XXH3_INPUT_WORDS[w + 3]!;
+  } else {
+    aLo = le32(XXH3_INPUT, io);
+    aHi = le32(XXH3_INPUT, io + 4);
+    bLo = le32(XXH3_INPUT, io + 8);
+    bHi = le32(XXH3_INPUT, io + 12);
+  }
+  mul128Fold64((aHi ^ KPH[so]!) >>> 0, (aLo ^ KPL[so]!) >>> 0, (bHi ^ KMH[so + 8]!) >>> 0, (bLo ^ KML[so + 8]!) >>> 0);
+  const lo = R[ACC_LO]! + R[R_LO]!;
+  R[ACC_HI] = R[ACC_HI]! + R[R_HI]! + (lo >= TWO32 ? 1 : 0);
+  R[ACC_LO] = lo;
 }
 
 function len0(seedHi: number, seedLo: number): void {
@@ -174,10 +191,10 @@ function len4to8(len: number, seedHi: number, seedLo: number): void {
   hi = (hi ^ r49Hi ^ r24Hi) >>> 0;
   lo = (lo ^ r49Lo ^ r24Lo) >>> 0;
   mul64(hi, lo, MX2_HI, MX2_LO);
-  lo = (rLo ^ ((rHi >>> 3) + len)) >>> 0; // h ^= (h >> 35) + len
-  mul64(rHi, lo, MX2_HI, MX2_LO);
-  rLo = (rLo ^ ((rLo >>> 28) | (rHi << 4))) >>> 0; // h ^= h >> 28
-  rHi = (rHi ^ (rHi >>> 28)) >>> 0;
+  lo = (R[R_LO]! ^ ((R[R_HI]! >>> 3) + len)) >>> 0; // h ^= (h >> 35) + len
+  mul64(R[R_HI]!, lo, MX2_HI, MX2_LO);
+  R[R_LO] = (R[R_LO]! ^ ((R[R_LO]! >>> 28) | (R[R_HI]! << 4))) >>> 0; // h ^= h >> 28
+  R[R_HI] = (R[R_HI]! ^ (R[R_HI]! >>> 28)) >>> 0;
 }
 
 function len9to16(len: number, seedHi: number, seedLo: number): void {
@@ -192,48 +209,50 @@ function len9to16(len: number, seedHi: number, seedLo: number): void {
   const bHi = (in32(len - 4) ^ fHi) >>> 0;
   mul128Fold64(aHi, aLo, bHi, bLo);
   // acc = len + swap64(a) + b + fold
-  let lo = len + bswap32(aHi) + bLo + rLo;
-  const hi = (bswap32(aLo) + bHi + rHi + Math.floor(lo / TWO32)) >>> 0;
+  let lo = len + bswap32(aHi) + bLo + R[R_LO]!;
+  const hi = (bswap32(aLo) + bHi + R[R_HI]! + (lo >= TWO32 ? Math.floor(lo * INV_TWO32) : 0)) >>> 0;
   lo >>>= 0;
   avalanche3(hi, lo);
 }
 
 function len17to128(len: number, seedHi: number, seedLo: number): void {
+  keySecret(seedHi, seedLo);
   mul64(0, len, P64_1_HI, P64_1_LO);
-  accHi = rHi;
-  accLo = rLo;
+  R[ACC_HI] = R[R_HI]!;
+  R[ACC_LO] = R[R_LO]!;
   if (len > 32) {
     if (len > 64) {
       if (len > 96) {
-        mix16B(48, 96, seedHi, seedLo);
-        mix16B(len - 64, 112, seedHi, seedLo);
+        mix16B(48, 96);
+        mix16B(len - 64, 112);
       }
-      mix16B(32, 64, seedHi, seedLo);
-      mix16B(len - 48, 80, seedHi, seedLo);
+      mix16B(32, 64);
+      mix16B(len - 48, 80);
     }
-    mix16B(16, 32, seedHi, seedLo);
-    mix16B(len - 32, 48, seedHi, seedLo);
+    mix16B(16, 32);
+    mix16B(len - 32, 48);
   }
-  mix16B(0, 0, seedHi, seedLo);
-  mix16B(len - 16, 16, seedHi, seedLo);
-  avalanche3(accHi, accLo);
+  mix16B(0, 0);
+  mix16B(len - 16, 16);
+  avalanche3(R[ACC_HI]!, R[ACC_LO]!);
 }
 
 function len129to240(len: number, seedHi: number, seedLo: number): void {
+  keySecret(seedHi, seedLo);
   mul64(0, len, P64_1_HI, P64_1_LO);
-  accHi = rHi;
-  accLo = rLo;
-  for (let i = 0; i < 8; i++) mix16B(16 * i, 16 * i, seedHi, seedLo);
-  avalanche3(accHi, accLo);
-  const firstHi = rHi, firstLo = rLo;
+  R[ACC_HI] = R[R_HI]!;
+  R[ACC_LO] = R[R_LO]!;
+  for (let i = 0; i < 8; i++) mix16B(16 * i, 16 * i);
+  avalanche3(R[ACC_HI]!, R[ACC_LO]!);
+  const firstHi = R[R_HI]!, firstLo = R[R_LO]!;
   // acc_end = mix16B(input + len - 16, secret + 136 - 17), then the rounds past the eighth
-  accHi = 0;
-  accLo = 0;
-  mix16B(len - 16, 119, seedHi, seedLo);
+  R[ACC_HI] = 0;
+  R[ACC_LO] = 0;
+  mix16B(len - 16, 119);
   const rounds = len >>> 4;
-  for (let i = 8; i < rounds; i++) mix16B(16 * i, 16 * (i - 8) + 3, seedHi, seedLo);
-  const lo = firstLo + accLo;
-  avalanche3((firstHi + accHi + (lo >= TWO32 ? 1 : 0)) >>> 0, lo >>> 0);
+  for (let i = 8; i < rounds; i++) mix16B(16 * i, 16 * (i - 8) + 3);
+  const lo = firstLo + R[ACC_LO]!;
+  avalanche3((firstHi + R[ACC_HI]! + (lo >= TWO32 ? 1 : 0)) >>> 0, lo >>> 0);
 }
 
 /**
@@ -247,8 +266,8 @@ export function xxh3Scratch(len: number, seedHi: number, seedLo: number): void {
   else if (len >= 4) len4to8(len, seedHi, seedLo);
   else if (len > 0) len1to3(len, seedHi, seedLo);
   else len0(seedHi, seedLo);
-  xxh3Out.hi = rHi;
-  xxh3Out.lo = rLo;
+  xxh3Out[0] = R[R_HI]!;
+  xxh3Out[1] = R[R_LO]!;
 }
 
 /**
@@ -265,12 +284,12 @@ export function xxh3Words16(w0: number, w1: number, w2: number, w3: number, seed
   const bLo = (w2 ^ fLo) >>> 0;
   const bHi = (w3 ^ fHi) >>> 0;
   mul128Fold64(aHi, aLo, bHi, bLo);
-  let lo = 16 + bswap32(aHi) + bLo + rLo;
-  const hi = (bswap32(aLo) + bHi + rHi + Math.floor(lo / TWO32)) >>> 0;
+  let lo = 16 + bswap32(aHi) + bLo + R[R_LO]!;
+  const hi = (bswap32(aLo) + bHi + R[R_HI]! + (lo >= TWO32 ? Math.floor(lo * INV_TWO32) : 0)) >>> 0;
   lo >>>= 0;
   avalanche3(hi, lo);
-  xxh3Out.hi = rHi;
-  xxh3Out.lo = rLo;
+  xxh3Out[0] = R[R_HI]!;
+  xxh3Out[1] = R[R_LO]!;
 }
 
 const MASK64 = 0xffff_ffff_ffff_ffffn;
@@ -285,5 +304,5 @@ export function xxh3_64(input: Uint8Array, seed: bigint = 0n): bigint {
   xxh3Counters.ts++;
   XXH3_INPUT.set(input);
   xxh3Scratch(input.length, Number(s >> 32n), Number(s & 0xffff_ffffn));
-  return ((BigInt(xxh3Out.hi) << 32n) | BigInt(xxh3Out.lo)) & MASK64;
+  return ((BigInt(xxh3Out[0]!) << 32n) | BigInt(xxh3Out[1]!)) & MASK64;
 }
