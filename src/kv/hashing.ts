@@ -12,7 +12,7 @@
 import { xxh3 } from "@node-rs/xxhash";
 import { asLocalBlockHash, asSequenceHash } from "../protocols/index.ts";
 import type { LocalBlockHash, SequenceHash } from "../protocols/index.ts";
-import { XXH3_INPUT_WORDS, XXH3_TS_AVAILABLE, XXH3_TS_MAX_LEN, xxh3Counters, xxh3Out, xxh3Scratch, xxh3Words16 } from "./xxh3.ts";
+import { XXH3_TS_AVAILABLE, XXH3_TS_MAX_LEN, xxh3Counters, xxh3Out, xxh3Tokens, xxh3Words16 } from "./xxh3.ts";
 
 export const KV_HASH_SEED = 1337n;
 const SEED_HI = 0;
@@ -57,10 +57,8 @@ function nativeChainHash(parent: bigint, local: bigint): bigint {
 
 /** Hashes tokens[start, end) (at most TS_MAX_BLOCK_TOKENS) into xxh3Out. */
 function tsBlockHash(tokens: ArrayLike<number>, start: number, n: number): void {
-  // A Uint32Array store is ToUint32, the same as `>>> 0`.
-  for (let i = 0; i < n; i++) XXH3_INPUT_WORDS[i] = tokens[start + i]!;
   xxh3Counters.ts++;
-  xxh3Scratch(n * 4, SEED_HI, SEED_LO);
+  xxh3Tokens(tokens, start, n, SEED_HI, SEED_LO);
 }
 
 /** Local hash of one block of token ids. */

@@ -70,10 +70,10 @@ const R_HI = 0, R_LO = 1, ACC_HI = 2, ACC_LO = 3;
 /**
  * High 32 bits of the 64-bit product of two uint32s (the low word is Math.imul(a, b) >>> 0).
  * The double product is off by at most 2^10 and the subtraction adds as much, so the quotient
- * is within 2^-21 of the exact high word: rounding recovers it.
+ * is within 2^-21 of the exact high word: rounding (+ 0.5, truncate) recovers it.
  */
 function mul32Hi(a: number, b: number): number {
-  return Math.round((a * b - (Math.imul(a, b) >>> 0)) * INV_TWO32);
+  return ((a * b - (Math.imul(a, b) >>> 0)) * INV_TWO32 + 0.5) >>> 0;
 }
 
 /** Low 64 bits of a 64×64 product; sets R[R_HI], R[R_LO]. */
@@ -253,6 +253,57 @@ function len129to240(len: number, seedHi: number, seedLo: number): void {
   for (let i = 8; i < rounds; i++) mix16B(16 * i, 16 * (i - 8) + 3);
   const lo = firstLo + R[ACC_LO]!;
   avalanche3((firstHi + R[ACC_HI]! + (lo >= TWO32 ? 1 : 0)) >>> 0, lo >>> 0);
+}
+
+/** acc += XXH3_mix16B over tokens[w, w + 4) as little-endian u32s (see mix16B). */
+function mix16BTokens(tokens: ArrayLike<number>, w: number, so: number): void {
+  // XOR converts like ToUint32 (the same bits), so the token needs no `>>> 0` first.
+  mul128Fold64(
+    (tokens[w + 1]! ^ KPH[so]!) >>> 0,
+    (tokens[w]! ^ KPL[so]!) >>> 0,
+    (tokens[w + 3]! ^ KMH[so + 8]!) >>> 0,
+    (tokens[w + 2]! ^ KML[so + 8]!) >>> 0,
+  );
+  const lo = R[ACC_LO]! + R[R_LO]!;
+  R[ACC_HI] = R[ACC_HI]! + R[R_HI]! + (lo >= TWO32 ? 1 : 0);
+  R[ACC_LO] = lo;
+}
+
+/**
+ * XXH3-64 of tokens[start, start + n) as little-endian u32s (n ≤ 60: 240 bytes); leaves the
+ * result in `xxh3Out`. Blocks of 5..32 tokens (the 17..128-byte path, block size 16 included)
+ * are read from `tokens` in place; others are copied into the scratch input first.
+ */
+export function xxh3Tokens(tokens: ArrayLike<number>, start: number, n: number, seedHi: number, seedLo: number): void {
+  if (n < 5 || n > 32) {
+    // A Uint32Array store is ToUint32, the same as `>>> 0`.
+    for (let i = 0; i < n; i++) XXH3_INPUT_WORDS[i] = tokens[start + i]!;
+    xxh3Scratch(n * 4, seedHi, seedLo);
+    return;
+  }
+  // len17to128 with input word k = tokens[start + k].
+  keySecret(seedHi, seedLo);
+  mul64(0, n * 4, P64_1_HI, P64_1_LO);
+  R[ACC_HI] = R[R_HI]!;
+  R[ACC_LO] = R[R_LO]!;
+  const end = start + n;
+  if (n > 8) {
+    if (n > 16) {
+      if (n > 24) {
+        mix16BTokens(tokens, start + 12, 96);
+        mix16BTokens(tokens, end - 16, 112);
+      }
+      mix16BTokens(tokens, start + 8, 64);
+      mix16BTokens(tokens, end - 12, 80);
+    }
+    mix16BTokens(tokens, start + 4, 32);
+    mix16BTokens(tokens, end - 8, 48);
+  }
+  mix16BTokens(tokens, start, 0);
+  mix16BTokens(tokens, end - 4, 16);
+  avalanche3(R[ACC_HI]!, R[ACC_LO]!);
+  xxh3Out[0] = R[R_HI]!;
+  xxh3Out[1] = R[R_LO]!;
 }
 
 /**
