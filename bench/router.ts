@@ -4,6 +4,7 @@
 // Also: hashing a prompt into block hashes, the TypeScript XXH3 against the N-API reference
 // (two @node-rs/xxhash calls per block), alternated call by call in one run.
 // Single-threaded. Prints markdown tables. Run: node --import tsx bench/router.ts
+// (BENCH_ROUTER_HASH_ONLY=1: the prompt-hashing table alone, in seconds instead of minutes.)
 import { RadixIndexer, computeSequenceHashes, computeSequenceHashesReference } from "../src/kv/index.ts";
 import { asLocalBlockHash, asRequestId, asSequenceHash, asWorkerId } from "../src/protocols/index.ts";
 import type { KvCacheEvent, SequenceHash, StoredBlock, WorkerId } from "../src/protocols/index.ts";
@@ -16,6 +17,7 @@ const NUM_FAMILIES = 32; // shared documents (system prompts, RAG corpora) promp
 const FAMILY_TOKENS = 32 * 1024;
 const EVENT_BLOCKS = 32; // blocks per stored event
 const TAIL_BLOCKS = 64; // unique blocks after a shared prefix in each stored sequence
+const HASH_ONLY = process.env["BENCH_ROUTER_HASH_ONLY"] === "1";
 const PROMPTS = [
   { tokens: 4 * 1024, iterations: 2000 },
   { tokens: 32 * 1024, iterations: 200 },
@@ -140,7 +142,7 @@ const ingestRows: { workers: number; blocks: number; seconds: number }[] = [];
 const rows: Row[] = [];
 const started = performance.now();
 
-for (const numWorkers of WORKER_COUNTS) {
+for (const numWorkers of HASH_ONLY ? [] : WORKER_COUNTS) {
   const indexer = new RadixIndexer();
   const workers = Array.from({ length: numWorkers }, (_, i) => asWorkerId(`worker-${i}`));
   // Generate in batches and time only applyEvent.
@@ -210,25 +212,27 @@ for (const numWorkers of WORKER_COUNTS) {
 
 const f = (x: number): string => (x >= 100 ? x.toFixed(0) : x.toFixed(1));
 const lines: string[] = [];
-lines.push(`Router benchmark (node ${process.version}, single thread, block size ${BLOCK_SIZE}, ~1M blocks in the index)`);
-lines.push("");
-lines.push("| workers | stored blocks | stored blocks/s |");
-lines.push("| ---: | ---: | ---: |");
-for (const r of ingestRows) {
-  lines.push(`| ${r.workers} | ${r.blocks.toLocaleString("en-US")} | ${(r.blocks / r.seconds / 1e6).toFixed(2)} M |`);
+if (!HASH_ONLY) {
+  lines.push(`Router benchmark (node ${process.version}, single thread, block size ${BLOCK_SIZE}, ~1M blocks in the index)`);
+  lines.push("");
+  lines.push("| workers | stored blocks | stored blocks/s |");
+  lines.push("| ---: | ---: | ---: |");
+  for (const r of ingestRows) {
+    lines.push(`| ${r.workers} | ${r.blocks.toLocaleString("en-US")} | ${(r.blocks / r.seconds / 1e6).toFixed(2)} M |`);
+  }
+  lines.push("");
+  lines.push("Latency per `Router.route` (kv policy), µs, p50 / p99. *match + schedule* is the routing target (< 200 µs p99 at 4k, 1024 workers); hashing is reported apart.");
+  lines.push("");
+  lines.push("| workers | prompt | hash | findMatches | schedule | match + schedule | requests with a hit |");
+  lines.push("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+  for (const r of rows) {
+    const c = (p: [number, number]): string => `${f(p[0])} / ${f(p[1])}`;
+    lines.push(
+      `| ${r.workers} | ${r.prompt} | ${c(r.hash)} | ${c(r.match)} | ${c(r.schedule)} | ${c(r.total)} | ${(r.matching * 100).toFixed(0)}% |`,
+    );
+  }
+  lines.push("");
 }
-lines.push("");
-lines.push("Latency per `Router.route` (kv policy), µs, p50 / p99. *match + schedule* is the routing target (< 200 µs p99 at 4k, 1024 workers); hashing is reported apart.");
-lines.push("");
-lines.push("| workers | prompt | hash | findMatches | schedule | match + schedule | requests with a hit |");
-lines.push("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
-for (const r of rows) {
-  const c = (p: [number, number]): string => `${f(p[0])} / ${f(p[1])}`;
-  lines.push(
-    `| ${r.workers} | ${r.prompt} | ${c(r.hash)} | ${c(r.match)} | ${c(r.schedule)} | ${c(r.total)} | ${(r.matching * 100).toFixed(0)}% |`,
-  );
-}
-lines.push("");
 lines.push("Hashing a prompt into sequence hashes (`computeSequenceHashes`), µs per prompt, p50 / p99: TypeScript XXH3 against two @node-rs/xxhash N-API calls per block, alternated in one run.");
 lines.push("");
 lines.push("| prompt tokens | block size | blocks | TypeScript | N-API reference | speed-up (p50) |");
