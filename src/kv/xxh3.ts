@@ -4,11 +4,11 @@
 // inputs go to @node-rs/xxhash. Why: one N-API call costs ~0.2 µs, more than the hash itself,
 // and a 4k-token prompt needs 512 of them.
 //
-// 64-bit values are (hi, lo) pairs of uint32 numbers; products are built from 16-bit halves with
-// Math.imul, so nothing allocates and no BigInt is touched until the caller asks for one.
-// The input is read from one module-level scratch buffer (`XXH3_INPUT` / `XXH3_INPUT_WORDS`):
-// a caller writes its bytes (or u32 words) there and calls `xxh3Scratch`, which leaves the
-// result in `xxh3Out`.
+// 64-bit values are (hi, lo) pairs of uint32 numbers: low words of products by Math.imul, high
+// words from the double product (see mul32Hi). Nothing allocates and no BigInt is touched until
+// the caller asks for one. `xxh3Tokens` hashes token ids (as little-endian u32s) and
+// `xxh3Words16` the chain step's 16 bytes; both leave the result in `xxh3Out`. Other inputs
+// are copied into one module-level scratch buffer (`xxh3_64`).
 import { xxh3 } from "@node-rs/xxhash";
 
 /** Longest input the TypeScript path covers (XXH3_MIDSIZE_MAX); longer ones use @node-rs/xxhash. */
@@ -18,13 +18,13 @@ export const XXH3_TS_MAX_LEN = 240;
 export const XXH3_TS_AVAILABLE = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 
 /** Scratch input: bytes, and the same memory as u32 words (little-endian). */
-export const XXH3_INPUT_WORDS = new Uint32Array(XXH3_TS_MAX_LEN / 4);
-export const XXH3_INPUT = new Uint8Array(XXH3_INPUT_WORDS.buffer);
+const XXH3_INPUT_WORDS = new Uint32Array(XXH3_TS_MAX_LEN / 4);
+const XXH3_INPUT = new Uint8Array(XXH3_INPUT_WORDS.buffer);
 
-/** Result of the last `xxh3Scratch` / `xxh3Words16` call: [hi, lo]. */
+/** Result of the last `xxh3Tokens` / `xxh3Words16` call: [hi, lo]. */
 export const xxh3Out = new Uint32Array(2);
 
-/** Calls that went to @node-rs/xxhash (inputs over 240 bytes), for tests and metrics. */
+/** Hashes computed in TypeScript (`ts`) and by @node-rs/xxhash (`native`: inputs over 240 bytes), for tests. */
 export const xxh3Counters = { ts: 0, native: 0 };
 
 // The default 192-byte secret (kSecret).
@@ -122,7 +122,6 @@ const bswap32 = (x: number): number => ((x >>> 24) | ((x >>> 8) & 0xff00) | ((x 
 function in32(o: number): number {
   return (o & 3) === 0 ? XXH3_INPUT_WORDS[o >>> 2]! : le32(XXH3_INPUT, o);
 }
-
 
 // The secret with the seed added (KP) and subtracted (KM) at every byte offset, for the
 // mid-size paths; recomputed when the seed changes (the router always hashes with one seed).
@@ -310,7 +309,7 @@ export function xxh3Tokens(tokens: ArrayLike<number>, start: number, n: number, 
  * XXH3-64 of the first `len` (≤ 240) bytes of the scratch input with seed (seedHi, seedLo);
  * leaves the result in `xxh3Out`.
  */
-export function xxh3Scratch(len: number, seedHi: number, seedLo: number): void {
+function xxh3Scratch(len: number, seedHi: number, seedLo: number): void {
   if (len > 128) len129to240(len, seedHi, seedLo);
   else if (len > 16) len17to128(len, seedHi, seedLo);
   else if (len > 8) len9to16(len, seedHi, seedLo);
