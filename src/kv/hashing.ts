@@ -18,7 +18,7 @@ export const KV_HASH_SEED = 1337n;
 const SEED_HI = 0;
 const SEED_LO = 1337;
 /** Longest block (in tokens) hashed in TypeScript; longer blocks call @node-rs/xxhash. */
-const TS_MAX_BLOCK_TOKENS = XXH3_TS_AVAILABLE ? XXH3_TS_MAX_LEN / 4 : 0;
+const TS_MAX_BLOCK_TOKENS = XXH3_TS_AVAILABLE ? XXH3_TS_MAX_LEN / 4 : -1;
 
 // u64 ↔ two u32 halves without allocating (little-endian: word 0 is the low half; the
 // TypeScript path only runs where that holds).
