@@ -1,8 +1,11 @@
 // Router benchmark: KV event ingestion into the RadixIndexer (stored blocks/s) and the cost of
 // Router.route with the kv policy (hashing, findMatches, scheduling) for 4k- and 32k-token
 // prompts over 16, 128 and 1024 workers, with 1M (worker, block) entries in the index.
-// Single-threaded. Prints a markdown table. Run: node --import tsx bench/router.ts
-import { RadixIndexer, computeSequenceHashes } from "../src/kv/index.ts";
+// Also: hashing a prompt into block hashes, the TypeScript XXH3 against the N-API reference
+// (two @node-rs/xxhash calls per block), alternated call by call in one run.
+// Single-threaded. Prints markdown tables. Run: node --import tsx bench/router.ts
+// (BENCH_ROUTER_HASH_ONLY=1: the prompt-hashing table alone, in seconds instead of minutes.)
+import { RadixIndexer, computeSequenceHashes, computeSequenceHashesReference } from "../src/kv/index.ts";
 import { asLocalBlockHash, asRequestId, asSequenceHash, asWorkerId } from "../src/protocols/index.ts";
 import type { KvCacheEvent, SequenceHash, StoredBlock, WorkerId } from "../src/protocols/index.ts";
 import { Router, createSeededRandom } from "../src/router/index.ts";
@@ -14,6 +17,7 @@ const NUM_FAMILIES = 32; // shared documents (system prompts, RAG corpora) promp
 const FAMILY_TOKENS = 32 * 1024;
 const EVENT_BLOCKS = 32; // blocks per stored event
 const TAIL_BLOCKS = 64; // unique blocks after a shared prefix in each stored sequence
+const HASH_ONLY = process.env["BENCH_ROUTER_HASH_ONLY"] === "1";
 const PROMPTS = [
   { tokens: 4 * 1024, iterations: 2000 },
   { tokens: 32 * 1024, iterations: 200 },
@@ -79,11 +83,66 @@ interface Row {
   matching: number;
 }
 
+// Prompt hashing: each iteration hashes one prompt both ways (order alternating), so both
+// paths see the same machine load.
+const HASH_CASES = [
+  { tokens: 4 * 1024, blockSize: 16, iterations: 3000 },
+  { tokens: 32 * 1024, blockSize: 16, iterations: 300 },
+  { tokens: 4 * 1024, blockSize: 32, iterations: 3000 },
+  { tokens: 4 * 1024, blockSize: 64, iterations: 1000 }, // 256-byte blocks: N-API on both paths
+];
+interface HashRow {
+  tokens: number;
+  blockSize: number;
+  ts: [number, number];
+  native: [number, number];
+}
+const hashRows: HashRow[] = [];
+for (const { tokens, blockSize, iterations } of HASH_CASES) {
+  const tsUs = new Float64Array(iterations);
+  const nativeUs = new Float64Array(iterations);
+  const warmup = 200;
+  for (let it = -warmup; it < iterations; it++) {
+    const family = familyTokens[randInt(NUM_FAMILIES)]!;
+    const prompt = family.slice(0, tokens - 64);
+    for (let i = prompt.length; i < tokens; i++) prompt.push(150_000 + randInt(1000));
+    let a: SequenceHash[], b: SequenceHash[];
+    let tTs: number, tNative: number;
+    if ((it & 1) === 0) {
+      const t0 = performance.now();
+      a = computeSequenceHashes(prompt, blockSize);
+      const t1 = performance.now();
+      b = computeSequenceHashesReference(prompt, blockSize);
+      tTs = t1 - t0;
+      tNative = performance.now() - t1;
+    } else {
+      const t0 = performance.now();
+      b = computeSequenceHashesReference(prompt, blockSize);
+      const t1 = performance.now();
+      a = computeSequenceHashes(prompt, blockSize);
+      tNative = t1 - t0;
+      tTs = performance.now() - t1;
+    }
+    if (a[a.length - 1] !== b[b.length - 1]) throw new Error(`hash mismatch at ${tokens} tokens, block size ${blockSize}`);
+    if (it < 0) continue;
+    tsUs[it] = tTs * 1000;
+    nativeUs[it] = tNative * 1000;
+  }
+  tsUs.sort();
+  nativeUs.sort();
+  hashRows.push({
+    tokens,
+    blockSize,
+    ts: [percentile(tsUs, 0.5), percentile(tsUs, 0.99)],
+    native: [percentile(nativeUs, 0.5), percentile(nativeUs, 0.99)],
+  });
+}
+
 const ingestRows: { workers: number; blocks: number; seconds: number }[] = [];
 const rows: Row[] = [];
 const started = performance.now();
 
-for (const numWorkers of WORKER_COUNTS) {
+for (const numWorkers of HASH_ONLY ? [] : WORKER_COUNTS) {
   const indexer = new RadixIndexer();
   const workers = Array.from({ length: numWorkers }, (_, i) => asWorkerId(`worker-${i}`));
   // Generate in batches and time only applyEvent.
@@ -153,22 +212,35 @@ for (const numWorkers of WORKER_COUNTS) {
 
 const f = (x: number): string => (x >= 100 ? x.toFixed(0) : x.toFixed(1));
 const lines: string[] = [];
-lines.push(`Router benchmark (node ${process.version}, single thread, block size ${BLOCK_SIZE}, ~1M blocks in the index)`);
-lines.push("");
-lines.push("| workers | stored blocks | stored blocks/s |");
-lines.push("| ---: | ---: | ---: |");
-for (const r of ingestRows) {
-  lines.push(`| ${r.workers} | ${r.blocks.toLocaleString("en-US")} | ${(r.blocks / r.seconds / 1e6).toFixed(2)} M |`);
+if (!HASH_ONLY) {
+  lines.push(`Router benchmark (node ${process.version}, single thread, block size ${BLOCK_SIZE}, ~1M blocks in the index)`);
+  lines.push("");
+  lines.push("| workers | stored blocks | stored blocks/s |");
+  lines.push("| ---: | ---: | ---: |");
+  for (const r of ingestRows) {
+    lines.push(`| ${r.workers} | ${r.blocks.toLocaleString("en-US")} | ${(r.blocks / r.seconds / 1e6).toFixed(2)} M |`);
+  }
+  lines.push("");
+  lines.push("Latency per `Router.route` (kv policy), µs, p50 / p99. *match + schedule* is the routing target (< 200 µs p99 at 4k, 1024 workers); hashing is reported apart.");
+  lines.push("");
+  lines.push("| workers | prompt | hash | findMatches | schedule | match + schedule | requests with a hit |");
+  lines.push("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+  for (const r of rows) {
+    const c = (p: [number, number]): string => `${f(p[0])} / ${f(p[1])}`;
+    lines.push(
+      `| ${r.workers} | ${r.prompt} | ${c(r.hash)} | ${c(r.match)} | ${c(r.schedule)} | ${c(r.total)} | ${(r.matching * 100).toFixed(0)}% |`,
+    );
+  }
+  lines.push("");
 }
+lines.push("Hashing a prompt into sequence hashes (`computeSequenceHashes`), µs per prompt, p50 / p99: TypeScript XXH3 against two @node-rs/xxhash N-API calls per block, alternated in one run.");
 lines.push("");
-lines.push("Latency per `Router.route` (kv policy), µs, p50 / p99. *match + schedule* is the routing target (< 200 µs p99 at 4k, 1024 workers); hashing is reported apart.");
-lines.push("");
-lines.push("| workers | prompt | hash | findMatches | schedule | match + schedule | requests with a hit |");
-lines.push("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
-for (const r of rows) {
+lines.push("| prompt tokens | block size | blocks | TypeScript | N-API reference | speed-up (p50) |");
+lines.push("| ---: | ---: | ---: | ---: | ---: | ---: |");
+for (const r of hashRows) {
   const c = (p: [number, number]): string => `${f(p[0])} / ${f(p[1])}`;
   lines.push(
-    `| ${r.workers} | ${r.prompt} | ${c(r.hash)} | ${c(r.match)} | ${c(r.schedule)} | ${c(r.total)} | ${(r.matching * 100).toFixed(0)}% |`,
+    `| ${r.tokens} | ${r.blockSize} | ${Math.floor(r.tokens / r.blockSize)} | ${c(r.ts)} | ${c(r.native)} | ${(r.native[0] / r.ts[0]).toFixed(1)}× |`,
   );
 }
 lines.push("");

@@ -7,6 +7,7 @@ export {
   chainSequenceHashes,
   computeLocalBlockHashes,
   computeSequenceHashes,
+  computeSequenceHashesReference,
 } from "./hashing.ts";
 export type { KvIndexer, WorkerMatch } from "./indexer-types.ts";
 export { RadixIndexer } from "./radix-indexer.ts";
