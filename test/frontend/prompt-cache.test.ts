@@ -13,20 +13,15 @@ import type { ChatMessage, ChatTemplateRenderOptions } from "../../src/model/ind
 import { WEATHER_TOOLS, lenmlModel } from "./parsers/fixtures.ts";
 import type { LenmlModel } from "./parsers/fixtures.ts";
 import { startServer } from "../support/http.ts";
+import { Prng } from "../../src/bench/index.ts";
 
 /** A chat request body, as the preprocessor takes it. */
 type ChatCompletionBody = Parameters<Preprocessor["chat"]>[0];
 
-/** A seeded PRNG (mulberry32), so that a failure can be replayed. */
+/** A seeded PRNG (the workload generators'), so that a failure can be replayed. */
 function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const prng = new Prng(seed);
+  return () => prng.next();
 }
 
 const FRAGMENTS = [

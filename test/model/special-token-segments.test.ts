@@ -7,6 +7,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { HfTokenizer } from "../../src/model/index.ts";
 import type { PromptSegmentation } from "../../src/model/index.ts";
+import { Prng } from "../../src/bench/index.ts";
 
 interface AddedTokenJson {
   content: string;
@@ -50,16 +51,10 @@ const HARD_TOKENS: AddedTokenJson[] = [
 
 const FRAGMENTS = ["the", " the ", "  ", " ", "\n", "\n\n", "\t", "in st", "a", "héllo", "x", "THE", "<NORM>", "<norm>", "!?", " 12 ", "[inst]", "\n \n", ""];
 
-/** A seeded PRNG (mulberry32), so that a failure can be replayed. */
+/** A seeded PRNG (the workload generators'), so that a failure can be replayed. */
 function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const prng = new Prng(seed);
+  return () => prng.next();
 }
 
 function joined(segmentation: PromptSegmentation, text: string): number[] {
