@@ -587,13 +587,14 @@ async function streamResponse(reply: FastifyReply, outputs: AsyncIterable<Engine
       if (d.finishReason) {
         finish = co ? co.finishReason(d.finishReason) : d.finishReason;
         usage = d.usage;
-      } else if (pending.length > 0) {
+        break;
+      }
+      if (pending.length > 0) {
         // Awaited only when the socket is full: `await` of nothing still costs a tick.
         const drained = write(raw, pending);
         if (drained) await drained;
         pending = "";
       }
-      if (d.finishReason) break;
       // The next delta, inline (no async function per output).
       d = null;
       while (d === null) {

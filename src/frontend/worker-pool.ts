@@ -69,13 +69,14 @@ export class WorkerPool {
     if (options.publishSync) {
       const publish = options.publishSync;
       const every = options.replicaHeartbeatMs ?? 2000;
+      const beat = (): void => publish({ model: this.model, kind: "heartbeat", requestId: asRequestId("") });
       this.heartbeat = setInterval(() => {
-        publish({ model: this.model, kind: "heartbeat", requestId: asRequestId("") });
+        beat();
         this.dropSilentReplicas(Date.now());
       }, every);
       this.heartbeat.unref();
       // At once too: the other replicas start telling this one about their requests now.
-      publish({ model: this.model, kind: "heartbeat", requestId: asRequestId("") });
+      beat();
     }
     this.fleetSource = {
       model: options.card.name,
