@@ -55,6 +55,7 @@ export class WorkerPool {
   /** Other router replicas: when each was last heard from (ms). */
   private readonly replicasSeen = new Map<string, number>();
   private readonly heartbeat: NodeJS.Timeout | undefined;
+  private readonly beat: () => void = () => undefined;
   private readonly stopFleet: () => void;
   /** What the fleet page reads of this pool at its ticks. */
   private readonly fleetSource: FleetSource;
@@ -70,6 +71,7 @@ export class WorkerPool {
       const publish = options.publishSync;
       const every = options.replicaHeartbeatMs ?? 2000;
       const beat = (): void => publish({ model: this.model, kind: "heartbeat", requestId: asRequestId("") });
+      this.beat = beat;
       this.heartbeat = setInterval(() => {
         beat();
         this.dropSilentReplicas(Date.now());
@@ -158,7 +160,9 @@ export class WorkerPool {
   /**
    * Tells the other router replicas about a request, while there are any: a lone frontend (the
    * embedded default) publishes three messages per request to nobody otherwise. A replica that
-   * starts says so at once (its first heartbeat), and is told from then on.
+   * starts says so at once (its first heartbeat), and is told from then on; a replica that
+   * hears a new one answers at once, so the newcomer need not wait a heartbeat period to learn
+   * of replicas whose first heartbeat came before it listened.
    */
   private publishRequest(message: Omit<RouterSyncMessage, "replicaId">): void {
     if (this.replicasSeen.size > 0) this.options.publishSync?.(message);
@@ -166,7 +170,9 @@ export class WorkerPool {
 
   /** Another router replica's decision about a request of this pool. */
   applySync(m: RouterSyncMessage, now = Date.now()): void {
+    const known = this.replicasSeen.has(m.replicaId);
     this.replicasSeen.set(m.replicaId, now);
+    if (!known) this.beat();
     if (m.kind === "routed") {
       if (m.workerId !== undefined && this.workers.has(m.workerId)) {
         const booking = { requestId: m.requestId, workerId: m.workerId, prefillTokens: m.prefillTokens ?? 0, blocks: m.blocks ?? 0, replicaId: m.replicaId };

@@ -64,15 +64,20 @@ test("frontend worker pool - a lone replica publishes no request messages; once 
     pool.markFinished(alone);
     assert.deepEqual(published.map((m) => m.kind), ["heartbeat"], "nobody to tell");
     pool.applySync({ replicaId: "other", model: "m", kind: "heartbeat", requestId: asRequestId("") });
+    // A new replica is answered at once: its own first heartbeat may have gone out before this
+    // one listened, and it must not wait a heartbeat period to learn of this one.
+    assert.deepEqual(published.map((m) => m.kind), ["heartbeat", "heartbeat"], "a new replica is answered at once");
+    pool.applySync({ replicaId: "other", model: "m", kind: "heartbeat", requestId: asRequestId("") });
+    assert.equal(published.length, 2, "a known replica is not answered");
     const shared = request("r2");
     pool.route(shared);
     pool.markFinished(shared);
-    assert.deepEqual(published.map((m) => m.kind), ["heartbeat", "routed", "finished"]);
-    assert.equal(published[1]!.requestId, "r2");
+    assert.deepEqual(published.map((m) => m.kind), ["heartbeat", "heartbeat", "routed", "finished"]);
+    assert.equal(published[2]!.requestId, "r2");
     // The other replica falls silent: this one stops telling it.
     assert.equal(pool.dropSilentReplicas(Date.now() + 11_000), 0);
     pool.route(request("r3"));
-    assert.equal(published.length, 3);
+    assert.equal(published.length, 4);
   } finally {
     pool.close();
   }
