@@ -67,7 +67,8 @@ describe("distributed - a fleet of separate processes", () => {
     const idle = workers[1]!.id;
     const long = { model: "shared", max_tokens: 300, ignore_eos: true };
     const pinned = [0, 1, 2].map((i) => complete(a!.id, { ...long, prompt: `pinned ${i}`, turbine: { worker_id: busy } }));
-    await new Promise((r) => setTimeout(r, 300)); // a's decisions reach b (NATS, milliseconds)
+    // a's decisions reach b (NATS, milliseconds): b's router books them on the busy worker.
+    await until("b sees a's bookings", () => bookedOn(b!.id, busy), (booked) => booked > 0);
     const routed: Completion[] = [];
     for (let i = 0; i < 2; i++) routed.push(await complete(b!.id, { ...long, max_tokens: 3, prompt: `routed ${i}` }));
     for (const p of await Promise.all(pinned)) assert.equal(p.worker, busy);
@@ -78,3 +79,14 @@ describe("distributed - a fleet of separate processes", () => {
     );
   });
 });
+
+/** What a frontend's router has booked on a worker (its decode blocks and prefill tokens), from /metrics. */
+async function bookedOn(url: string, worker: string): Promise<number> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  let total = 0;
+  for (const line of text.split("\n")) {
+    if (!/^turbine_worker_active_(decode_blocks|prefill_tokens)\{/.test(line) || !line.includes(`worker="${worker}"`)) continue;
+    total += Number(line.slice(line.lastIndexOf(" ") + 1));
+  }
+  return total;
+}
