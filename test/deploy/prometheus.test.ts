@@ -77,15 +77,24 @@ describe("deploy - Prometheus scrapes a running fleet and the dashboard's querie
     await until("Prometheus has the migration", () => prom!.query(`turbine_request_migrations_total{model="${model}"}`), (r) => r.length > 0 && Number(r[0]!.value[1]) >= 1, 30_000);
 
     await until("Prometheus has the planner's decisions", () => prom!.query("turbine_planner_actual_workers"), (r) => r.length === 2, 30_000);
-    const empty: string[] = [];
+    // rate() and increase() need two samples of a series in their window: a series that first
+    // appeared a scrape ago (the migration counter) returns nothing yet. Ask again for a few
+    // scrapes; a query Prometheus refuses throws at once.
+    let empty: string[] = [];
     let checked = 0;
-    for (const panel of dashboard.panels) {
-      for (const target of panel.targets) {
-        const expr = resolve(target.expr, model);
-        const result = await prom.query(expr); // throws on a query Prometheus refuses
-        if (result.length === 0) empty.push(`${panel.title} / ${target.refId}: ${expr}`);
-        checked++;
+    for (const end = Date.now() + 20_000; ; ) {
+      empty = [];
+      checked = 0;
+      for (const panel of dashboard.panels) {
+        for (const target of panel.targets) {
+          const expr = resolve(target.expr, model);
+          const result = await prom.query(expr); // throws on a query Prometheus refuses
+          if (result.length === 0) empty.push(`${panel.title} / ${target.refId}: ${expr}`);
+          checked++;
+        }
       }
+      if (empty.length === 0 || Date.now() > end) break;
+      await new Promise((r) => setTimeout(r, 1000));
     }
     assert.deepEqual(empty, [], "every expression returns data");
     assert.ok(checked >= 20, `checked ${checked} expressions`);
