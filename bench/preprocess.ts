@@ -10,6 +10,7 @@ import { Preprocessor } from "../src/frontend/index.ts";
 import type { PromptCacheStats } from "../src/frontend/index.ts";
 import { builtinByteModel, completeModelCard, loadHuggingFaceModel } from "../src/model/index.ts";
 import type { ChatMessage, LoadedModel, Tokenizer } from "../src/model/index.ts";
+import { onLoop } from "../test/support/on-loop.ts";
 import { fmt, machineLine, markdownTable } from "./support.ts";
 
 /** A chat request body, as the preprocessor takes it. */
@@ -87,7 +88,7 @@ function round(pre: Preprocessor, workload: Workload, run: number): number {
   let n = 0;
   let now = start;
   while (n < 20 || now < deadline) {
-    pre.chat(workload.body(n, run), `r${n}`);
+    onLoop(pre.chat(workload.body(n, run), `r${n}`));
     n++;
     if (n % 4 === 0 || n < 20) now = process.hrtime.bigint();
   }
@@ -117,10 +118,10 @@ async function main(): Promise<void> {
       const on = new Preprocessor({ card, tokenizer: loaded.tokenizer, chatTemplate: loaded.chatTemplate });
       // The cache changes no request: check a few before timing.
       for (let i = 0; i < 3; i++) {
-        if (JSON.stringify(off.chat(workload.body(i, 0), "x")) !== JSON.stringify(on.chat(workload.body(i, 0), "x"))) throw new Error(`${label} ${workload.name}: cached request differs`);
+        if (JSON.stringify(onLoop(off.chat(workload.body(i, 0), "x"))) !== JSON.stringify(onLoop(on.chat(workload.body(i, 0), "x")))) throw new Error(`${label} ${workload.name}: cached request differs`);
       }
       const fresh = new Preprocessor({ card, tokenizer: loaded.tokenizer, chatTemplate: loaded.chatTemplate });
-      const tokens = fresh.chat(workload.body(TURNS - 1, 0), "x").request.tokenIds.length;
+      const tokens = onLoop(fresh.chat(workload.body(TURNS - 1, 0), "x")).request.tokenIds.length;
       const offUs: number[] = [];
       const onUs: number[] = [];
       for (let r = 0; r < ROUNDS; r++) {

@@ -9,6 +9,7 @@ import type { AdmissionOptions, DisaggregationOptions, HttpServerLimits, ParserC
 import type { RouterOptions } from "../router/index.ts";
 import { prepareEngines } from "./engine-factory.ts";
 import type { EngineKind, EngineSpec } from "./engine-factory.ts";
+import type { TokenizerThreadOptions } from "../model/index.ts";
 import { registerWorkerMetrics, workerMetricsSource } from "./worker-metrics.ts";
 
 export interface EmbeddedServerOptions extends Partial<Omit<EngineSpec, "engine" | "role">> {
@@ -36,6 +37,8 @@ export interface EmbeddedServerOptions extends Partial<Omit<EngineSpec, "engine"
   http?: HttpServerLimits;
   /** Scale to zero: how long a request waits for a worker (ms, default 0). */
   coldStartWaitMs?: number;
+  /** Tokenizer threads per model, for long prompts (default: one thread, 16,384 characters). */
+  tokenizerThreads?: TokenizerThreadOptions;
   /** A pino logger; default: no logs. */
   logger?: FastifyBaseLogger;
 }
@@ -75,6 +78,7 @@ export class EmbeddedServer {
         admission: options.admission,
         http: options.http,
         coldStartWaitMs: options.coldStartWaitMs,
+        ...(options.tokenizerThreads !== undefined ? { tokenizerThreads: options.tokenizerThreads } : {}),
         logger: options.logger,
       });
       const server = new EmbeddedServer(runtime, frontend, workers);

@@ -5,6 +5,8 @@ import type { Command } from "commander";
 import { Option } from "commander";
 import { DEFAULT_HTTP_LIMITS, REASONING_PARSER_NAMES, TOOL_CALL_PARSER_NAMES } from "../frontend/index.ts";
 import type { AdmissionOptions, DisaggregationOptions, HttpServerLimits, ParserChoice } from "../frontend/index.ts";
+import { DEFAULT_TOKENIZER_THREAD_MIN_CHARS } from "../model/index.ts";
+import type { TokenizerThreadOptions } from "../model/index.ts";
 import { POLICY_NAMES } from "../router/index.ts";
 import type { PolicyName, RouterOptions } from "../router/index.ts";
 import { busyThreshold, nonNegativeInt, nonNegativeNumber, positiveInt, positiveNumber } from "./options.ts";
@@ -40,6 +42,8 @@ export interface FrontendFlags {
   logLevel: string;
   toolCallParser?: string;
   reasoningParser?: string;
+  tokenizerThreads: number;
+  tokenizerThreadMinChars: number;
 }
 
 export function addFrontendOptions(cmd: Command): Command {
@@ -71,6 +75,8 @@ export function addFrontendOptions(cmd: Command): Command {
     .option("--metrics-public", "serve /metrics without the API key (by default it needs one when keys are set: it names worker ids)", false)
     .addOption(new Option("--tool-call-parser <name>", "format of the models' tool calls (default: detected from the chat template)").choices([...TOOL_CALL_PARSER_NAMES, "none"]))
     .addOption(new Option("--reasoning-parser <name>", "format of the models' reasoning (default: detected from the chat template)").choices([...REASONING_PARSER_NAMES, "none"]))
+    .option("--tokenizer-threads <n>", "threads per model that encode long prompts off the event loop (Hugging Face tokenizers; 0: all on the loop)", nonNegativeInt, 1)
+    .option("--tokenizer-thread-min-chars <n>", "prompts at least this long (characters) are encoded on a tokenizer thread", positiveInt, DEFAULT_TOKENIZER_THREAD_MIN_CHARS)
     .option("--cold-start-wait-ms <n>", "scale to zero: a request that finds no worker waits this long for the planner to start one (0: 503 at once); the model stays listed", nonNegativeInt, 0)
     .option("--namespace <name>", "runtime namespace", "turbine")
     .addOption(new Option("--log-level <level>", "log level").choices(["trace", "debug", "info", "warn", "error", "silent"]).default("info"));
@@ -100,6 +106,10 @@ export function parsersFromFlags(flags: FrontendFlags): ParserChoice {
   if (flags.toolCallParser !== undefined) p.toolCallParser = flags.toolCallParser as NonNullable<ParserChoice["toolCallParser"]>;
   if (flags.reasoningParser !== undefined) p.reasoningParser = flags.reasoningParser as NonNullable<ParserChoice["reasoningParser"]>;
   return p;
+}
+
+export function tokenizerThreadsFromFlags(flags: FrontendFlags): TokenizerThreadOptions {
+  return { threads: flags.tokenizerThreads, minChars: flags.tokenizerThreadMinChars };
 }
 
 export function disaggregationFromFlags(flags: FrontendFlags): DisaggregationOptions {

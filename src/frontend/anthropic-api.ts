@@ -114,7 +114,7 @@ export function registerAnthropicApi(app: FastifyInstance, api: ApiContext, opti
 
   app.post<{ Body: MessagesBody }>("/v1/messages/count_tokens", { schema: { body: { ...messagesSchema } }, config: { endpoint: "messages" }, errorHandler }, async (req, reply) => {
     const { chat, pipeline } = toChat(req.body, reply);
-    const pre = pipeline.preprocessor.chat(chat, req.id);
+    const pre = await pipeline.preprocessor.chat(chat, req.id);
     return { input_tokens: pre.request.tokenIds.length };
   });
 
@@ -124,7 +124,7 @@ export function registerAnthropicApi(app: FastifyInstance, api: ApiContext, opti
     async (req, reply) => {
       const body = req.body;
       const { chat, pipeline } = toChat(body, reply);
-      const pre = pipeline.preprocessor.chat(chat, req.id);
+      const pre = await pipeline.preprocessor.chat(chat, req.id);
       const run = await runChat(api, req, reply, pipeline, pre);
       reply.header("x-turbine-worker", run.workerId);
       const id = `msg_${randomBytes(12).toString("hex")}`;

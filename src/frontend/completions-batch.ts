@@ -5,7 +5,7 @@
 // choices' chunks as they come, each chunk naming its `index`, as OpenAI does.
 import type { FastifyReply, FastifyRequest } from "fastify";
 import { TurbineError } from "../protocols/index.ts";
-import type { Usage } from "../protocols/index.ts";
+import type { PreprocessedRequest, Usage } from "../protocols/index.ts";
 import type { ApiContext } from "./api-context.ts";
 import type { ModelPipeline } from "./model-pipeline.ts";
 import type { CompletionBody } from "./openai-schemas.ts";
@@ -27,10 +27,12 @@ export async function serveCompletionBatch(req: FastifyRequest, reply: FastifyRe
   // Each prompt alone, echo off, n 1: the preprocessor's checks apply per prompt. Choice
   // i·n + j is prompt i's j-th sample (OpenAI's order).
   const n = body.n ?? 1;
-  const requests = prompts.flatMap((one, i) => {
-    const pre = pipeline.preprocessor.completion({ ...body, prompt: typeof one === "string" ? one : [one], echo: false, n: 1 }, `${req.id}-${i * n}`);
-    return sampleRequests(pre.request, n, req.id, i * n).map((request) => ({ request, stopStrings: pre.stopStrings }));
-  });
+  const requests: { request: PreprocessedRequest; stopStrings: string[] }[] = [];
+  for (let i = 0; i < prompts.length; i++) {
+    const one = prompts[i]!;
+    const pre = await pipeline.preprocessor.completion({ ...body, prompt: typeof one === "string" ? one : [one], echo: false, n: 1 }, `${req.id}-${i * n}`);
+    for (const request of sampleRequests(pre.request, n, req.id, i * n)) requests.push({ request, stopStrings: pre.stopStrings });
+  }
   const echoes = prompts.flatMap((one) => Array.from({ length: n }, () => (body.echo === true ? (typeof one === "string" ? one : pipeline.tokenizer.decode(one)) : "")));
   const signal = api.abortSignal(reply);
   const samples = await routeSamples(

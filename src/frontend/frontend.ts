@@ -10,6 +10,7 @@ import { buildHttpServer } from "./http-server.ts";
 import type { HttpServerLimits } from "./http-server.ts";
 import { FrontendMetrics } from "./metrics.ts";
 import { ModelManager } from "./model-manager.ts";
+import type { TokenizerThreadOptions } from "../model/index.ts";
 import type { DisaggregationOptions } from "./model-pipeline.ts";
 
 export interface FrontendOptions {
@@ -35,6 +36,8 @@ export interface FrontendOptions {
   orphanStallMs?: number;
   /** Scale to zero: how long a request waits for a worker to start (ms, default 0). */
   coldStartWaitMs?: number;
+  /** Tokenizer threads per model, for long prompts (default: one thread, 16,384 characters). */
+  tokenizerThreads?: TokenizerThreadOptions;
   /** A pino logger; default: no logs. */
   logger?: FastifyBaseLogger;
   /** Also export Node process metrics (default true). */
@@ -70,6 +73,7 @@ export class Frontend {
       ...(options.parsers !== undefined ? { parsers: options.parsers } : {}),
       orphanStallMs: options.orphanStallMs,
       coldStartWaitMs: options.coldStartWaitMs,
+      ...(options.tokenizerThreads !== undefined ? { tokenizerThreads: options.tokenizerThreads } : {}),
       onError: (err) => log?.error({ err }, "model manager"),
     });
     const app = buildHttpServer({

@@ -337,7 +337,7 @@ export function buildHttpServer(options: HttpServerOptions): FastifyInstance {
     if (req.body.messages.length > YIELD_BEFORE_RENDER_MESSAGES) await new Promise<void>((r) => setImmediate(r));
     const samples = isChatSamples(req.body);
     // n > 1: rendered and tokenized once, the samples cloned from it (chat-samples.ts).
-    const pre = traced(requestContext(req), "preprocess", () => pipeline.preprocessor.chat(samples ? { ...req.body, n: 1 } : req.body, req.id));
+    const pre = await traced(requestContext(req), "preprocess", () => pipeline.preprocessor.chat(samples ? { ...req.body, n: 1 } : req.body, req.id));
     if (samples) return serveChatSamples(req, reply, pipeline, req.body, pre, api);
     return serve(req, reply, pipeline, "chat", pre, req.body);
   });
@@ -346,7 +346,7 @@ export function buildHttpServer(options: HttpServerOptions): FastifyInstance {
     const pipeline = modelOf(req.body.model, reply);
     checkPromptBounds(req.body, bounds);
     if (isCompletionBatch(req.body)) return serveCompletionBatch(req, reply, pipeline, req.body, api);
-    const pre = traced(requestContext(req), "preprocess", () => pipeline.preprocessor.completion(req.body, req.id));
+    const pre = await traced(requestContext(req), "preprocess", () => pipeline.preprocessor.completion(req.body, req.id));
     return serve(req, reply, pipeline, "completion", pre, req.body);
   });
 

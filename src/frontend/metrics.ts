@@ -5,6 +5,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import { FleetMetrics } from "./fleet-metrics.ts";
 import { FleetState } from "./fleet-state.ts";
+import type { TokenizerThreadCounters } from "../model/index.ts";
 import type { PromptCacheCounters } from "./prompt-cache.ts";
 
 const LATENCY_BUCKETS_S = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
@@ -100,6 +101,12 @@ export class FrontendMetrics {
     labelNames: ["model", "kind"] as const,
     registers: [this.registry],
   });
+  readonly tokenizerThreadEncodes = new Counter({
+    name: "turbine_tokenizer_thread_encodes_total",
+    help: "Long prompts sent to a tokenizer thread, off the event loop, by outcome (ok: encoded there; fallback: encoded on the loop because no thread could)",
+    labelNames: ["model", "outcome"] as const,
+    registers: [this.registry],
+  });
   /** Run before each scrape: they set the gauges that are read from router state. */
   private readonly collectors = new Set<() => void>();
   private readonly runCollectors = (): void => {
@@ -165,6 +172,7 @@ export class FrontendMetrics {
           hits: { render: this.promptCacheHits.labels({ model, kind: "render" }), segment: this.promptCacheHits.labels({ model, kind: "segment" }) },
           misses: { render: this.promptCacheMisses.labels({ model, kind: "render" }), segment: this.promptCacheMisses.labels({ model, kind: "segment" }) },
         },
+        tokenizerThreads: { ok: this.tokenizerThreadEncodes.labels({ model, outcome: "ok" }), fallback: this.tokenizerThreadEncodes.labels({ model, outcome: "fallback" }) },
       };
       this.models.set(model, m);
     }
@@ -194,4 +202,5 @@ export interface ModelMetrics {
   inputSequence: Histogram.Internal<"model">;
   outputSequence: Histogram.Internal<"model">;
   promptCache: PromptCacheCounters;
+  tokenizerThreads: TokenizerThreadCounters;
 }

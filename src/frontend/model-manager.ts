@@ -35,6 +35,7 @@ import type {
 import { newInstanceId } from "../runtime/index.ts";
 import type { EndpointClient, InstanceInfo, Runtime, Subscription } from "../runtime/index.ts";
 import { loadModelForCard } from "../model/index.ts";
+import type { TokenizerThreadOptions } from "../model/index.ts";
 import type { RouterOptions } from "../router/index.ts";
 import type { FrontendMetrics } from "./metrics.ts";
 import { ModelPipeline } from "./model-pipeline.ts";
@@ -61,6 +62,8 @@ export interface ModelManagerOptions {
   onError?: (err: unknown) => void;
   /** Where tokenizer files fetched from workers are cached (default: under the OS temp dir). */
   tokenizerCacheDir?: string;
+  /** See ModelPipelineOptions.tokenizerThreads. */
+  tokenizerThreads?: TokenizerThreadOptions;
 }
 
 type Role = "decode" | "prefill";
@@ -251,6 +254,11 @@ export class ModelManager {
           card,
           tokenizer: model.tokenizer,
           chatTemplate: model.chatTemplate,
+          tokenizerSource: model.source,
+          tokenizerThreads: {
+            ...this.options.tokenizerThreads,
+            onFailure: (err) => this.options.onError?.(new TurbineError("INTERNAL", `model ${card.name}: a tokenizer thread failed; encoding on the event loop instead`, { cause: err })),
+          },
           decode: pool(this.feeds[0]!),
           prefill: pool(this.feeds[1]!),
           metrics: this.options.metrics,

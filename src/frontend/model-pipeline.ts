@@ -5,13 +5,14 @@
 // stream ends, migrating it when its worker fails mid-stream.
 import { Gauge } from "prom-client";
 import { TurbineError, engineOutputError, isTurbineError, mergeEngineOutputs, outputTokenCount } from "../protocols/index.ts";
-import type { EngineOutput, KvTransferParams, ModelCard, PreprocessedRequest, WorkerId } from "../protocols/index.ts";
+import type { EngineOutput, KvTransferParams, ModelCard, PreprocessedRequest, TokenizerSource, WorkerId } from "../protocols/index.ts";
 import { planPrefill } from "../router/index.ts";
 import type { DisaggregationOptions, RoutingDecision } from "../router/index.ts";
 import { ROOT_CONTEXT } from "@opentelemetry/api";
 import type { Context } from "@opentelemetry/api";
 import { readAhead } from "../runtime/index.ts";
-import type { ChatTemplate, Tokenizer } from "../model/index.ts";
+import { TokenizerThreads, tokenizerRunsInThreads } from "../model/index.ts";
+import type { ChatTemplate, Tokenizer, TokenizerThreadOptions } from "../model/index.ts";
 import type { FrontendMetrics } from "./metrics.ts";
 import { startHop, tracedRoute } from "./request-tracing.ts";
 import type { Hop } from "./request-tracing.ts";
@@ -27,6 +28,13 @@ export interface ModelPipelineOptions {
   card: ModelCard;
   tokenizer: Tokenizer;
   chatTemplate: ChatTemplate;
+  /**
+   * Where `tokenizer` was loaded from: long prompts are encoded on threads that load the same
+   * (absent: every prompt is encoded on the event loop).
+   */
+  tokenizerSource?: TokenizerSource;
+  /** The tokenizer threads' size and threshold (default: one thread, 16,384 characters). */
+  tokenizerThreads?: TokenizerThreadOptions;
   /** The aggregated/decode workers. */
   decode: Omit<WorkerPoolOptions, "card">;
   /** The prefill workers' endpoints, when the fleet may have some. */
@@ -73,6 +81,8 @@ export class ModelPipeline {
   readonly card: ModelCard;
   readonly tokenizer: Tokenizer;
   readonly preprocessor: Preprocessor;
+  /** Where long prompts are encoded, off the event loop (null: on it). */
+  readonly tokenizerThreads: TokenizerThreads | null;
   readonly created = Math.floor(Date.now() / 1000);
   readonly decode: WorkerPool;
   /** Prefill workers of this model (empty pool when none). */
@@ -90,11 +100,15 @@ export class ModelPipeline {
       new Gauge({ name: "turbine_requests_waiting_for_workers", help: "Requests waiting for a worker of a model that has none (scale to zero)", labelNames: ["model"] as const, registers: [registry] });
     this.stopCollectingWaiting = options.metrics.onCollect(() => gauge.set({ model: this.card.name }, this.numWaiting));
     this.tokenizer = options.tokenizer;
+    const source = options.tokenizerSource;
+    this.tokenizerThreads = source && tokenizerRunsInThreads(source, options.tokenizer) && options.tokenizerThreads?.threads !== 0 ? new TokenizerThreads(source, options.tokenizer, options.tokenizerThreads) : null;
+    this.tokenizerThreads?.countIn(options.metrics.forModel(options.card.name).tokenizerThreads);
     this.preprocessor = new Preprocessor({
       card: options.card,
       tokenizer: options.tokenizer,
       chatTemplate: options.chatTemplate,
       ...(options.parsers !== undefined ? { parsers: options.parsers } : {}),
+      ...(this.tokenizerThreads ? { threads: this.tokenizerThreads } : {}),
     });
     this.decode = new WorkerPool({ ...options.decode, card: options.card });
     this.prefill = options.prefill ? new WorkerPool({ ...options.prefill, card: options.card }) : null;
@@ -159,6 +173,7 @@ export class ModelPipeline {
   }
 
   close(): void {
+    void this.tokenizerThreads?.close();
     this.stopCollectingWaiting();
     this.decode.close();
     this.prefill?.close();

@@ -2,13 +2,13 @@
 // stop conditions, sampling options and routing hints.
 import { TurbineError, asRequestId, asWorkerId } from "../protocols/index.ts";
 import type { ModelCard, PreprocessedRequest, RoutingHints, SamplingOptions } from "../protocols/index.ts";
-import type { ChatTemplate, Tokenizer } from "../model/index.ts";
+import type { ChatTemplate, Tokenizer, TokenizerThreads } from "../model/index.ts";
 import type { ChatCompletionBody, CompletionBody } from "./openai-schemas.ts";
 import { planChat, samplingExtras } from "./chat-features.ts";
 import type { ChatOutputPlan, ParserChoice } from "./chat-features.ts";
 import { CHAT_FIELDS, COMPLETION_FIELDS, checkRequestFields } from "./request-fields.ts";
 import { PromptCache, renderPrompt } from "./prompt-cache.ts";
-import type { PromptCacheCounters, PromptCacheOptions } from "./prompt-cache.ts";
+import type { PromptCacheCounters, PromptCacheOptions, RenderedPrompt } from "./prompt-cache.ts";
 
 export interface Preprocessed {
   request: PreprocessedRequest;
@@ -25,6 +25,8 @@ export interface PreprocessorOptions {
   parsers?: ParserChoice;
   /** The cache of rendered prompts and their tokens (prompt-cache.ts); false: none. Default on, 64 MiB. */
   promptCache?: PromptCacheOptions | false;
+  /** The tokenizer's threads, for long prompts (absent: every prompt is encoded on the loop). */
+  threads?: TokenizerThreads;
 }
 
 /** Bounds on a prompt's size, checked before any template rendering or tokenization. */
@@ -70,8 +72,12 @@ export class Preprocessor {
   /** The model's cache of rendered prompts and their tokens; null when off. */
   readonly promptCache: PromptCache | null;
 
+  /** Where long prompts are encoded, off the event loop (absent: all on the loop). */
+  private readonly threads: TokenizerThreads | undefined;
+
   constructor(private readonly options: PreprocessorOptions) {
-    this.promptCache = options.promptCache === false ? null : new PromptCache(options.chatTemplate, options.tokenizer, options.promptCache);
+    this.threads = options.threads;
+    this.promptCache = options.promptCache === false ? null : new PromptCache(options.chatTemplate, options.tokenizer, options.promptCache, options.threads);
   }
 
   /** Adds the prompt cache's hits and misses to the model's metrics (turbine_prompt_cache_*). */
@@ -79,7 +85,11 @@ export class Preprocessor {
     this.promptCache?.countIn(counters);
   }
 
-  chat(body: ChatCompletionBody, requestId: string): Preprocessed {
+  /**
+   * The request of a chat body. A promise only when its prompt is long enough to be encoded on
+   * the tokenizer's threads; a short one is preprocessed at once, with no await.
+   */
+  chat(body: ChatCompletionBody, requestId: string): Preprocessed | Promise<Preprocessed> {
     const { card, chatTemplate, tokenizer } = this.options;
     checkRequestFields(body, CHAT_FIELDS, card);
     const features = planChat(body, card, this.options.parsers ?? {}, (name) => chatTemplate.reads(name));
@@ -88,41 +98,46 @@ export class Preprocessor {
       ...(features.tools !== undefined ? { tools: features.tools } : {}),
       variables: features.variables,
     };
-    const { prompt, tokenIds } = this.promptCache
+    const rendered = this.promptCache
       ? this.promptCache.chat(body.messages, renderOptions)
-      : renderPrompt(chatTemplate, tokenizer, body.messages, renderOptions);
-    const maxTokens = body.max_completion_tokens ?? body.max_tokens ?? null;
-    const pre = this.finish(body, requestId, tokenIds, maxTokens, "messages");
-    Object.assign(pre.request.sampling, samplingExtras(body, tokenizer.vocabSize));
-    if (features.guided !== undefined) pre.request.guided = features.guided;
-    if (features.logprobs !== undefined) pre.request.logprobs = features.logprobs;
-    pre.output = { ...features.plan, promptEndsInReasoning: /<think>\s*$/.test(prompt) };
-    return pre;
+      : renderPrompt(chatTemplate, tokenizer, body.messages, renderOptions, this.threads);
+    const finish = ({ prompt, tokenIds }: RenderedPrompt): Preprocessed => {
+      const maxTokens = body.max_completion_tokens ?? body.max_tokens ?? null;
+      const pre = this.finish(body, requestId, tokenIds, maxTokens, "messages");
+      Object.assign(pre.request.sampling, samplingExtras(body, tokenizer.vocabSize));
+      if (features.guided !== undefined) pre.request.guided = features.guided;
+      if (features.logprobs !== undefined) pre.request.logprobs = features.logprobs;
+      pre.output = { ...features.plan, promptEndsInReasoning: /<think>\s*$/.test(prompt) };
+      return pre;
+    };
+    return rendered instanceof Promise ? rendered.then(finish) : finish(rendered);
   }
 
-  completion(body: CompletionBody, requestId: string): Preprocessed {
+  /** The request of a completions body (a promise as `chat`'s, for a long text prompt). */
+  completion(body: CompletionBody, requestId: string): Preprocessed | Promise<Preprocessed> {
     const p = body.prompt;
-    let tokenIds: number[];
-    if (typeof p === "string") tokenIds = this.options.tokenizer.encode(p, { addSpecialTokens: true });
-    else if (p.length === 1 && typeof p[0] === "string") tokenIds = this.options.tokenizer.encode(p[0], { addSpecialTokens: true });
-    else if (p.length === 1 && Array.isArray(p[0])) tokenIds = p[0];
-    else if (typeof p[0] === "number") tokenIds = p as number[];
-    else {
+    const text = typeof p === "string" ? p : p.length === 1 && typeof p[0] === "string" ? p[0] : undefined;
+    if (text === undefined && !(p.length === 1 && Array.isArray(p[0])) && typeof p[0] !== "number") {
       throw new TurbineError("REQUEST_UNSUPPORTED", "Only one prompt per request is supported; send several requests", {
         param: "prompt",
       });
     }
     checkRequestFields(body, COMPLETION_FIELDS, this.options.card);
-    // The context check first: it is O(1), the vocabulary check is a pass over the ids.
-    this.checkContext(tokenIds, "prompt");
-    const vocab = this.options.tokenizer.vocabSize;
-    for (const id of tokenIds) {
-      if (id >= vocab) throw new TurbineError("REQUEST_INVALID", `token id ${id} is outside the vocabulary (size ${vocab})`, { param: "prompt" });
-    }
-    const pre = this.finish(body, requestId, tokenIds, body.max_tokens ?? null, "prompt");
-    Object.assign(pre.request.sampling, samplingExtras(body, vocab));
-    if (body.logprobs != null) pre.request.logprobs = { topLogprobs: body.logprobs };
-    return pre;
+    const finish = (tokenIds: number[]): Preprocessed => {
+      // The context check first: it is O(1), the vocabulary check is a pass over the ids.
+      this.checkContext(tokenIds, "prompt");
+      const vocab = this.options.tokenizer.vocabSize;
+      for (const id of tokenIds) {
+        if (id >= vocab) throw new TurbineError("REQUEST_INVALID", `token id ${id} is outside the vocabulary (size ${vocab})`, { param: "prompt" });
+      }
+      const pre = this.finish(body, requestId, tokenIds, body.max_tokens ?? null, "prompt");
+      Object.assign(pre.request.sampling, samplingExtras(body, vocab));
+      if (body.logprobs != null) pre.request.logprobs = { topLogprobs: body.logprobs };
+      return pre;
+    };
+    if (text === undefined) return finish(Array.isArray(p[0]) ? (p[0] as number[]) : (p as number[]));
+    if (this.threads?.takes(text.length)) return this.threads.encode(text, { addSpecialTokens: true }).then(finish);
+    return finish(this.options.tokenizer.encode(text, { addSpecialTokens: true }));
   }
 
   private checkContext(tokenIds: readonly number[], promptParam: string): void {

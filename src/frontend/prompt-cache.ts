@@ -16,7 +16,7 @@
 // a conversation's turns come back in its next request.
 import { xxh3 } from "@node-rs/xxhash";
 import { HfTokenizer } from "../model/index.ts";
-import type { ChatMessage, ChatTemplate, ChatTemplateRenderOptions, PromptSegmentation, Tokenizer } from "../model/index.ts";
+import type { ChatMessage, ChatTemplate, ChatTemplateRenderOptions, EncodeOptions, PromptSegmentation, PromptSections, Tokenizer, TokenizerThreads } from "../model/index.ts";
 
 export const DEFAULT_PROMPT_CACHE_BYTES = 64 * 1024 * 1024;
 
@@ -27,6 +27,16 @@ export const PROMPT_CACHE_KINDS: readonly PromptCacheKind[] = ["render", "segmen
 export interface PromptCacheOptions {
   /** Bound on the bytes the entries hold (an estimate; default 64 MiB). */
   maxBytes?: number;
+}
+
+/** A prompt's sections looked up in the cache: the ids of those it holds, the others to encode. */
+interface SectionPlan extends PromptSections {
+  /** Per part: the cached ids of a text section that hit. */
+  cached: (ArrayLike<number> | undefined)[];
+  /** Per text part: its entry's hash. */
+  hashes: bigint[];
+  /** Indexes (into parts) of the text sections to encode, in order. */
+  misses: number[];
 }
 
 /** Counters the cache adds its hits and misses to (the model's Prometheus children). */
@@ -48,11 +58,29 @@ export interface PromptCacheStats {
   bytes: number;
 }
 
-/** The prompt of `messages` and its ids, with no cache. */
-export function renderPrompt(chatTemplate: ChatTemplate, tokenizer: Tokenizer, messages: readonly ChatMessage[], options: ChatTemplateRenderOptions): RenderedPrompt {
+// A rendered template holds the model's special tokens as text: they are parsed as specials.
+const WHOLE_PROMPT: EncodeOptions = { addSpecialTokens: false, parseSpecialTokens: true };
+
+function encodeWhole(tokenizer: Tokenizer, prompt: string): number[] {
+  return tokenizer.encode(prompt, WHOLE_PROMPT);
+}
+
+/** A whole rendered prompt's ids: on the tokenizer's threads when it is long enough for them. */
+function encodePrompt(tokenizer: Tokenizer, threads: TokenizerThreads | undefined, prompt: string): number[] | Promise<number[]> {
+  return threads?.takes(prompt.length) ? threads.encode(prompt, WHOLE_PROMPT) : encodeWhole(tokenizer, prompt);
+}
+
+/** The prompt of `messages` and its ids, with no cache (a promise when encoded on a thread). */
+export function renderPrompt(
+  chatTemplate: ChatTemplate,
+  tokenizer: Tokenizer,
+  messages: readonly ChatMessage[],
+  options: ChatTemplateRenderOptions,
+  threads?: TokenizerThreads,
+): RenderedPrompt | Promise<RenderedPrompt> {
   const prompt = chatTemplate.render(messages, options);
-  // The rendered template holds the model's special tokens as text: parse them as specials.
-  return { prompt, tokenIds: tokenizer.encode(prompt, { addSpecialTokens: false, parseSpecialTokens: true }) };
+  const ids = encodePrompt(tokenizer, threads, prompt);
+  return ids instanceof Promise ? ids.then((tokenIds) => ({ prompt, tokenIds })) : { prompt, tokenIds: ids };
 }
 
 function toArray(ids: Uint32Array): number[] {
@@ -138,6 +166,8 @@ export class PromptCache {
     private readonly chatTemplate: ChatTemplate,
     private readonly tokenizer: Tokenizer,
     options: PromptCacheOptions = {},
+    /** Where long texts are encoded (off the event loop); absent: all on the loop. */
+    private readonly threads?: TokenizerThreads,
   ) {
     this.maxBytes = options.maxBytes ?? DEFAULT_PROMPT_CACHE_BYTES;
     this.cachesRenders = chatTemplate.deterministic;
@@ -150,8 +180,11 @@ export class PromptCache {
     this.counters = counters;
   }
 
-  /** The prompt of `messages` and its ids: cached where exact, else rendered and encoded. */
-  chat(messages: readonly ChatMessage[], options: ChatTemplateRenderOptions): RenderedPrompt {
+  /**
+   * The prompt of `messages` and its ids: cached where exact, else rendered and encoded. A
+   * promise when the text to encode is long enough for the tokenizer's threads.
+   */
+  chat(messages: readonly ChatMessage[], options: ChatTemplateRenderOptions): RenderedPrompt | Promise<RenderedPrompt> {
     const key = this.cachesRenders ? renderKey(messages, options) : undefined;
     if (key === undefined) return this.render(messages, options);
     const hash = xxh3.xxh64(key, SEED.render);
@@ -162,23 +195,69 @@ export class PromptCache {
     }
     this.count("render", 0, 1);
     const rendered = this.render(messages, options);
-    if (this.admits(hash)) this.set(hash, { kind: "render", key, first: false, prompt: rendered.prompt, tokenIds: Uint32Array.from(rendered.tokenIds), bytes: ENTRY_OVERHEAD_BYTES + 2 * (key.length + rendered.prompt.length) + 4 * rendered.tokenIds.length });
-    return rendered;
+    if (rendered instanceof Promise) return rendered.then((r) => this.keepRender(hash, key, r));
+    return this.keepRender(hash, key, rendered);
   }
 
   stats(): PromptCacheStats {
     return { hits: { ...this.hits }, misses: { ...this.misses }, entries: this.entries.size, bytes: this.bytes };
   }
 
-  private render(messages: readonly ChatMessage[], options: ChatTemplateRenderOptions): RenderedPrompt {
-    if (this.segmentation === undefined) return renderPrompt(this.chatTemplate, this.tokenizer, messages, options);
-    const prompt = this.chatTemplate.render(messages, options);
-    return { prompt, tokenIds: this.encodeBySections(this.segmentation, prompt) };
+  private keepRender(hash: bigint, key: string, rendered: RenderedPrompt): RenderedPrompt {
+    if (this.admits(hash)) this.set(hash, { kind: "render", key, first: false, prompt: rendered.prompt, tokenIds: Uint32Array.from(rendered.tokenIds), bytes: ENTRY_OVERHEAD_BYTES + 2 * (key.length + rendered.prompt.length) + 4 * rendered.tokenIds.length });
+    return rendered;
   }
 
-  /** The prompt's ids, section by section, each known section's ids from the cache. */
-  private encodeBySections(segmentation: PromptSegmentation, prompt: string): number[] {
+  private render(messages: readonly ChatMessage[], options: ChatTemplateRenderOptions): RenderedPrompt | Promise<RenderedPrompt> {
+    if (this.segmentation === undefined) return renderPrompt(this.chatTemplate, this.tokenizer, messages, options, this.threads);
+    const prompt = this.chatTemplate.render(messages, options);
+    const sections = this.lookUpSections(this.segmentation, prompt);
+    const missedChars = sections.misses.reduce((n, i) => n + (sections.parts[i] as string).length, 0);
+    if (this.threads?.takes(missedChars)) return this.renderOffLoop(prompt, sections, this.threads);
+    const segmentation = this.segmentation;
+    const ids = this.joinSections(sections, (k) => {
+      const i = sections.misses[k]!;
+      return segmentation.encodeSection(sections.parts[i] as string, i === 0 && sections.first);
+    });
+    return { prompt, tokenIds: ids ?? encodeWhole(this.tokenizer, prompt) };
+  }
+
+  /** `render`'s sections encoded on the tokenizer's threads. */
+  private async renderOffLoop(prompt: string, sections: SectionPlan, threads: TokenizerThreads): Promise<RenderedPrompt> {
+    const texts = sections.misses.map((i) => sections.parts[i] as string);
+    const firsts = sections.misses.map((i) => i === 0 && sections.first);
+    const encoded = await threads.encodeSections(texts, firsts);
+    const ids = this.joinSections(sections, (k) => encoded[k]);
+    return { prompt, tokenIds: ids ?? (await encodePrompt(this.tokenizer, threads, prompt)) };
+  }
+
+  /** The prompt's sections, each known section's ids from the cache; the others to encode. */
+  private lookUpSections(segmentation: PromptSegmentation, prompt: string): SectionPlan {
     const { parts, first } = segmentation.split(prompt);
+    const cached: (ArrayLike<number> | undefined)[] = new Array(parts.length);
+    const hashes: bigint[] = new Array(parts.length);
+    const misses: number[] = [];
+    for (let i = 0; i < parts.length; i++) {
+      const part = parts[i]!;
+      if (typeof part === "number") continue;
+      const isFirst = i === 0 && first;
+      // The first section's ids may differ from the same text's elsewhere: its own entry.
+      const hash = xxh3.xxh64(part, isFirst ? SEED.first : SEED.segment);
+      hashes[i] = hash;
+      const hit = this.get(hash, "segment", part, isFirst);
+      if (hit !== undefined) cached[i] = hit.tokenIds;
+      else misses.push(i);
+    }
+    return { parts, first, cached, hashes, misses };
+  }
+
+  /**
+   * The prompt's ids: the cached sections' and the missed ones' (`encoded(k)`: the ids of the
+   * k-th miss), which are cached. Undefined when a section cannot be encoded alone: the caller
+   * encodes the whole prompt, as without a cache.
+   */
+  private joinSections(plan: SectionPlan, encoded: (k: number) => ArrayLike<number> | undefined): number[] | undefined {
+    const { parts, first, cached, hashes } = plan;
     const ids: number[] = [];
     let hits = 0;
     let misses = 0;
@@ -188,23 +267,16 @@ export class PromptCache {
         ids.push(part);
         continue;
       }
-      const isFirst = i === 0 && first;
-      // The first section's ids may differ from the same text's elsewhere: its own entry.
-      const hash = xxh3.xxh64(part, isFirst ? SEED.first : SEED.segment);
-      let sectionIds: ArrayLike<number> | undefined;
-      const hit = this.get(hash, "segment", part, isFirst);
-      if (hit !== undefined) {
-        hits++;
-        sectionIds = hit.tokenIds;
-      } else {
+      let sectionIds = cached[i];
+      if (sectionIds !== undefined) hits++;
+      else {
+        sectionIds = encoded(misses);
         misses++;
-        sectionIds = segmentation.encodeSection(part, isFirst);
-        if (sectionIds !== undefined) this.set(hash, { kind: "segment", key: part, first: isFirst, prompt: "", tokenIds: Uint32Array.from(sectionIds), bytes: ENTRY_OVERHEAD_BYTES + 2 * part.length + 4 * sectionIds.length });
+        if (sectionIds !== undefined) this.set(hashes[i]!, { kind: "segment", key: part, first: i === 0 && first, prompt: "", tokenIds: Uint32Array.from(sectionIds), bytes: ENTRY_OVERHEAD_BYTES + 2 * part.length + 4 * sectionIds.length });
       }
       if (sectionIds === undefined) {
-        // This section cannot be encoded alone: the whole prompt, as without a cache.
         this.count("segment", hits, misses);
-        return this.tokenizer.encode(prompt, { addSpecialTokens: false, parseSpecialTokens: true });
+        return undefined;
       }
       for (let k = 0; k < sectionIds.length; k++) ids.push(sectionIds[k]!);
     }

@@ -48,14 +48,25 @@ export function requestContext(req: FastifyRequest): Context {
 export function traced<T>(parent: Context, name: string, fn: () => T, attributes?: Attributes): T {
   if (!trace.getSpan(parent)?.isRecording()) return fn();
   const span = turbineTracer().startSpan(name, { attributes }, parent);
-  try {
-    return fn();
-  } catch (err) {
+  const failed = (err: unknown): void => {
     span.setStatus({ code: SpanStatusCode.ERROR, message: (err as Error).message });
-    throw err;
-  } finally {
+  };
+  let out: T;
+  try {
+    out = fn();
+  } catch (err) {
+    failed(err);
     span.end();
+    throw err;
   }
+  // A promise (a prompt encoded on a tokenizer thread): the span lasts until it settles.
+  if (out instanceof Promise) {
+    out.then(() => span.end(), (err: unknown) => {
+      failed(err);
+      span.end();
+    });
+  } else span.end();
+  return out;
 }
 
 /** Whether spans under `parent` are recorded (then the router explains its decision). */

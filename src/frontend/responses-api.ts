@@ -143,7 +143,7 @@ export function registerResponsesApi(app: FastifyInstance, api: ApiContext, opti
     }
     if (body.reasoning?.effort != null) chat.reasoning_effort = body.reasoning.effort;
     api.checkBounds(chat);
-    const pre = pipeline.preprocessor.chat(chat, req.id);
+    const pre = await pipeline.preprocessor.chat(chat, req.id);
     const id = `resp_${randomBytes(12).toString("hex")}`;
     const run = await runChat(api, req, reply, pipeline, pre);
     reply.header("x-turbine-worker", run.workerId);

@@ -51,4 +51,6 @@ export {
 export type { LoadGgufModelOptions, LoadModelForCardOptions } from "./model-card.ts";
 export { readTokenizerFiles, tokenizerFileChunks, tokenizerFilesDigest, tokenizerFilesFromChunks, cacheTokenizerFiles, GGUF_VOCAB_FILE } from "./tokenizer-files.ts";
 export type { TokenizerFile } from "./tokenizer-files.ts";
+export { TokenizerThreads, tokenizerRunsInThreads, DEFAULT_TOKENIZER_THREAD_MIN_CHARS } from "./tokenizer-threads.ts";
+export type { TokenizerThreadOptions, TokenizerThreadCounters, TokenizerThreadStats } from "./tokenizer-threads.ts";
 export type { ModelCardDraft, LoadedModel, LoadHuggingFaceModelOptions, ModelCardWorkerFields } from "./model-card.ts";

@@ -205,15 +205,16 @@ export interface LoadModelForCardOptions {
  * What a frontend needs to serve a discovered card: its tokenizer and its compiled template.
  * The template is the card's text (the worker chose it). The tokenizer comes from the card's
  * path when this process can read the same content there (digest checked), else from the
- * worker's files, fetched and cached by digest.
+ * worker's files, fetched and cached by digest. `source` is where it was loaded from (the
+ * frontend's tokenizer threads load theirs from there too).
  */
 export async function loadModelForCard(
   card: Pick<ModelCard, "tokenizer" | "chatTemplate" | "bosToken" | "eosToken">,
   options: LoadModelForCardOptions = {},
-): Promise<{ tokenizer: Tokenizer; chatTemplate: ChatTemplate }> {
+): Promise<{ tokenizer: Tokenizer; chatTemplate: ChatTemplate; source: TokenizerSource }> {
   const chatTemplate = chatTemplateForCard(card);
   const source = card.tokenizer;
-  if (source.kind === "byte") return { tokenizer: new ByteTokenizer(), chatTemplate };
+  if (source.kind === "byte") return { tokenizer: new ByteTokenizer(), chatTemplate, source };
   let local: Error | undefined;
   try {
     if (source.sha256 !== undefined) {
@@ -222,16 +223,17 @@ export async function loadModelForCard(
     }
     const tokenizer = await loadTokenizer(source);
     options.onTokenizerSource?.("path");
-    return { tokenizer, chatTemplate };
+    return { tokenizer, chatTemplate, source };
   } catch (err) {
     local = err as Error;
   }
   if (source.sha256 === undefined || !options.fetchTokenizerFiles) throw local;
   const files = tokenizerFilesFromChunks(await options.fetchTokenizerFiles());
   const path = await cacheTokenizerFiles(source.kind, files, source.sha256, options.cacheDir);
-  const tokenizer = await loadTokenizer({ kind: source.kind, path });
+  const fetched: TokenizerSource = { kind: source.kind, path };
+  const tokenizer = await loadTokenizer(fetched);
   options.onTokenizerSource?.("worker");
-  return { tokenizer, chatTemplate };
+  return { tokenizer, chatTemplate, source: fetched };
 }
 
 /** The card with its tokenizer files' digest (worker side), and the files it serves to frontends. */

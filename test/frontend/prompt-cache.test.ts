@@ -13,6 +13,7 @@ import type { ChatMessage, ChatTemplateRenderOptions } from "../../src/model/ind
 import { WEATHER_TOOLS, lenmlModel } from "./parsers/fixtures.ts";
 import type { LenmlModel } from "./parsers/fixtures.ts";
 import { startServer } from "../support/http.ts";
+import { onLoop } from "../support/on-loop.ts";
 import { Prng } from "../../src/bench/index.ts";
 
 /** A chat request body, as the preprocessor takes it. */
@@ -85,9 +86,9 @@ for (const model of MODELS) {
       for (let end = 1; end <= messages.length; end++) {
         if (messages[end - 1]!.role === "assistant") continue;
         const prefix = messages.slice(0, end);
-        const expected = outcome(() => renderPrompt(chatTemplate, tokenizer, prefix, options));
+        const expected = outcome(() => onLoop(renderPrompt(chatTemplate, tokenizer, prefix, options)));
         for (let again = 0; again < 3; again++) {
-          const got = outcome(() => cache.chat(prefix, options));
+          const got = outcome(() => onLoop(cache.chat(prefix, options)));
           assert.deepEqual(got, expected, `${model}, conversation ${c}, ${end} messages, try ${again}`);
         }
         if (!("error" in expected)) rendered++;
@@ -150,8 +151,8 @@ test("frontend - prompt cache: every input is part of the key (tools, variables,
   const prompts = new Set<string>();
   for (let round = 0; round < 3; round++) {
     for (const [messages, options] of inputs) {
-      const got = cache.chat(messages, options);
-      assert.deepEqual(got, renderPrompt(template, tokenizer, messages, options));
+      const got = onLoop(cache.chat(messages, options));
+      assert.deepEqual(got, onLoop(renderPrompt(template, tokenizer, messages, options)));
       prompts.add(got.prompt);
     }
   }
@@ -167,10 +168,10 @@ test("frontend - prompt cache: stays within its byte bound, and a caller may cha
   assert.ok(stats.bytes <= 64 * 1024, `${stats.bytes} bytes`);
   assert.ok(stats.entries > 10 && stats.entries < 200, `${stats.entries} entries: the oldest went`);
   cache.chat([user("x")], {});
-  const first = cache.chat([user("x")], {});
+  const first = onLoop(cache.chat([user("x")], {}));
   first.tokenIds.push(1, 2, 3);
-  const again = cache.chat([user("x")], {});
-  assert.deepEqual(again.tokenIds, renderPrompt(chatTemplate, tokenizer, [user("x")], {}).tokenIds);
+  const again = onLoop(cache.chat([user("x")], {}));
+  assert.deepEqual(again.tokenIds, onLoop(renderPrompt(chatTemplate, tokenizer, [user("x")], {})).tokenIds);
   assert.equal(cache.stats().hits.render, 1);
 });
 
@@ -185,7 +186,7 @@ test("frontend - prompt cache: Preprocessor.chat gives the same request with the
   const counters: PromptCacheCounters = { hits: { render: counter("hit render"), segment: counter("hit segment") }, misses: { render: counter("miss render"), segment: counter("miss segment") } };
   on.countPromptCacheIn(counters);
   const body = { model: card.name, messages: [{ role: "system", content: "be brief" }, { role: "user", content: "hi <think>" }], max_tokens: 5 } as ChatCompletionBody;
-  for (let i = 0; i < 4; i++) assert.deepEqual(on.chat(body, `r${i}`), off.chat(body, `r${i}`));
+  for (let i = 0; i < 4; i++) assert.deepEqual(onLoop(on.chat(body, `r${i}`)), onLoop(off.chat(body, `r${i}`)));
   assert.deepEqual(counted, { "miss render": 2, "hit render": 2 });
 });
 
