@@ -4,9 +4,12 @@
 // round trip would cost more than the encoding.
 //
 // Each thread loads the same tokenizer from the same files (the source the caller loaded its
-// own from), so ids are the same either way; the tests compare them. A thread that fails or
-// dies answers nothing: what it held is encoded on the loop instead (counted as a fallback),
-// and a tokenizer that cannot load in a thread is not tried again.
+// own from), so ids are the same either way; the tests compare them. Threads start with the
+// first long text (loading a large tokenizer.json takes about a second of CPU, which a model
+// that never sees a long prompt should not pay); until one is up, long texts stay on the loop
+// as before. A thread that fails or dies answers nothing: what it held is encoded on the loop
+// instead (counted as a fallback), and a tokenizer that cannot load in a thread is not tried
+// again.
 import { Worker } from "node:worker_threads";
 import type { TokenizerSource } from "../protocols/index.ts";
 import { HfTokenizer } from "./hf-tokenizer.ts";
@@ -59,10 +62,13 @@ interface Pending {
 /** One thread and the requests it holds, answered in order. */
 class TokenizerThread {
   readonly pending = new Map<number, Pending>();
+  /** Whether its tokenizer has loaded. */
+  ready = false;
   private readonly worker: Worker;
 
   constructor(
     source: TokenizerSource,
+    private readonly onReady: () => void,
     private readonly onExit: (thread: TokenizerThread, err: Error, fatal: boolean) => void,
   ) {
     // Plain JavaScript entry that registers the TypeScript loader itself: worker threads do
@@ -74,7 +80,11 @@ class TokenizerThread {
         this.fail(new Error(`the tokenizer cannot load in a thread: ${reply.message}`), true);
         return;
       }
-      if (reply.kind === "ready") return;
+      if (reply.kind === "ready") {
+        this.ready = true;
+        this.onReady();
+        return;
+      }
       const p = this.pending.get(reply.id);
       if (p === undefined) return;
       this.pending.delete(reply.id);
@@ -115,8 +125,9 @@ class TokenizerThread {
 }
 
 /**
- * A tokenizer's threads. `encode` and `encodeSections` answer what `tokenizer` would, from a
- * thread when one is up (started at once, in the background), else on the loop.
+ * A tokenizer's threads. `takes` says whether a text goes to one (and starts them); `encode`
+ * and `encodeSections` answer what `tokenizer` would, from a thread (queued while it loads),
+ * or on the loop when no thread can.
  */
 export class TokenizerThreads {
   readonly minChars: number;
@@ -129,6 +140,8 @@ export class TokenizerThreads {
   private numFallbacks = 0;
   /** Threads that died (not closed): after MAX_THREAD_CRASHES, threads are off. */
   private numCrashes = 0;
+  /** `ready()` callers waiting for the first thread to load, or for threads to be off. */
+  private waiting: ((up: boolean) => void)[] = [];
   private counters: TokenizerThreadCounters | undefined;
 
   constructor(
@@ -138,13 +151,24 @@ export class TokenizerThreads {
   ) {
     this.size = tokenizerRunsInThreads(source, tokenizer) ? Math.max(0, options.threads ?? 1) : 0;
     this.minChars = options.minChars ?? DEFAULT_TOKENIZER_THREAD_MIN_CHARS;
-    // Loading takes a while (a large tokenizer.json): start now, not on the first long prompt.
-    this.fill();
   }
 
-  /** Whether a text of `chars` characters goes to a thread. */
+  /**
+   * Whether a text of `chars` characters goes to a thread: long enough, and a thread is up. The
+   * first long text starts the threads and is encoded on the loop while they load.
+   */
   takes(chars: number): boolean {
-    return !this.off && this.size > 0 && chars >= this.minChars;
+    if (this.off || this.size === 0 || chars < this.minChars) return false;
+    this.fill();
+    return this.threads.some((t) => t.ready);
+  }
+
+  /** Starts the threads; resolves true once one is up, false when threads are off (or cannot load). */
+  ready(): Promise<boolean> {
+    this.fill();
+    if (this.off || this.size === 0) return Promise.resolve(false);
+    if (this.threads.some((t) => t.ready)) return Promise.resolve(true);
+    return new Promise((resolve) => this.waiting.push(resolve));
   }
 
   /** Adds encodes and fallbacks from now on to these counters too. */
@@ -182,7 +206,14 @@ export class TokenizerThreads {
 
   async close(): Promise<void> {
     this.off = true;
+    this.settleWaiting(false);
     await Promise.all(this.threads.splice(0).map((t) => t.close()));
+  }
+
+  private settleWaiting(up: boolean): void {
+    const waiting = this.waiting;
+    this.waiting = [];
+    for (const w of waiting) w(up);
   }
 
   /** The thread's reply, or undefined when the work must be done on the loop. */
@@ -218,14 +249,19 @@ export class TokenizerThreads {
   private fill(): void {
     while (!this.off && this.threads.length < this.size) {
       this.threads.push(
-        new TokenizerThread(this.source, (thread, err, fatal) => {
-          const i = this.threads.indexOf(thread);
-          if (i >= 0) this.threads.splice(i, 1);
-          if (fatal || ++this.numCrashes >= MAX_THREAD_CRASHES) {
-            this.off = true;
-            this.options.onFailure?.(err);
-          }
-        }),
+        new TokenizerThread(
+          this.source,
+          () => this.settleWaiting(true),
+          (thread, err, fatal) => {
+            const i = this.threads.indexOf(thread);
+            if (i >= 0) this.threads.splice(i, 1);
+            if (fatal || ++this.numCrashes >= MAX_THREAD_CRASHES) {
+              this.off = true;
+              this.settleWaiting(false);
+              this.options.onFailure?.(err);
+            }
+          },
+        ),
       );
     }
   }

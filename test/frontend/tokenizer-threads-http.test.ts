@@ -53,6 +53,11 @@ describe("frontend - tokenizer threads through HTTP", () => {
     const chat = { messages: [{ role: "system", content: longText(20_000, "system ") }, { role: "user", content: longText(30_000, "user ") }] };
     const completion = { prompt: longText(40_000, "complete ") };
     const short = { messages: [{ role: "user", content: "a short question" }] };
+    // The model's first long prompt starts its thread and is encoded on the loop meanwhile.
+    const first = await post(threaded, "/v1/completions", { prompt: longText(20_000, "first ") });
+    assert.equal(first.status, 200);
+    assert.deepEqual(await threadEncodes(threaded), {}, "the first long prompt did not wait for the thread");
+    assert.equal(await threaded.frontend.models.models()[0]!.tokenizerThreads!.ready(), true, "the thread is up");
     for (const [path, body] of [["/v1/chat/completions", chat], ["/v1/completions", completion], ["/v1/chat/completions", short]] as const) {
       const a = await post(threaded, path, body);
       const b = await post(onLoop, path, body);
@@ -71,6 +76,7 @@ describe("frontend - tokenizer threads through HTTP", () => {
     // cache whole, and the short one stayed on the loop).
     assert.deepEqual(await threadEncodes(threaded), { [`${MODEL} ok`]: 3 }, "three on the thread, no fallback");
     assert.deepEqual(await threadEncodes(onLoop), {}, "threads off: nothing was sent to one");
+    assert.equal(onLoop.frontend.models.models()[0]!.tokenizerThreads, null, "threads off: the model has none");
   });
 
   test("frontend - a long prompt's errors keep their kind: a prompt over the context length is a 400 naming its param", async () => {

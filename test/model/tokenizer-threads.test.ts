@@ -26,8 +26,13 @@ test("model - tokenizer threads: a thread's ids are the loop's, whole texts and 
   assert.ok(tokenizerRunsInThreads(source, tokenizer));
   const threads = new TokenizerThreads(source, tokenizer, { threads: 2, minChars: 1000 });
   try {
+    assert.equal(threads.stats().threads, 0, "no thread before a long text");
     assert.equal(threads.takes(999), false, "short texts stay on the loop");
-    assert.equal(threads.takes(1000), true);
+    assert.equal(threads.stats().threads, 0, "and start no thread");
+    assert.equal(threads.takes(1000), false, "the first long text starts the threads and stays on the loop while they load");
+    assert.equal(threads.stats().threads, 2);
+    assert.equal(await threads.ready(), true);
+    assert.equal(threads.takes(1000), true, "once one is up, long texts go to it");
     const text = longText(60_000);
     for (const options of [{}, { parseSpecialTokens: true }, { addSpecialTokens: true, parseSpecialTokens: true }]) {
       assert.deepEqual(await threads.encode(text, options), tokenizer.encode(text, options), JSON.stringify(options));
@@ -68,6 +73,7 @@ test("model - tokenizer threads: a tokenizer that cannot load in a thread falls 
     assert.match(failures[0]!.message, /cannot load in a thread/);
     assert.deepEqual(counted, { ok: 0, fallback: 1 }, "counted as a fallback, not as a thread's encode");
     assert.equal(threads.takes(text.length), false, "no thread is tried again");
+    assert.equal(await threads.ready(), false);
     assert.equal(threads.stats().threads, 0);
   } finally {
     await threads.close();
