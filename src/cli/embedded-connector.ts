@@ -16,6 +16,8 @@ export interface EmbeddedConnectorOptions {
   initial?: Partial<Record<PoolName, Worker[]>>;
   /** How long a draining worker's requests may take (ms, default: no limit). */
   drainTimeoutMs?: number;
+  /** How often a started worker publishes its load metrics (ms, default 100). */
+  loadMetricsIntervalMs?: number;
 }
 
 export class EmbeddedConnector implements Connector {
@@ -52,7 +54,7 @@ export class EmbeddedConnector implements Connector {
           try {
             const engine = await this.options.createEngine(pool, this.created++);
             const component = pool === "prefill" ? PREFILL_COMPONENT : undefined;
-            list.push(await Worker.start({ runtime: this.options.runtime, namespace: this.options.namespace, component, engine }));
+            list.push(await Worker.start({ runtime: this.options.runtime, namespace: this.options.namespace, component, engine, metricsIntervalMs: this.options.loadMetricsIntervalMs }));
           } finally {
             this.pending.set(pool, this.pending.get(pool)! - 1);
           }

@@ -27,6 +27,7 @@ export async function startEmbeddedPlanner(server: EmbeddedServer, flags: Planne
   const connector = new EmbeddedConnector({
     runtime: server.runtime,
     namespace,
+    loadMetricsIntervalMs: server.loadMetricsIntervalMs,
     initial: disaggregated
       ? { prefill: server.workers.filter((w) => w.component === PREFILL_COMPONENT), decode: server.workers.filter((w) => w.component !== PREFILL_COMPONENT) }
       : { aggregated: [...server.workers] },

@@ -39,6 +39,8 @@ export interface EmbeddedServerOptions extends Partial<Omit<EngineSpec, "engine"
   coldStartWaitMs?: number;
   /** Tokenizer threads per model, for long prompts (default: one thread, 16,384 characters). */
   tokenizerThreads?: TokenizerThreadOptions;
+  /** How often each worker publishes its load metrics to the router (ms, default 100). */
+  loadMetricsIntervalMs?: number;
   /** A pino logger; default: no logs. */
   logger?: FastifyBaseLogger;
 }
@@ -48,6 +50,8 @@ export class EmbeddedServer {
     readonly runtime: Runtime,
     readonly frontend: Frontend,
     readonly workers: Worker[],
+    /** How often its workers publish their load metrics (ms; a planner's new workers too). */
+    readonly loadMetricsIntervalMs?: number,
   ) {}
 
   get url(): string {
@@ -81,17 +85,17 @@ export class EmbeddedServer {
         ...(options.tokenizerThreads !== undefined ? { tokenizerThreads: options.tokenizerThreads } : {}),
         logger: options.logger,
       });
-      const server = new EmbeddedServer(runtime, frontend, workers);
+      const server = new EmbeddedServer(runtime, frontend, workers, options.loadMetricsIntervalMs);
       const numPrefill = options.numPrefillWorkers ?? 0;
       const role = numPrefill > 0 ? "decode" : "aggregated";
       const decodeFactory = numPrefill > 0 ? await prepareEngines({ ...options, engine: options.engine ?? "mocker", role }) : factory;
       for (let i = 0; i < numWorkers; i++) {
-        workers.push(await Worker.start({ runtime, namespace, engine: await decodeFactory.create(i) }));
+        workers.push(await Worker.start({ runtime, namespace, engine: await decodeFactory.create(i), metricsIntervalMs: options.loadMetricsIntervalMs }));
       }
       if (numPrefill > 0) {
         const prefill = await prepareEngines({ ...options, engine: options.engine ?? "mocker", role: "prefill" });
         for (let i = 0; i < numPrefill; i++) {
-          workers.push(await Worker.start({ runtime, namespace, component: PREFILL_COMPONENT, engine: await prefill.create(i) }));
+          workers.push(await Worker.start({ runtime, namespace, component: PREFILL_COMPONENT, engine: await prefill.create(i), metricsIntervalMs: options.loadMetricsIntervalMs }));
         }
       }
       await frontend.models.settled();

@@ -15,6 +15,7 @@ import { startEmbeddedPlanner } from "./embedded-planner.ts";
 interface ServeFlags extends FrontendFlags, EngineFlags, PlannerFlags {
   workers: number;
   prefillWorkers: number;
+  loadMetricsIntervalMs: number;
 }
 
 export function serveCommand(): Command {
@@ -22,7 +23,8 @@ export function serveCommand(): Command {
   addFrontendOptions(cmd);
   cmd
     .option("--workers <n>", "number of workers", positiveInt, 2)
-    .option("--prefill-workers <n>", "prefill workers besides --workers (disaggregated serving)", nonNegativeInt, 0);
+    .option("--prefill-workers <n>", "prefill workers besides --workers (disaggregated serving)", nonNegativeInt, 0)
+    .option("--load-metrics-interval-ms <n>", "how often each worker publishes its load metrics to the router", positiveInt, 100);
   addEngineOptions(cmd);
   addPlannerOptions(cmd);
   return cmd.action(async (flags: ServeFlags) => {
@@ -45,6 +47,7 @@ export function serveCommand(): Command {
       admission: admissionFromFlags(flags, false),
       http: httpLimitsFromFlags(flags),
       tokenizerThreads: tokenizerThreadsFromFlags(flags),
+      loadMetricsIntervalMs: flags.loadMetricsIntervalMs,
       coldStartWaitMs: coldStartWaitFromFlags(flags),
       logger: log.child({ role: "frontend" }),
     });
