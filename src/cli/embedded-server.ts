@@ -10,6 +10,7 @@ import type { RouterOptions } from "../router/index.ts";
 import { prepareEngines } from "./engine-factory.ts";
 import type { EngineKind, EngineSpec } from "./engine-factory.ts";
 import type { TokenizerThreadOptions } from "../model/index.ts";
+import type { PromptCacheOptions } from "../frontend/index.ts";
 import { registerWorkerMetrics, workerMetricsSource } from "./worker-metrics.ts";
 
 export interface EmbeddedServerOptions extends Partial<Omit<EngineSpec, "engine" | "role">> {
@@ -41,6 +42,8 @@ export interface EmbeddedServerOptions extends Partial<Omit<EngineSpec, "engine"
   tokenizerThreads?: TokenizerThreadOptions;
   /** How often each worker publishes its load metrics to the router (ms, default 100). */
   loadMetricsIntervalMs?: number;
+  /** Each model's prompt cache (default 64 MiB); false: none. */
+  promptCache?: PromptCacheOptions | false;
   /** A pino logger; default: no logs. */
   logger?: FastifyBaseLogger;
 }
@@ -83,6 +86,7 @@ export class EmbeddedServer {
         http: options.http,
         coldStartWaitMs: options.coldStartWaitMs,
         ...(options.tokenizerThreads !== undefined ? { tokenizerThreads: options.tokenizerThreads } : {}),
+        ...(options.promptCache !== undefined ? { promptCache: options.promptCache } : {}),
         logger: options.logger,
       });
       const server = new EmbeddedServer(runtime, frontend, workers, options.loadMetricsIntervalMs);

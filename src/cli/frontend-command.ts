@@ -2,7 +2,7 @@
 // reached over NATS or TCP.
 import { Command } from "commander";
 import { Frontend } from "../frontend/index.ts";
-import { addFrontendOptions, admissionFromFlags, apiKeysFromFlags, disaggregationFromFlags, httpLimitsFromFlags, tokenizerThreadsFromFlags, parsersFromFlags, routerFromFlags } from "./frontend-options.ts";
+import { addFrontendOptions, admissionFromFlags, apiKeysFromFlags, disaggregationFromFlags, httpLimitsFromFlags, tokenizerThreadsFromFlags, parsersFromFlags, promptCacheFromFlags, routerFromFlags } from "./frontend-options.ts";
 import type { FrontendFlags } from "./frontend-options.ts";
 import { createLogger } from "./logger.ts";
 import { addDistributedOptions, connectRuntime } from "./runtime-options.ts";
@@ -36,6 +36,7 @@ export function frontendCommand(): Command {
       admission: admissionFromFlags(flags, true),
       http: httpLimitsFromFlags(flags),
       tokenizerThreads: tokenizerThreadsFromFlags(flags),
+      promptCache: promptCacheFromFlags(flags),
       coldStartWaitMs: flags.coldStartWaitMs,
       logger: log,
     });

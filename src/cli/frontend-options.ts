@@ -4,7 +4,7 @@
 import type { Command } from "commander";
 import { Option } from "commander";
 import { DEFAULT_HTTP_LIMITS, REASONING_PARSER_NAMES, TOOL_CALL_PARSER_NAMES } from "../frontend/index.ts";
-import type { AdmissionOptions, DisaggregationOptions, HttpServerLimits, ParserChoice } from "../frontend/index.ts";
+import type { AdmissionOptions, DisaggregationOptions, HttpServerLimits, ParserChoice, PromptCacheOptions } from "../frontend/index.ts";
 import { DEFAULT_TOKENIZER_THREAD_MIN_CHARS } from "../model/index.ts";
 import type { TokenizerThreadOptions } from "../model/index.ts";
 import { POLICY_NAMES } from "../router/index.ts";
@@ -44,6 +44,7 @@ export interface FrontendFlags {
   reasoningParser?: string;
   tokenizerThreads: number;
   tokenizerThreadMinChars: number;
+  promptCacheMib: number;
 }
 
 export function addFrontendOptions(cmd: Command): Command {
@@ -75,6 +76,7 @@ export function addFrontendOptions(cmd: Command): Command {
     .option("--metrics-public", "serve /metrics without the API key (by default it needs one when keys are set: it names worker ids)", false)
     .addOption(new Option("--tool-call-parser <name>", "format of the models' tool calls (default: detected from the chat template)").choices([...TOOL_CALL_PARSER_NAMES, "none"]))
     .addOption(new Option("--reasoning-parser <name>", "format of the models' reasoning (default: detected from the chat template)").choices([...REASONING_PARSER_NAMES, "none"]))
+    .option("--prompt-cache-mib <n>", "each model's cache of rendered chat prompts and their tokens, MiB (0: no cache)", nonNegativeNumber, 64)
     .option("--tokenizer-threads <n>", "threads per model that encode long prompts off the event loop (Hugging Face tokenizers; 0: all on the loop)", nonNegativeInt, 1)
     .option("--tokenizer-thread-min-chars <n>", "prompts at least this long (characters) are encoded on a tokenizer thread", positiveInt, DEFAULT_TOKENIZER_THREAD_MIN_CHARS)
     .option("--cold-start-wait-ms <n>", "scale to zero: a request that finds no worker waits this long for the planner to start one (0: 503 at once); the model stays listed", nonNegativeInt, 0)
@@ -110,6 +112,10 @@ export function parsersFromFlags(flags: FrontendFlags): ParserChoice {
 
 export function tokenizerThreadsFromFlags(flags: FrontendFlags): TokenizerThreadOptions {
   return { threads: flags.tokenizerThreads, minChars: flags.tokenizerThreadMinChars };
+}
+
+export function promptCacheFromFlags(flags: FrontendFlags): PromptCacheOptions | false {
+  return flags.promptCacheMib === 0 ? false : { maxBytes: Math.round(flags.promptCacheMib * 1024 * 1024) };
 }
 
 export function disaggregationFromFlags(flags: FrontendFlags): DisaggregationOptions {

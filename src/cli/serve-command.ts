@@ -3,7 +3,7 @@ import { Command } from "commander";
 import { EmbeddedServer } from "./embedded-server.ts";
 import { addEngineOptions, engineSpecFromFlags } from "./engine-options.ts";
 import type { EngineFlags } from "./engine-options.ts";
-import { addFrontendOptions, admissionFromFlags, apiKeysFromFlags, disaggregationFromFlags, httpLimitsFromFlags, tokenizerThreadsFromFlags, parsersFromFlags, routerFromFlags } from "./frontend-options.ts";
+import { addFrontendOptions, admissionFromFlags, apiKeysFromFlags, disaggregationFromFlags, httpLimitsFromFlags, tokenizerThreadsFromFlags, parsersFromFlags, promptCacheFromFlags, routerFromFlags } from "./frontend-options.ts";
 import type { FrontendFlags } from "./frontend-options.ts";
 import { createLogger } from "./logger.ts";
 import { nonNegativeInt, positiveInt } from "./options.ts";
@@ -47,6 +47,7 @@ export function serveCommand(): Command {
       admission: admissionFromFlags(flags, false),
       http: httpLimitsFromFlags(flags),
       tokenizerThreads: tokenizerThreadsFromFlags(flags),
+      promptCache: promptCacheFromFlags(flags),
       loadMetricsIntervalMs: flags.loadMetricsIntervalMs,
       coldStartWaitMs: coldStartWaitFromFlags(flags),
       logger: log.child({ role: "frontend" }),

@@ -11,6 +11,7 @@ import type { HttpServerLimits } from "./http-server.ts";
 import { FrontendMetrics } from "./metrics.ts";
 import { ModelManager } from "./model-manager.ts";
 import type { TokenizerThreadOptions } from "../model/index.ts";
+import type { PromptCacheOptions } from "./prompt-cache.ts";
 import type { DisaggregationOptions } from "./model-pipeline.ts";
 
 export interface FrontendOptions {
@@ -38,6 +39,8 @@ export interface FrontendOptions {
   coldStartWaitMs?: number;
   /** Tokenizer threads per model, for long prompts (default: one thread, 16,384 characters). */
   tokenizerThreads?: TokenizerThreadOptions;
+  /** Each model's prompt cache (default 64 MiB); false: none. */
+  promptCache?: PromptCacheOptions | false;
   /** A pino logger; default: no logs. */
   logger?: FastifyBaseLogger;
   /** Also export Node process metrics (default true). */
@@ -74,6 +77,7 @@ export class Frontend {
       orphanStallMs: options.orphanStallMs,
       coldStartWaitMs: options.coldStartWaitMs,
       ...(options.tokenizerThreads !== undefined ? { tokenizerThreads: options.tokenizerThreads } : {}),
+      ...(options.promptCache !== undefined ? { promptCache: options.promptCache } : {}),
       onError: (err) => log?.error({ err }, "model manager"),
     });
     const app = buildHttpServer({

@@ -40,6 +40,7 @@ import type { RouterOptions } from "../router/index.ts";
 import type { FrontendMetrics } from "./metrics.ts";
 import { ModelPipeline } from "./model-pipeline.ts";
 import type { DisaggregationOptions } from "./model-pipeline.ts";
+import type { PromptCacheOptions } from "./prompt-cache.ts";
 import type { WorkerPool } from "./worker-pool.ts";
 
 export interface ModelManagerOptions {
@@ -64,6 +65,8 @@ export interface ModelManagerOptions {
   tokenizerCacheDir?: string;
   /** See ModelPipelineOptions.tokenizerThreads. */
   tokenizerThreads?: TokenizerThreadOptions;
+  /** See ModelPipelineOptions.promptCache. */
+  promptCache?: PromptCacheOptions | false;
 }
 
 type Role = "decode" | "prefill";
@@ -255,6 +258,7 @@ export class ModelManager {
           tokenizer: model.tokenizer,
           chatTemplate: model.chatTemplate,
           tokenizerSource: model.source,
+          ...(this.options.promptCache !== undefined ? { promptCache: this.options.promptCache } : {}),
           tokenizerThreads: {
             ...this.options.tokenizerThreads,
             onFailure: (err) => this.options.onError?.(new TurbineError("INTERNAL", `model ${card.name}: a tokenizer thread failed; encoding on the event loop instead`, { cause: err })),

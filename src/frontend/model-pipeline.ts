@@ -17,6 +17,7 @@ import type { FrontendMetrics } from "./metrics.ts";
 import { startHop, tracedRoute } from "./request-tracing.ts";
 import type { Hop } from "./request-tracing.ts";
 import { Preprocessor } from "./preprocessor.ts";
+import type { PromptCacheOptions } from "./prompt-cache.ts";
 import type { ParserChoice } from "./chat-features.ts";
 import { WorkerPool } from "./worker-pool.ts";
 import type { WorkerPoolOptions } from "./worker-pool.ts";
@@ -35,6 +36,8 @@ export interface ModelPipelineOptions {
   tokenizerSource?: TokenizerSource;
   /** The tokenizer threads' size and threshold (default: one thread, 16,384 characters). */
   tokenizerThreads?: TokenizerThreadOptions;
+  /** The prompt cache's bound (default 64 MiB); false: no cache. */
+  promptCache?: PromptCacheOptions | false;
   /** The aggregated/decode workers. */
   decode: Omit<WorkerPoolOptions, "card">;
   /** The prefill workers' endpoints, when the fleet may have some. */
@@ -109,6 +112,7 @@ export class ModelPipeline {
       chatTemplate: options.chatTemplate,
       ...(options.parsers !== undefined ? { parsers: options.parsers } : {}),
       ...(this.tokenizerThreads ? { threads: this.tokenizerThreads } : {}),
+      ...(options.promptCache !== undefined ? { promptCache: options.promptCache } : {}),
     });
     this.decode = new WorkerPool({ ...options.decode, card: options.card });
     this.prefill = options.prefill ? new WorkerPool({ ...options.prefill, card: options.card }) : null;

@@ -14,6 +14,7 @@ import { WEATHER_TOOLS, lenmlModel } from "./parsers/fixtures.ts";
 import type { LenmlModel } from "./parsers/fixtures.ts";
 import { startServer } from "../support/http.ts";
 import { onLoop } from "../support/on-loop.ts";
+import { promptCacheFromFlags } from "../../src/cli/index.ts";
 import { Prng } from "../../src/bench/index.ts";
 
 /** A chat request body, as the preprocessor takes it. */
@@ -203,4 +204,26 @@ test("frontend - prompt cache: a served model counts its hits in turbine_prompt_
   // An entry on the second sighting, hits on the third and fourth.
   assert.match(metrics, /^turbine_prompt_cache_hits_total\{model="turbine-byte",kind="render"\} 2$/m);
   assert.match(metrics, /^turbine_prompt_cache_misses_total\{model="turbine-byte",kind="render"\} 2$/m);
+});
+
+test("frontend - prompt cache: --prompt-cache-mib sets each model's bound, 0 turns the cache off", async (t) => {
+  const flags = (promptCacheMib: number) => promptCacheFromFlags({ promptCacheMib } as Parameters<typeof promptCacheFromFlags>[0]);
+  assert.equal(flags(0), false);
+  assert.deepEqual(flags(8), { maxBytes: 8 * 1024 * 1024 });
+  const off = await startServer({ numWorkers: 1, promptCache: false });
+  t.after(() => off.close());
+  const small = await startServer({ numWorkers: 1, promptCache: { maxBytes: 4096 } });
+  t.after(() => small.close());
+  assert.equal(off.frontend.models.models()[0]!.preprocessor.promptCache, null, "no cache");
+  assert.equal(small.frontend.models.models()[0]!.preprocessor.promptCache!.maxBytes, 4096);
+  const body = JSON.stringify({ model: "turbine-byte", messages: [{ role: "user", content: "the same question" }], max_tokens: 2 });
+  for (const server of [off, small]) {
+    for (let i = 0; i < 3; i++) {
+      const res = await fetch(`${server.url}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json" }, body });
+      assert.equal(res.status, 200);
+      await res.text();
+    }
+  }
+  assert.doesNotMatch(await (await fetch(`${off.url}/metrics`)).text(), /^turbine_prompt_cache_(hits|misses)_total\{/m, "off: nothing counted");
+  assert.match(await (await fetch(`${small.url}/metrics`)).text(), /^turbine_prompt_cache_hits_total\{model="turbine-byte",kind="render"\} 1$/m);
 });
