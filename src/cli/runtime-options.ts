@@ -16,6 +16,7 @@ export interface DistributedFlags {
   advertiseHost: string;
   leaseTtl: number;
   requestPlanePort: number;
+  requestPlaneTimeoutMs: number;
   clusterSecret?: string;
   clusterSecretFile?: string;
   insecureInternal?: boolean;
@@ -38,6 +39,7 @@ export function addDistributedOptions(cmd: Command): Command {
     .addOption(new Option("--request-plane <kind>", "how requests reach workers").choices(["tcp", "nats"]).default("tcp"))
     .option("--advertise-host <addr>", "address other processes use to reach this one (TCP request plane)", "127.0.0.1")
     .option("--request-plane-port <n>", "TCP request plane: port this process serves requests on (0: any free port)", nonNegativeInt, 0)
+    .option("--request-plane-timeout-ms <n>", "TCP request plane: a worker silent this long (no token, no answer to a ping) is taken as frozen: out of routing, its streams migrate", positiveInt, 2000)
     .option("--lease-ttl <seconds>", "etcd lease TTL: how long a process that died stays registered", positiveInt, 10)
     .option("--cluster-secret <secret>", "secret every internal connection proves (request plane, KV transfer); default $TURBINE_CLUSTER_SECRET", process.env["TURBINE_CLUSTER_SECRET"])
     .option("--cluster-secret-file <path>", "file holding the cluster secret")
@@ -120,6 +122,7 @@ export async function connectRuntime(flags: DistributedFlags, log: Logger, liste
       requestPlane: flags.requestPlane,
       host: flags.advertiseHost,
       port: flags.requestPlanePort,
+      requestPlaneTimeoutMs: flags.requestPlaneTimeoutMs,
       leaseTtlSeconds: flags.leaseTtl,
       name: process.argv[2],
       clusterAuth,

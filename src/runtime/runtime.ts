@@ -46,6 +46,11 @@ export interface DistributedRuntimeOptions {
   nats?: NatsConnectOptions;
   /** etcd credentials and TLS. */
   etcd?: Omit<EtcdDiscoveryOptions, "url" | "ttlSeconds">;
+  /**
+   * TCP request plane: a connection silent this long (no frame, no answer to a ping) is lost,
+   * and its worker is suspended as frozen (ms, default 2000; pings after a quarter of it).
+   */
+  requestPlaneTimeoutMs?: number;
 }
 
 export const newInstanceId = (): string => randomBytes(8).toString("hex");
@@ -88,7 +93,12 @@ export class Runtime {
     const requests =
       options.requestPlane === "nats"
         ? new NatsRequestPlane(nc)
-        : new TcpRequestPlane({ host: options.host ?? "127.0.0.1", port: options.port ?? 0, auth });
+        : new TcpRequestPlane({
+            host: options.host ?? "127.0.0.1",
+            port: options.port ?? 0,
+            auth,
+            ...(options.requestPlaneTimeoutMs !== undefined ? { heartbeatTimeoutMs: options.requestPlaneTimeoutMs, heartbeatIntervalMs: options.requestPlaneTimeoutMs / 4 } : {}),
+          });
     const events = new NatsEventPlane(nc);
     return new Runtime({ discovery, requests, events }, [() => nc.close()], auth);
   }

@@ -178,7 +178,7 @@ test("cluster auth - without a secret, internal planes may listen beyond loopbac
   const { clusterAuthFromFlags, isLoopbackHost } = await import("../../src/cli/index.ts");
   const warnings: unknown[] = [];
   const log = { warn: (...args: unknown[]) => warnings.push(args) } as unknown as Parameters<typeof clusterAuthFromFlags>[2];
-  const flags = { etcd: "", nats: "", requestPlane: "tcp" as const, advertiseHost: "10.0.0.5", leaseTtl: 10, requestPlanePort: 0 };
+  const flags = { etcd: "", nats: "", requestPlane: "tcp" as const, advertiseHost: "10.0.0.5", leaseTtl: 10, requestPlanePort: 0, requestPlaneTimeoutMs: 2000 };
   assert.ok(isLoopbackHost("127.0.0.1") && isLoopbackHost("::1") && isLoopbackHost("[::1]") && !isLoopbackHost("0.0.0.0") && !isLoopbackHost("10.0.0.5"));
   assert.equal(clusterAuthFromFlags({ ...flags, advertiseHost: "127.0.0.1" }, ["127.0.0.1"], log), null);
   assert.throws(() => clusterAuthFromFlags(flags, ["10.0.0.5"], log), (e) => e instanceof TurbineError && /--cluster-secret/.test(e.message));

@@ -242,4 +242,42 @@ describe("distributed - a frozen worker", () => {
       for (const w of ws) w.kill("SIGCONT");
     }
   });
+
+  test("distributed - --request-plane-timeout-ms: a frontend told to wait longer keeps a worker frozen for 3 s in routing, and its stream resumes there", async () => {
+    const ws = await Promise.all([0, 1].map(() => startWorker(fx.cluster, ["--engine", "mocker", "--model-name", "f2", "--speedup", "20"]).then((w) => fx.track(w))));
+    const f = fx.track(await startFrontend(fx.cluster, ["--request-plane-timeout-ms", "8000"]));
+    await until("2 workers of f2", () => health(f.id), (h) => h.find((m) => m.model === "f2")?.workers === 2);
+    const body = { model: "f2", prompt: "a long pause", max_tokens: 150, seed: 4, ignore_eos: true };
+    const reference = await complete(f.id, body);
+    let frozen = "";
+    let routableWhileFrozen: string[] | undefined;
+    let thawed: Promise<void> | undefined;
+    try {
+      const r = await stream(f.id, body, (n, worker) => {
+        if (frozen || n < 20) return;
+        frozen = worker;
+        ws.find((w) => w.id === worker)!.kill("SIGSTOP");
+        // Past the default 2 s deadline, within this frontend's 8 s: still routable. Then thawed.
+        thawed = new Promise<void>((resolve) =>
+          setTimeout(() => {
+            void health(f.id)
+              .then((h) => (routableWhileFrozen = h.find((m) => m.model === "f2")?.routableWorkers))
+              .finally(() => {
+                ws.find((w) => w.id === frozen)!.kill("SIGCONT");
+                resolve();
+              });
+          }, 3000),
+        );
+      });
+      await thawed;
+      assert.ok(frozen, "a worker was frozen mid-stream");
+      assert.ok(routableWhileFrozen?.includes(frozen), `the frozen worker stayed in routing for 3 s: ${JSON.stringify(routableWhileFrozen)}`);
+      assert.deepEqual(r.errors, []);
+      assert.equal(r.text, reference.text, "the stream finished, nothing lost or repeated");
+      const metrics = await (await fetch(`${f.id}/metrics`)).text();
+      assert.doesNotMatch(metrics, /^turbine_request_migrations_total\{model="f2"\} [1-9]/m, "it resumed on its worker: no migration");
+    } finally {
+      for (const w of ws) w.kill("SIGCONT");
+    }
+  });
 });
